@@ -1,0 +1,428 @@
+//! The envelope: what the pre-queue function puts on the queue and the post-queue function stores.
+//!
+//! It is Nami's data contract. Its JSON Schema is generated from these types into
+//! `docs/envelope.schema.json` (`make schema`), and a test fails when that file is stale.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the envelope layout; bumped on any incompatible change.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// Header names whose values are replaced by [`REDACTED`] before anything is stored.
+pub const REDACTED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-amz-security-token",
+];
+
+/// The value that stands in for a redacted header.
+pub const REDACTED: &str = "[redacted]";
+
+/// One received webhook, as queued and as stored (stored with `_id` = `id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "Nami webhook envelope")]
+pub struct Envelope {
+    /// Layout version of this envelope (currently 1).
+    pub version: u32,
+    /// Delivery id: the sender's id when it sends one (so retries deduplicate), else the
+    /// API Gateway request id. Stored as MongoDB `_id`.
+    pub id: String,
+    /// Where `id` came from: `header:<name>`, `json:<pointer>` or `request_id`.
+    pub id_source: String,
+    /// The pipeline that received the webhook.
+    pub pipeline: String,
+    /// When the pre-queue function accepted the webhook (UTC, millisecond precision).
+    #[serde(with = "millis_rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub received_at: DateTime<Utc>,
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Request path as API Gateway saw it.
+    pub path: String,
+    /// Query string parameters; every value of a repeated parameter is kept, in order.
+    pub query: BTreeMap<String, Vec<String>>,
+    /// The caller's IP address, when API Gateway reports it.
+    pub source_ip: Option<String>,
+    /// Request headers with lower-cased names; repeated headers joined with `", "`;
+    /// credentials (`authorization`, `cookie`, `x-api-key`, …) replaced by `"[redacted]"`.
+    pub headers: BTreeMap<String, String>,
+    /// The request body.
+    pub body: Body,
+    /// Which signature scheme checked the request, and its result.
+    pub signature: SignatureCheck,
+}
+
+/// The request body: always the exact bytes, plus a parsed view when the content allows one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Body {
+    /// The `content-type` header, if any.
+    pub content_type: Option<String>,
+    /// Length of the raw body in bytes.
+    pub size: usize,
+    /// How `raw` encodes the bytes.
+    pub encoding: RawEncoding,
+    /// The body's exact bytes: the text itself (`utf8`) or its base64 (`base64`).
+    pub raw: String,
+    /// The body parsed as JSON, when it is JSON. Present in stored documents; omitted on the
+    /// queue, where it is rebuilt from `raw` (so a body counts once against the message limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// The body parsed as a form (`application/x-www-form-urlencoded`), when it is one.
+    /// Present in stored documents; omitted on the queue, like `json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Encoding of `raw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawEncoding {
+    /// The body is valid UTF-8 and `raw` is that text.
+    Utf8,
+    /// The body is binary and `raw` is its standard base64 encoding.
+    Base64,
+}
+
+/// The outcome of signature verification recorded with the webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SignatureCheck {
+    /// Scheme name (`github`, `stripe`, `slack`, `shopify`, `standard-webhooks`, `hmac`, `none`).
+    pub scheme: String,
+    /// `true` when the signature was verified; `false` only with scheme `none`.
+    pub verified: bool,
+}
+
+impl Body {
+    /// Builds the body view of `bytes`, parsing JSON or form content when it is that.
+    pub fn new(bytes: &[u8], content_type: Option<&str>) -> Self {
+        let (encoding, raw) = match std::str::from_utf8(bytes) {
+            Ok(text) => (RawEncoding::Utf8, text.to_owned()),
+            Err(_) => (RawEncoding::Base64, BASE64.encode(bytes)),
+        };
+        let (json, form) = parsed_views(bytes, content_type);
+        Body {
+            content_type: content_type.map(str::to_owned),
+            size: bytes.len(),
+            encoding,
+            raw,
+            json,
+            form,
+        }
+    }
+
+    /// The exact bytes that were received.
+    pub fn raw_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        match self.encoding {
+            RawEncoding::Utf8 => Ok(self.raw.as_bytes().to_vec()),
+            RawEncoding::Base64 => BASE64.decode(&self.raw),
+        }
+    }
+}
+
+/// The JSON and form views of a body, when its content is JSON or a form.
+fn parsed_views(
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> (
+    Option<serde_json::Value>,
+    Option<BTreeMap<String, Vec<String>>>,
+) {
+    let media_type = content_type
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    let json = match media_type.as_deref() {
+        Some(mt) if mt == "application/json" || mt.ends_with("+json") => {
+            serde_json::from_slice(bytes).ok()
+        }
+        None if looks_like_json(bytes) => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    };
+    let form = (media_type.as_deref() == Some("application/x-www-form-urlencoded")).then(|| {
+        let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in form_urlencoded::parse(bytes) {
+            fields
+                .entry(name.into_owned())
+                .or_default()
+                .push(value.into_owned());
+        }
+        fields
+    });
+    (json, form)
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{') | Some(b'[')
+    )
+}
+
+impl Envelope {
+    /// The envelope as an SQS message body: without the parsed body views (rebuilt from `raw` on
+    /// the way out), and with every character SQS refuses (U+FFFE, U+FFFF; control characters are
+    /// already escaped by JSON) written as `\uXXXX`.
+    pub fn to_message_body(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("an envelope always serializes");
+        if let Some(body) = value
+            .get_mut("body")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            body.remove("json");
+            body.remove("form");
+        }
+        escape_sqs_forbidden(value.to_string())
+    }
+
+    /// Parses an SQS message body back into an envelope, rebuilding the parsed body views.
+    pub fn from_message_body(message: &str) -> Result<Self, EnvelopeError> {
+        let mut envelope: Envelope = serde_json::from_str(message)?;
+        let bytes = envelope.body.raw_bytes()?;
+        if bytes.len() != envelope.body.size {
+            return Err(EnvelopeError::SizeMismatch {
+                declared: envelope.body.size,
+                actual: bytes.len(),
+            });
+        }
+        (envelope.body.json, envelope.body.form) =
+            parsed_views(&bytes, envelope.body.content_type.as_deref());
+        Ok(envelope)
+    }
+}
+
+/// A queue message that is not a well-formed envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not JSON of the envelope's shape.
+    #[error("not an envelope: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `raw` is marked base64 but does not decode.
+    #[error("body.raw is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// `raw` does not have the declared size.
+    #[error("body.size is {declared} but body.raw holds {actual} bytes")]
+    SizeMismatch { declared: usize, actual: usize },
+}
+
+/// Lower-cases header names, joins repeated values and redacts credentials.
+pub fn normalize_headers<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> BTreeMap<String, String> {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in pairs {
+        let name = name.to_ascii_lowercase();
+        let value = String::from_utf8_lossy(value);
+        headers
+            .entry(name)
+            .and_modify(|joined| {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    headers
+}
+
+/// Replaces the values of credential headers by [`REDACTED`].
+pub fn redact_headers(headers: &mut BTreeMap<String, String>) {
+    for name in REDACTED_HEADERS {
+        if let Some(value) = headers.get_mut(*name) {
+            *value = REDACTED.to_owned();
+        }
+    }
+}
+
+/// SQS accepts `#x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF`. JSON text from serde
+/// already escapes control characters; the two non-characters left can only sit inside strings,
+/// where `\uFFFE` / `\uFFFF` mean the same.
+fn escape_sqs_forbidden(json: String) -> String {
+    if !json.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return json;
+    }
+    json.replace('\u{FFFE}', "\\ufffe")
+        .replace('\u{FFFF}', "\\uffff")
+}
+
+/// Serializes timestamps as RFC 3339 UTC with milliseconds (`2026-11-23T12:00:00.123Z`).
+mod millis_rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The envelope's JSON Schema, as published in `docs/envelope.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Envelope);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_body_is_parsed_and_raw_kept_exactly() {
+        let bytes = br#"{ "id": "evt_1",  "amount": 12 }"#;
+        let body = Body::new(bytes, Some("application/json; charset=utf-8"));
+        assert_eq!(body.encoding, RawEncoding::Utf8);
+        assert_eq!(body.json.as_ref().unwrap()["amount"], 12);
+        assert_eq!(body.raw_bytes().unwrap(), bytes);
+        assert_eq!(body.size, bytes.len());
+    }
+
+    #[test]
+    fn vendor_json_and_untyped_json_are_parsed() {
+        assert!(
+            Body::new(b"{\"a\":1}", Some("application/vnd.api+json"))
+                .json
+                .is_some()
+        );
+        assert!(Body::new(b"  [1,2]", None).json.is_some());
+        assert!(Body::new(b"{\"a\":1}", Some("text/plain")).json.is_none());
+    }
+
+    #[test]
+    fn invalid_json_is_kept_raw_without_a_parsed_view() {
+        let body = Body::new(b"{not json", Some("application/json"));
+        assert!(body.json.is_none());
+        assert_eq!(body.raw, "{not json");
+    }
+
+    #[test]
+    fn form_body_keeps_repeated_fields_in_order() {
+        let bytes = b"token=abc&text=hello+world&channel=C1&channel=C2&empty=";
+        let body = Body::new(bytes, Some("application/x-www-form-urlencoded"));
+        let form = body.form.unwrap();
+        assert_eq!(form["text"], vec!["hello world"]);
+        assert_eq!(form["channel"], vec!["C1", "C2"]);
+        assert_eq!(form["empty"], vec![""]);
+        assert!(body.json.is_none());
+    }
+
+    #[test]
+    fn binary_body_round_trips_through_base64() {
+        let bytes: Vec<u8> = (0..=255u8).rev().collect();
+        let body = Body::new(&bytes, Some("application/octet-stream"));
+        assert_eq!(body.encoding, RawEncoding::Base64);
+        assert_eq!(body.raw_bytes().unwrap(), bytes);
+    }
+
+    #[test]
+    fn empty_body() {
+        let body = Body::new(b"", None);
+        assert_eq!(
+            (body.size, body.raw.as_str(), body.encoding),
+            (0, "", RawEncoding::Utf8)
+        );
+        assert!(body.json.is_none() && body.form.is_none());
+    }
+
+    #[test]
+    fn headers_are_lowercased_joined_and_redacted() {
+        let mut headers = normalize_headers([
+            ("Content-Type", b"application/json".as_slice()),
+            ("X-Forwarded-For", b"1.1.1.1".as_slice()),
+            ("x-forwarded-for", b"2.2.2.2".as_slice()),
+            ("Authorization", b"Bearer secret".as_slice()),
+        ]);
+        redact_headers(&mut headers);
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["x-forwarded-for"], "1.1.1.1, 2.2.2.2");
+        assert_eq!(headers["authorization"], REDACTED);
+    }
+
+    fn sample(raw: &[u8]) -> Envelope {
+        Envelope {
+            version: ENVELOPE_VERSION,
+            id: "d1".into(),
+            id_source: "request_id".into(),
+            pipeline: "p".into(),
+            received_at: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            method: "POST".into(),
+            path: "/".into(),
+            query: BTreeMap::new(),
+            source_ip: None,
+            headers: BTreeMap::new(),
+            body: Body::new(raw, Some("text/plain")),
+            signature: SignatureCheck {
+                scheme: "none".into(),
+                verified: false,
+            },
+        }
+    }
+
+    #[test]
+    fn message_body_round_trips_including_characters_sqs_refuses() {
+        let text = "a\u{FFFF}b\u{FFFE}c\u{0001}\u{10FFFF}";
+        let envelope = sample(text.as_bytes());
+        let message = envelope.to_message_body();
+        assert!(!message.contains(['\u{FFFE}', '\u{FFFF}', '\u{0001}']));
+        let back = Envelope::from_message_body(&message).unwrap();
+        assert_eq!(back, envelope);
+        assert_eq!(back.body.raw_bytes().unwrap(), text.as_bytes());
+    }
+
+    #[test]
+    fn the_queue_carries_the_body_once_and_views_are_rebuilt() {
+        let body = format!("{{\"blob\":\"{}\"}}", "z".repeat(10_000));
+        let mut envelope = sample(body.as_bytes());
+        envelope.body = Body::new(body.as_bytes(), Some("application/json"));
+        let message = envelope.to_message_body();
+        assert!(
+            message.len() < 10_600,
+            "body counted once: {} bytes",
+            message.len()
+        );
+        let back = Envelope::from_message_body(&message).unwrap();
+        assert!(back.body.json.is_some());
+        assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        let mut envelope = sample(b"abc");
+        envelope.body.size = 4;
+        assert!(matches!(
+            Envelope::from_message_body(&envelope.to_message_body()),
+            Err(EnvelopeError::SizeMismatch {
+                declared: 4,
+                actual: 3
+            })
+        ));
+        assert!(matches!(
+            Envelope::from_message_body("{}"),
+            Err(EnvelopeError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn received_at_is_millisecond_rfc3339() {
+        let message = sample(b"").to_message_body();
+        assert!(
+            message.contains(r#""received_at":"2023-11-14T22:13:20.123Z""#),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! Function start-up: read the environment, fetch secrets once, build the clients once.
+//!
+//! Any error here fails the function's init: Lambda then reports the init error and no request
+//! is ever served with a half-read configuration.
+
+use crate::aws::load_sdk_config;
+use crate::config::{self, ConfigError};
+use crate::mongo::MongoStore;
+use crate::post_queue::{PostQueue, PostQueueSettings};
+use crate::pre_queue::{PreQueue, PreQueueSettings};
+use crate::sqs::SqsQueue;
+
+/// The pre-queue function as configured by its environment.
+pub async fn pre_queue_from_env() -> Result<PreQueue<SqsQueue>, ConfigError> {
+    let settings = PreQueueSettings::read(&config::from_process_env())?;
+    let sdk = load_sdk_config().await;
+    let secret = match &settings.secret {
+        Some(source) => Some(source.resolve(&sdk).await?),
+        None => None,
+    };
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), settings.queue_url.clone());
+    PreQueue::new(settings, secret.as_deref(), queue)
+}
+
+/// The post-queue function as configured by its environment.
+pub async fn post_queue_from_env() -> Result<PostQueue<MongoStore>, ConfigError> {
+    let settings = PostQueueSettings::read(&config::from_process_env())?;
+    let uri = match &settings.mongodb_uri {
+        crate::secrets::SecretSource::Value(uri) => uri.clone(),
+        source => source.resolve(&load_sdk_config().await).await?,
+    };
+    let store = MongoStore::connect(
+        &uri,
+        &settings.database,
+        &settings.collection,
+        settings.server_selection_timeout,
+    )
+    .await
+    .map_err(|error| ConfigError::MongoUri(error.to_string()))?;
+    Ok(PostQueue::new(settings.pipeline, store))
+}

@@ -1,0 +1,514 @@
+//! The pre-queue function: verify, build the envelope, enqueue, answer fast.
+//!
+//! The decision of what to do with a request ([`PreQueue::admit`]) is pure; the only I/O is one
+//! `SendMessage` through an [`Enqueue`] adapter, and a 2xx is returned only after it succeeded.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+use aws_lambda_events::encodings::Body as ResponseBody;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use serde_json::json;
+
+use crate::config::{ConfigError, Settings, vars};
+use crate::delivery_id::{DeliveryIdRule, REQUEST_ID_SOURCE};
+use crate::envelope::{self, Body, ENVELOPE_VERSION, Envelope, SignatureCheck};
+use crate::secrets::SecretSource;
+use crate::signature::{DEFAULT_TOLERANCE_SECONDS, Scheme, SignatureError, Verifier};
+
+/// SQS's default MaximumMessageSize.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 262_144;
+/// The largest MaximumMessageSize SQS allows.
+pub const SQS_MAX_MESSAGE_BYTES: usize = 1_048_576;
+/// Seconds a sender is asked to wait before retrying when the queue is unavailable.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// Sends one message to the pipeline's queue.
+pub trait Enqueue {
+    /// Sends `body`; `Ok` only when the queue has accepted it.
+    fn send(&self, body: String) -> impl Future<Output = Result<(), EnqueueError>> + Send;
+}
+
+/// The queue did not take the message.
+#[derive(Debug, thiserror::Error)]
+#[error("SendMessage failed: {0}")]
+pub struct EnqueueError(pub String);
+
+/// What the pre-queue function is configured with.
+#[derive(Debug, Clone)]
+pub struct PreQueueSettings {
+    pub pipeline: String,
+    pub queue_url: String,
+    pub max_message_bytes: usize,
+    pub scheme: Scheme,
+    pub secret: Option<SecretSource>,
+    pub tolerance_seconds: u64,
+    pub delivery_id: Option<DeliveryIdRule>,
+}
+
+impl PreQueueSettings {
+    /// Reads the settings; an unknown or missing scheme is an error, never "accept everything".
+    pub fn read<F: Fn(&str) -> Option<String>>(
+        settings: &Settings<F>,
+    ) -> Result<Self, ConfigError> {
+        let scheme_name = settings.required(vars::SIGNATURE_SCHEME)?;
+        let scheme = Scheme::parse(&scheme_name, |name| {
+            let var = match name {
+                "header" => vars::SIGNATURE_HEADER,
+                "algorithm" => vars::SIGNATURE_ALGORITHM,
+                "encoding" => vars::SIGNATURE_ENCODING,
+                "prefix" => vars::SIGNATURE_PREFIX,
+                _ => return None,
+            };
+            settings.optional(var)
+        })?;
+        let delivery_id = match settings.optional(vars::DELIVERY_ID) {
+            None => None,
+            Some(text) => {
+                Some(
+                    DeliveryIdRule::parse(&text).ok_or_else(|| ConfigError::Invalid {
+                        var: vars::DELIVERY_ID,
+                        value: text,
+                        expected: "header:<name> or json:<pointer>".into(),
+                    })?,
+                )
+            }
+        };
+        Ok(PreQueueSettings {
+            pipeline: settings.required(vars::PIPELINE)?,
+            queue_url: settings.required(vars::QUEUE_URL)?,
+            max_message_bytes: settings.number(
+                vars::MAX_MESSAGE_BYTES,
+                DEFAULT_MAX_MESSAGE_BYTES,
+                1024..=SQS_MAX_MESSAGE_BYTES,
+            )?,
+            secret: settings.secret(vars::SIGNATURE_SECRET, vars::SIGNATURE_SECRET_ARN)?,
+            tolerance_seconds: settings.number(
+                vars::SIGNATURE_TOLERANCE_SECONDS,
+                DEFAULT_TOLERANCE_SECONDS,
+                1..=86_400,
+            )?,
+            scheme,
+            delivery_id,
+        })
+    }
+}
+
+/// Why a request was refused; each maps to one 4xx status.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// The body could not be read.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The signature did not verify.
+    #[error("invalid signature: {0}")]
+    Unauthorized(#[from] SignatureError),
+    /// The envelope would not fit in one queue message.
+    #[error(
+        "payload too large: the webhook's envelope is {size} bytes; the queue's maximum message size is {limit} bytes"
+    )]
+    TooLarge { size: usize, limit: usize },
+}
+
+impl Rejection {
+    /// The HTTP status answered for this rejection.
+    pub fn status(&self) -> i64 {
+        match self {
+            Rejection::BadRequest(_) => 400,
+            Rejection::Unauthorized(_) => 401,
+            Rejection::TooLarge { .. } => 413,
+        }
+    }
+}
+
+/// The pre-queue function: its settings, its verifier and its queue.
+#[derive(Debug)]
+pub struct PreQueue<Q> {
+    pipeline: String,
+    max_message_bytes: usize,
+    verifier: Verifier,
+    delivery_id: Option<DeliveryIdRule>,
+    queue: Q,
+}
+
+impl<Q: Enqueue> PreQueue<Q> {
+    /// Builds the function from settings and the already-resolved signing secret.
+    pub fn new(
+        settings: PreQueueSettings,
+        secret: Option<&str>,
+        queue: Q,
+    ) -> Result<Self, ConfigError> {
+        let verifier = Verifier::new(settings.scheme.clone(), secret, settings.tolerance_seconds)?;
+        let delivery_id = settings
+            .delivery_id
+            .or_else(|| DeliveryIdRule::for_scheme(&settings.scheme));
+        Ok(PreQueue {
+            pipeline: settings.pipeline,
+            max_message_bytes: settings.max_message_bytes,
+            verifier,
+            delivery_id,
+            queue,
+        })
+    }
+
+    /// Lambda entry point.
+    pub async fn handle_event(
+        &self,
+        event: LambdaEvent<ApiGatewayProxyRequest>,
+    ) -> Result<ApiGatewayProxyResponse, lambda_runtime::Error> {
+        Ok(self.handle(&event.payload, Utc::now()).await)
+    }
+
+    /// Answers one request: 200 `{"id"}` once enqueued, 4xx when refused, 503 when the queue failed.
+    pub async fn handle(
+        &self,
+        request: &ApiGatewayProxyRequest,
+        now: DateTime<Utc>,
+    ) -> ApiGatewayProxyResponse {
+        let envelope = match self.admit(request, now) {
+            Ok(envelope) => envelope,
+            Err(rejection) => {
+                tracing::warn!(pipeline = %self.pipeline, outcome = "rejected", status = rejection.status(), reason = %rejection);
+                return json_response(
+                    rejection.status(),
+                    &json!({ "error": rejection.to_string() }),
+                    None,
+                );
+            }
+        };
+        match self.queue.send(envelope.to_message_body()).await {
+            Ok(()) => {
+                tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "enqueued");
+                json_response(200, &json!({ "id": envelope.id }), None)
+            }
+            Err(error) => {
+                tracing::error!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "queue_unavailable", error = %error);
+                json_response(
+                    503,
+                    &json!({ "error": "the queue is unavailable; retry later" }),
+                    Some(RETRY_AFTER_SECONDS),
+                )
+            }
+        }
+    }
+
+    /// Decides what to enqueue for a request, without any I/O.
+    pub fn admit(
+        &self,
+        request: &ApiGatewayProxyRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope, Rejection> {
+        let bytes = match (&request.body, request.is_base64_encoded) {
+            (None, _) => Vec::new(),
+            (Some(text), false) => text.clone().into_bytes(),
+            (Some(text), true) => BASE64.decode(text).map_err(|_| {
+                Rejection::BadRequest(
+                    "body is marked base64-encoded but is not valid base64".into(),
+                )
+            })?,
+        };
+        let header_source = if request.multi_value_headers.is_empty() {
+            &request.headers
+        } else {
+            &request.multi_value_headers
+        };
+        let mut headers = envelope::normalize_headers(
+            header_source
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        );
+
+        self.verifier.verify(&headers, &bytes, now)?;
+        envelope::redact_headers(&mut headers);
+
+        let body = Body::new(&bytes, headers.get("content-type").map(String::as_str));
+        let found = self.delivery_id.as_ref().and_then(|rule| {
+            rule.find(&headers, body.json.as_ref())
+                .map(|id| (id, rule.source()))
+        });
+        let (id, id_source) = match found {
+            Some(found) => found,
+            None => (request_id(request), REQUEST_ID_SOURCE.to_owned()),
+        };
+
+        let query_source = if request.multi_value_query_string_parameters.is_empty() {
+            &request.query_string_parameters
+        } else {
+            &request.multi_value_query_string_parameters
+        };
+        let mut query: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in query_source.iter() {
+            query
+                .entry(name.to_owned())
+                .or_default()
+                .push(value.to_owned());
+        }
+
+        let envelope = Envelope {
+            version: ENVELOPE_VERSION,
+            id,
+            id_source,
+            pipeline: self.pipeline.clone(),
+            received_at: DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now),
+            method: request.http_method.as_str().to_owned(),
+            path: request.path.clone().unwrap_or_else(|| "/".into()),
+            query,
+            source_ip: request.request_context.identity.source_ip.clone(),
+            headers,
+            body,
+            signature: SignatureCheck {
+                scheme: self.verifier.scheme().name().to_owned(),
+                verified: !matches!(self.verifier.scheme(), Scheme::None),
+            },
+        };
+        let size = envelope.to_message_body().len();
+        if size > self.max_message_bytes {
+            return Err(Rejection::TooLarge {
+                size,
+                limit: self.max_message_bytes,
+            });
+        }
+        Ok(envelope)
+    }
+}
+
+/// API Gateway's request id; a fresh random id if the event carries none.
+fn request_id(request: &ApiGatewayProxyRequest) -> String {
+    request
+        .request_context
+        .request_id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn json_response(
+    status: i64,
+    body: &serde_json::Value,
+    retry_after: Option<u32>,
+) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = status;
+    response.headers.insert(
+        "content-type",
+        "application/json".parse().expect("static header value"),
+    );
+    if let Some(seconds) = retry_after {
+        response.headers.insert("retry-after", seconds.into());
+    }
+    response.body = Some(ResponseBody::Text(body.to_string()));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    /// The queue is never reached by `admit`; this one proves it.
+    struct Unreachable;
+    impl Enqueue for Unreachable {
+        async fn send(&self, _: String) -> Result<(), EnqueueError> {
+            unreachable!("admit does no I/O")
+        }
+    }
+
+    fn settings(scheme: Scheme) -> PreQueueSettings {
+        PreQueueSettings {
+            pipeline: "orders".into(),
+            queue_url: "http://127.0.0.1:1/queue".into(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            scheme,
+            secret: None,
+            tolerance_seconds: 300,
+            delivery_id: None,
+        }
+    }
+
+    fn github_request(body: &str, secret: &str) -> ApiGatewayProxyRequest {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let mut request = ApiGatewayProxyRequest::default();
+        request.http_method = http::Method::POST;
+        request.path = Some("/webhook".into());
+        request.body = Some(body.into());
+        request.request_context.request_id = Some("req-1".into());
+        request.request_context.identity.source_ip = Some("192.0.2.7".into());
+        for (name, value) in [
+            ("X-Hub-Signature-256", signature.as_str()),
+            ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer t0ken"),
+        ] {
+            request.headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        request.query_string_parameters =
+            std::collections::HashMap::from([("a".to_owned(), "1".to_owned())]).into();
+        request
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_763_900_000_123).unwrap()
+    }
+
+    #[test]
+    fn admits_a_signed_request_into_a_complete_envelope() {
+        let function =
+            PreQueue::new(settings(Scheme::Github), Some("s3cret"), Unreachable).unwrap();
+        let envelope = function
+            .admit(&github_request(r#"{"action":"opened"}"#, "s3cret"), now())
+            .unwrap();
+        assert_eq!(envelope.id, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        assert_eq!(envelope.id_source, "header:x-github-delivery");
+        assert_eq!(
+            (
+                envelope.pipeline.as_str(),
+                envelope.method.as_str(),
+                envelope.path.as_str()
+            ),
+            ("orders", "POST", "/webhook")
+        );
+        assert_eq!(envelope.received_at, now());
+        assert_eq!(envelope.query["a"], vec!["1"]);
+        assert_eq!(envelope.source_ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(envelope.headers["authorization"], crate::envelope::REDACTED);
+        assert!(
+            envelope.headers.contains_key("x-hub-signature-256"),
+            "kept so the signature can be re-checked"
+        );
+        assert_eq!(envelope.body.json.as_ref().unwrap()["action"], "opened");
+        assert_eq!(
+            envelope.signature,
+            SignatureCheck {
+                scheme: "github".into(),
+                verified: true
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_a_bad_signature_with_401() {
+        let function =
+            PreQueue::new(settings(Scheme::Github), Some("s3cret"), Unreachable).unwrap();
+        let rejection = function
+            .admit(&github_request("{}", "other"), now())
+            .unwrap_err();
+        assert_eq!(rejection.status(), 401);
+        assert_eq!(
+            rejection.to_string(),
+            "invalid signature: signature does not match"
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_request_id_without_a_delivery_id() {
+        let function =
+            PreQueue::new(settings(Scheme::Github), Some("s3cret"), Unreachable).unwrap();
+        let mut request = github_request("{}", "s3cret");
+        request.headers.remove("x-github-delivery");
+        let envelope = function.admit(&request, now()).unwrap();
+        assert_eq!(
+            (envelope.id.as_str(), envelope.id_source.as_str()),
+            ("req-1", "request_id")
+        );
+    }
+
+    #[test]
+    fn oversized_envelope_is_413_naming_the_limit() {
+        let mut small = settings(Scheme::None);
+        small.max_message_bytes = 2048;
+        let function = PreQueue::new(small, None, Unreachable).unwrap();
+        let mut request = ApiGatewayProxyRequest::default();
+        request.body = Some("x".repeat(4000));
+        let rejection = function.admit(&request, now()).unwrap_err();
+        assert_eq!(rejection.status(), 413);
+        assert!(
+            rejection
+                .to_string()
+                .contains("maximum message size is 2048 bytes"),
+            "{rejection}"
+        );
+    }
+
+    #[test]
+    fn base64_bodies_are_decoded_and_invalid_ones_are_400() {
+        let function = PreQueue::new(settings(Scheme::None), None, Unreachable).unwrap();
+        let mut request = ApiGatewayProxyRequest::default();
+        request.is_base64_encoded = true;
+        request.body = Some(BASE64.encode([0u8, 159, 146, 150]));
+        let envelope = function.admit(&request, now()).unwrap();
+        assert_eq!(envelope.body.raw_bytes().unwrap(), vec![0u8, 159, 146, 150]);
+        assert_eq!(
+            envelope.signature,
+            SignatureCheck {
+                scheme: "none".into(),
+                verified: false
+            }
+        );
+        request.body = Some("%%%".into());
+        assert_eq!(function.admit(&request, now()).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn settings_fail_closed() {
+        let read = |pairs: &[(&str, &str)]| {
+            let map: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            PreQueueSettings::read(&Settings(move |var: &str| map.get(var).cloned()))
+        };
+        let base = [(vars::PIPELINE, "p"), (vars::QUEUE_URL, "http://q")];
+        assert!(matches!(
+            read(&base),
+            Err(ConfigError::Missing(vars::SIGNATURE_SCHEME))
+        ));
+        let unknown = [base[0], base[1], (vars::SIGNATURE_SCHEME, "gitlab")];
+        assert!(matches!(read(&unknown), Err(ConfigError::Scheme(_))));
+        let both = [
+            base[0],
+            base[1],
+            (vars::SIGNATURE_SCHEME, "github"),
+            (vars::SIGNATURE_SECRET, "a"),
+            (
+                vars::SIGNATURE_SECRET_ARN,
+                "arn:aws:ssm:us-east-1:1:parameter/x",
+            ),
+        ];
+        assert!(matches!(read(&both), Err(ConfigError::Ambiguous(..))));
+        let too_big = [
+            base[0],
+            base[1],
+            (vars::SIGNATURE_SCHEME, "none"),
+            (vars::MAX_MESSAGE_BYTES, "2000000"),
+        ];
+        assert!(matches!(
+            read(&too_big),
+            Err(ConfigError::Invalid {
+                var: vars::MAX_MESSAGE_BYTES,
+                ..
+            })
+        ));
+        let ok = read(&[
+            base[0],
+            base[1],
+            (vars::SIGNATURE_SCHEME, "github"),
+            (vars::SIGNATURE_SECRET, "s"),
+        ])
+        .unwrap();
+        // A scheme that signs but has no secret refuses to build.
+        assert!(matches!(
+            PreQueue::new(ok, None, Unreachable),
+            Err(ConfigError::Scheme(_))
+        ));
+    }
+}

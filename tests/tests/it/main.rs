@@ -1,0 +1,7 @@
+//! Integration tests against the real local parts: moto (SQS, Secrets Manager, SSM) and
+//! SecantusDB (MongoDB wire protocol). One binary, a module per area.
+
+mod artifacts;
+mod post_queue;
+mod pre_queue;
+mod support;

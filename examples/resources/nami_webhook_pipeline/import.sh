@@ -1,0 +1,2 @@
+# A pipeline is imported by its name.
+terraform import nami_webhook_pipeline.stripe stripe-events

@@ -1,0 +1,215 @@
+//! The REST API: a `/webhook` resource whose POST method proxies to the pre-queue function,
+//! deployed to a stage.
+
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
+
+use super::Context;
+use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error};
+
+/// The path webhooks are posted to, under the stage.
+pub const PATH_PART: &str = "webhook";
+/// API Gateway's longest integration timeout for REST APIs (the default).
+const INTEGRATION_TIMEOUT_MS: i32 = 29_000;
+
+/// Creates the (empty) REST API. Returns its ID.
+pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
+    let output = ctx
+        .clients
+        .apigateway
+        .create_rest_api()
+        .name(ctx.object_name(""))
+        .description(format!("Nami webhook pipeline {}", ctx.name))
+        .endpoint_configuration(
+            EndpointConfiguration::builder()
+                .types(EndpointType::Regional)
+                .build(),
+        )
+        .set_tags(Some(
+            crate::aws::object_tags(ctx.clients, ctx.tags, ctx.name)
+                .into_iter()
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(aws_error("apigateway:CreateRestApi"))?;
+    Ok(output.id.unwrap_or_default())
+}
+
+/// Adds the `/webhook` resource with its POST method and AWS_PROXY integration. Returns the
+/// resource's ID.
+pub async fn create_route(
+    ctx: Context<'_>,
+    api_id: &str,
+    function_arn: &str,
+) -> Result<String, AwsError> {
+    let api = &ctx.clients.apigateway;
+    let root_id = api
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:GetResources"))?
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.path.as_deref() == Some("/"))
+        .and_then(|r| r.id)
+        .unwrap_or_default();
+    let resource_id = api
+        .create_resource()
+        .rest_api_id(api_id)
+        .parent_id(root_id)
+        .path_part(PATH_PART)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:CreateResource"))?
+        .id
+        .unwrap_or_default();
+    api.put_method()
+        .rest_api_id(api_id)
+        .resource_id(&resource_id)
+        .http_method("POST")
+        .authorization_type("NONE")
+        .send()
+        .await
+        .map_err(aws_error("apigateway:PutMethod"))?;
+    let region = &ctx.clients.region;
+    api.put_integration()
+        .rest_api_id(api_id)
+        .resource_id(&resource_id)
+        .http_method("POST")
+        .r#type(IntegrationType::AwsProxy)
+        .integration_http_method("POST")
+        .uri(format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"))
+        .timeout_in_millis(INTEGRATION_TIMEOUT_MS)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:PutIntegration"))?;
+    Ok(resource_id)
+}
+
+/// The ARN API Gateway invokes the function as (this API's POST /webhook only).
+pub fn invoke_source_arn(clients: &Clients, account: &str, api_id: &str) -> String {
+    format!(
+        "arn:aws:execute-api:{}:{account}:{api_id}/*/POST/{PATH_PART}",
+        clients.region
+    )
+}
+
+/// Deploys the API to `stage`.
+pub async fn deploy(ctx: Context<'_>, api_id: &str, stage: &str) -> Result<(), AwsError> {
+    ctx.clients
+        .apigateway
+        .create_deployment()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .description("Nami")
+        .send()
+        .await
+        .map_err(aws_error("apigateway:CreateDeployment"))?;
+    Ok(())
+}
+
+/// Moves the deployment from stage `old` to stage `new`.
+pub async fn rename_stage(
+    ctx: Context<'_>,
+    api_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), AwsError> {
+    deploy(ctx, api_id, new).await?;
+    ctx.clients
+        .apigateway
+        .delete_stage()
+        .rest_api_id(api_id)
+        .stage_name(old)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:DeleteStage"))
+        .found()?;
+    Ok(())
+}
+
+/// The URL webhooks are posted to.
+pub fn endpoint_url(clients: &Clients, api_id: &str, stage: &str) -> String {
+    format!(
+        "https://{api_id}.execute-api.{}.amazonaws.com/{stage}/{PATH_PART}",
+        clients.region
+    )
+}
+
+/// Deletes the REST API (with its resources, methods and stages); a missing one is already deleted.
+pub async fn delete(clients: &Clients, api_id: &str) -> Result<(), AwsError> {
+    clients
+        .apigateway
+        .delete_rest_api()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:DeleteRestApi"))
+        .found()
+        .map(drop)
+}
+
+/// The API as AWS reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiFacts {
+    pub api_id: String,
+    pub resource_id: Option<String>,
+    pub stages: Vec<String>,
+}
+
+/// The REST API `api_id`, or `None` when it does not exist.
+pub async fn find(clients: &Clients, api_id: &str) -> Result<Option<ApiFacts>, AwsError> {
+    let api = &clients.apigateway;
+    let Some(resources) = api
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:GetResources"))
+        .found()?
+    else {
+        return Ok(None);
+    };
+    let resource_id = resources
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.path_part.as_deref() == Some(PATH_PART))
+        .and_then(|r| r.id);
+    let stages = api
+        .get_stages()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:GetStages"))?
+        .item
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.stage_name)
+        .collect();
+    Ok(Some(ApiFacts {
+        api_id: api_id.to_owned(),
+        resource_id,
+        stages,
+    }))
+}
+
+/// The ID of the REST API named `nami-<pipeline>`, if any.
+pub async fn find_by_name(clients: &Clients, pipeline: &str) -> Result<Option<String>, AwsError> {
+    let name = super::object_name(pipeline, "");
+    let output = clients
+        .apigateway
+        .get_rest_apis()
+        .limit(500)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:GetRestApis"))?;
+    Ok(output
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a.name.as_deref() == Some(name.as_str()))
+        .and_then(|a| a.id))
+}

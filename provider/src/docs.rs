@@ -1,0 +1,257 @@
+//! Registry documentation rendered from the schemas: one page per resource and data source, plus
+//! the provider's index, each with its example from `examples/` (the layout HashiCorp's
+//! tfplugindocs uses). A test fails when the checked-in pages differ from what this renders.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use tf_provider::schema::{
+    Attribute, AttributeConstraint, AttributeType, Block, NestedBlock, Schema,
+};
+use tf_provider::{DataSource, Diagnostics};
+
+/// Every page: (path under the repository, text).
+pub fn pages(root: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let clients = Default::default();
+    let mut diags = Diagnostics::default();
+    let data_sources = [
+        (
+            "nami_webhook_pipeline",
+            crate::data_sources::PipelineDataSource::new(std::sync::Arc::clone(&clients))
+                .schema(&mut diags),
+        ),
+        (
+            "nami_webhook_pipelines",
+            crate::data_sources::PipelinesDataSource::new(clients).schema(&mut diags),
+        ),
+    ];
+    let example = |path: &str| std::fs::read_to_string(root.join(path));
+    let mut pages = vec![
+        (
+            PathBuf::from("docs/index.md"),
+            index(
+                &crate::provider::schema(),
+                &example("examples/provider/provider.tf")?,
+            ),
+        ),
+        (
+            PathBuf::from("docs/resources/webhook_pipeline.md"),
+            resource(
+                "nami_webhook_pipeline",
+                &crate::pipeline::model::schema(),
+                &example("examples/resources/nami_webhook_pipeline/resource.tf")?,
+                &example("examples/resources/nami_webhook_pipeline/import.sh")?,
+            ),
+        ),
+    ];
+    for (name, schema) in data_sources {
+        let schema = schema.expect("data source schemas are static");
+        let short = name.trim_start_matches("nami_");
+        let example = example(&format!("examples/data-sources/{name}/data-source.tf"))?;
+        pages.push((
+            PathBuf::from(format!("docs/data-sources/{short}.md")),
+            data_source(name, &schema, &example),
+        ));
+    }
+    Ok(pages)
+}
+
+fn front_matter(title: &str, description: &str) -> String {
+    let first = description
+        .split(". ")
+        .next()
+        .unwrap_or(description)
+        .trim_end_matches('.');
+    format!("---\npage_title: \"{title}\"\nsubcategory: \"\"\ndescription: |-\n  {first}.\n---\n\n")
+}
+
+fn kind(attribute: &Attribute) -> &'static str {
+    match attribute.constraint {
+        AttributeConstraint::Required => "Required",
+        AttributeConstraint::Optional | AttributeConstraint::OptionalComputed => "Optional",
+        AttributeConstraint::Computed => "Read-only",
+    }
+}
+
+/// A type as HCL writes it, object fields sorted (the schema holds them in a `HashMap`).
+fn type_name(attr_type: &AttributeType) -> String {
+    match attr_type {
+        AttributeType::String => "String".into(),
+        AttributeType::Number => "Number".into(),
+        AttributeType::Bool => "Boolean".into(),
+        AttributeType::Any => "Dynamic".into(),
+        AttributeType::List(inner) => format!("List of {}", type_name(inner)),
+        AttributeType::Set(inner) => format!("Set of {}", type_name(inner)),
+        AttributeType::Map(inner) => format!("Map of {}", type_name(inner)),
+        AttributeType::Object(fields) => {
+            let mut fields: Vec<_> = fields
+                .iter()
+                .map(|(name, t)| format!("{name}: {}", type_name(t)))
+                .collect();
+            fields.sort();
+            format!("Object {{ {} }}", fields.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// One line per attribute: `- `name` (Type, Required|Optional, Sensitive) Description`.
+fn attribute_lines(out: &mut String, block: &Block, filter: impl Fn(&Attribute) -> bool) {
+    let mut names: Vec<_> = block.attributes.iter().filter(|(_, a)| filter(a)).collect();
+    names.sort_by_key(|(name, _)| name.as_str());
+    for (name, attribute) in names {
+        let mut tags = vec![type_name(&attribute.attr_type), kind(attribute).to_owned()];
+        if attribute.sensitive {
+            tags.push("Sensitive".to_owned());
+        }
+        let _ = writeln!(
+            out,
+            "- `{name}` ({}) {}",
+            tags.join(", "),
+            attribute.description.content
+        );
+    }
+}
+
+fn nested_blocks(out: &mut String, block: &Block, parent: &str) {
+    let mut blocks: Vec<_> = block.blocks.iter().collect();
+    blocks.sort_by_key(|(name, _)| name.as_str());
+    for (name, nested) in blocks {
+        let (mode, inner) = match nested {
+            NestedBlock::Single(b) => ("required, exactly one", b),
+            NestedBlock::Group(b) | NestedBlock::Optional(b) => ("optional, at most one", b),
+            NestedBlock::List(b) | NestedBlock::Set(b) | NestedBlock::Map(b) => {
+                ("optional, any number", b)
+            }
+        };
+        let _ = writeln!(
+            out,
+            "\n### `{parent}{name}` block ({mode})\n\n{}\n",
+            inner.description.content
+        );
+        attribute_lines(out, inner, |_| true);
+        nested_blocks(out, inner, &format!("{parent}{name}."));
+    }
+}
+
+fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String {
+    let block = &schema.block;
+    let mut out = front_matter(
+        &format!("{name} Resource - nami"),
+        &block.description.content,
+    );
+    let _ = writeln!(
+        out,
+        "# {name} (Resource)\n\n{}\n",
+        block.description.content
+    );
+    let _ = writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example);
+    out.push_str("## Argument Reference\n\n");
+    attribute_lines(&mut out, block, |a| {
+        a.constraint != AttributeConstraint::Computed
+    });
+    nested_blocks(&mut out, block, "");
+    out.push_str("\n## Attribute Reference\n\nIn addition to the arguments above:\n\n");
+    attribute_lines(&mut out, block, |a| {
+        a.constraint == AttributeConstraint::Computed
+    });
+    out.push_str(
+        "\n## Timeouts\n\nThe `timeouts` block bounds `create`, `update` and `delete` (default `30m` each), including \
+         waits for IAM propagation and Lambda updates.\n",
+    );
+    let _ = write!(
+        out,
+        "\n## Import\n\nA pipeline is imported by its name; every id, setting and the signature and store \
+         configuration are read back from AWS (a custom `artifact` path is not recoverable: its hash is).\n\n\
+         ```shell\n{import}```\n"
+    );
+    out
+}
+
+fn data_source(name: &str, schema: &Schema, example: &str) -> String {
+    let block = &schema.block;
+    let mut out = front_matter(
+        &format!("{name} Data Source - nami"),
+        &block.description.content,
+    );
+    let _ = writeln!(
+        out,
+        "# {name} (Data Source)\n\n{}\n",
+        block.description.content
+    );
+    let _ = writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example);
+    out.push_str("## Argument Reference\n\n");
+    attribute_lines(&mut out, block, |a| {
+        a.constraint != AttributeConstraint::Computed
+    });
+    out.push_str("\n## Attribute Reference\n\n");
+    attribute_lines(&mut out, block, |a| {
+        a.constraint == AttributeConstraint::Computed
+    });
+    out
+}
+
+fn index(schema: &Schema, example: &str) -> String {
+    let block = &schema.block;
+    let mut out = front_matter("nami Provider", &block.description.content);
+    let _ = writeln!(out, "# nami Provider\n\n{}\n", block.description.content);
+    let _ = writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example);
+    out.push_str(
+        "Credentials come from `access_key`/`secret_key`/`token`, else `profile`, else the standard AWS chain \
+         (environment, shared files, instance or container role). The `s3` endpoint is accepted for compatibility \
+         with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n## Schema\n\n",
+    );
+    attribute_lines(&mut out, block, |_| true);
+    nested_blocks(&mut out, block, "");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_in_docs_match_the_schemas() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (path, expected) in pages(&root).unwrap() {
+            let actual = std::fs::read_to_string(root.join(&path)).unwrap_or_default();
+            assert!(
+                actual == expected,
+                "{} is stale or missing: run `make docs` and commit it",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn every_resource_attribute_is_documented_and_nothing_else() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let page = std::fs::read_to_string(root.join("docs/resources/webhook_pipeline.md"))
+            .unwrap_or_default();
+        let schema = crate::pipeline::model::schema();
+        let mut names: Vec<String> = schema.block.attributes.keys().cloned().collect();
+        for (block, nested) in &schema.block.blocks {
+            let (NestedBlock::Single(b)
+            | NestedBlock::Group(b)
+            | NestedBlock::Optional(b)
+            | NestedBlock::List(b)
+            | NestedBlock::Set(b)
+            | NestedBlock::Map(b)) = nested;
+            names.push(block.clone());
+            names.extend(b.attributes.keys().cloned());
+        }
+        for name in &names {
+            assert!(
+                page.contains(&format!("`{name}`")),
+                "{name} is not documented"
+            );
+        }
+        for line in page.lines().filter(|l| l.starts_with("- `")) {
+            let documented = line[3..].split('`').next().unwrap();
+            assert!(
+                names.iter().any(|n| n == documented),
+                "the docs name {documented}, which the schema does not have"
+            );
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Acceptance tests: the real Terraform CLI drives the provider against moto; every object is
+//! checked through the AWS SDK. Run with `make testacc` (part of `make test`).
+
+mod pipeline;
+mod support;

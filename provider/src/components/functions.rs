@@ -81,9 +81,9 @@ pub fn signature_from_environment(env: &HashMap<String, String>) -> SignatureBlo
     }
 }
 
-/// The post-queue function's environment.
-pub fn post_queue_environment(spec: &Spec) -> HashMap<String, String> {
-    let mut env = super::store::environment(&spec.store, spec.post_queue.timeout);
+/// The post-queue function's environment, with the store's resolved connection string.
+pub fn post_queue_environment(spec: &Spec, mongodb_uri: &str) -> HashMap<String, String> {
+    let mut env = super::store::environment(mongodb_uri, &spec.store, spec.post_queue.timeout);
     env.insert(vars::PIPELINE.to_owned(), spec.name.clone());
     env
 }
@@ -273,6 +273,34 @@ async fn wait_until_ready(ctx: Context<'_>, name: &str) -> Result<(), AwsError> 
         },
     )
     .await
+}
+
+/// Sets `tags` on a function (or mapping) ARN and removes the keys in `removed`.
+pub async fn retag(
+    clients: &Clients,
+    arn: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+    removed: &[String],
+) -> Result<(), AwsError> {
+    clients
+        .lambda
+        .tag_resource()
+        .resource(arn)
+        .set_tags(Some(tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(aws_error("lambda:TagResource"))?;
+    if !removed.is_empty() {
+        clients
+            .lambda
+            .untag_resource()
+            .resource(arn)
+            .set_tag_keys(Some(removed.to_vec()))
+            .send()
+            .await
+            .map_err(aws_error("lambda:UntagResource"))?;
+    }
+    Ok(())
 }
 
 /// Deletes `function`; a missing one is already deleted.

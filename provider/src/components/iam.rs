@@ -145,6 +145,50 @@ pub fn policy(
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
+/// Sets `tags` on `function`'s role and removes the keys in `removed`.
+pub async fn retag_role(
+    clients: &Clients,
+    pipeline: &str,
+    function: Function,
+    tags: &std::collections::BTreeMap<String, String>,
+    removed: &[String],
+) -> Result<(), AwsError> {
+    let name = super::object_name(pipeline, function.slug());
+    let tags = tags
+        .iter()
+        .map(|(key, value)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::Api {
+            operation: "iam:TagRole",
+            code: None,
+            message: e.to_string(),
+        })?;
+    clients
+        .iam
+        .tag_role()
+        .role_name(&name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(aws_error("iam:TagRole"))?;
+    if !removed.is_empty() {
+        clients
+            .iam
+            .untag_role()
+            .role_name(&name)
+            .set_tag_keys(Some(removed.to_vec()))
+            .send()
+            .await
+            .map_err(aws_error("iam:UntagRole"))?;
+    }
+    Ok(())
+}
+
 /// Deletes `function`'s role and its inline policy; missing ones are already deleted.
 pub async fn delete_role(
     clients: &Clients,

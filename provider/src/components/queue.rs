@@ -1,6 +1,6 @@
 //! The SQS queue (SSE on) and its dead-letter queue.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 
@@ -140,6 +140,34 @@ pub async fn update(
             .send()
             .await
             .map_err(aws_error("sqs:SetQueueAttributes"))?;
+    }
+    Ok(())
+}
+
+/// Sets `tags` on a queue and removes the keys in `removed`.
+pub async fn retag(
+    clients: &Clients,
+    url: &str,
+    tags: &BTreeMap<String, String>,
+    removed: &[String],
+) -> Result<(), AwsError> {
+    clients
+        .sqs
+        .tag_queue()
+        .queue_url(url)
+        .set_tags(Some(tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(aws_error("sqs:TagQueue"))?;
+    if !removed.is_empty() {
+        clients
+            .sqs
+            .untag_queue()
+            .queue_url(url)
+            .set_tag_keys(Some(removed.to_vec()))
+            .send()
+            .await
+            .map_err(aws_error("sqs:UntagQueue"))?;
     }
     Ok(())
 }

@@ -20,9 +20,10 @@ use tokio::time::Instant;
 
 use crate::artifacts::{Artifact, Function};
 use crate::aws::{AwsError, Clients};
+use crate::components::store;
 use crate::components::{self, Context, api, functions, iam, network, queue};
 use model::*;
-use spec::{Spec, Timeouts};
+use spec::{NetworkPlan, Spec, StoreKind, Timeouts};
 
 /// The resource, sharing the clients `configure` builds.
 #[derive(Debug, Clone)]
@@ -48,8 +49,8 @@ impl PipelineResource {
     }
 }
 
-/// The ids of the AWS objects the pipeline owns.
-fn object_ids(state: &mut PipelineState) -> [&mut Str; 12] {
+/// The ids of the AWS objects the pipeline owns (subnet ids aside).
+fn object_ids(state: &mut PipelineState) -> [&mut Str; 18] {
     [
         &mut state.api_id,
         &mut state.api_resource_id,
@@ -63,7 +64,70 @@ fn object_ids(state: &mut PipelineState) -> [&mut Str; 12] {
         &mut state.post_queue_function_arn,
         &mut state.event_source_mapping_id,
         &mut state.security_group_id,
+        &mut state.vpc_id,
+        &mut state.internet_gateway_id,
+        &mut state.route_table_id,
+        &mut state.store_security_group_id,
+        &mut state.instance_id,
+        &mut state.data_volume_id,
     ]
+}
+
+/// Clears the ids this configuration does not use (no VPC, no managed network or store).
+fn clear_unused(state: &mut PipelineState) {
+    let managed_store = state
+        .store
+        .as_ref_option()
+        .is_some_and(StoreBlock::is_managed);
+    let existing_network = state
+        .network
+        .as_ref_option()
+        .is_some_and(|n| n.vpc_id.is_value());
+    if !(managed_store || existing_network) {
+        state.security_group_id = Value::Null;
+        state.vpc_id = Value::Null;
+        state.subnet_ids = Value::Null;
+    }
+    if !managed_store || existing_network {
+        state.internet_gateway_id = Value::Null;
+        state.route_table_id = Value::Null;
+    }
+    if existing_network {
+        let network = state.network.as_ref_option().cloned().unwrap_or_default();
+        state.vpc_id = network.vpc_id;
+        state.subnet_ids = network.subnet_ids;
+    }
+    if !managed_store {
+        state.store_security_group_id = Value::Null;
+        state.instance_id = Value::Null;
+        state.data_volume_id = Value::Null;
+        block_of(&mut state.store).password = Value::Null;
+    }
+}
+
+fn record_managed_network(state: &mut PipelineState, network: &network::ManagedNetwork) {
+    let id = |text: &str| {
+        if text.is_empty() {
+            Value::Null
+        } else {
+            Value::Value(text.to_owned())
+        }
+    };
+    state.vpc_id = id(&network.vpc_id);
+    state.internet_gateway_id = id(&network.internet_gateway_id);
+    state.route_table_id = id(&network.route_table_id);
+    state.subnet_ids = if network.subnet_ids.is_empty() {
+        Value::Null
+    } else {
+        Value::Value(
+            network
+                .subnet_ids
+                .iter()
+                .cloned()
+                .map(Value::Value)
+                .collect(),
+        )
+    };
 }
 
 /// Sets every object id whose value is `from` to `to`.
@@ -77,6 +141,17 @@ fn replace_ids(state: &mut PipelineState, from: fn(&Str) -> bool, to: fn() -> St
 
 fn block_of<T: Default>(value: &mut Value<T>) -> &mut T {
     spec::block(value)
+}
+
+/// Plans a pipeline created from nothing: every id unknown, then the unused ones cleared.
+fn plan_all_new(clients: &Clients, state: &mut PipelineState, diags: &mut Diagnostics) {
+    replace_ids(state, |_| true, || Value::Unknown);
+    state.subnet_ids = Value::Unknown;
+    state.id = Value::Unknown;
+    state.endpoint_url = Value::Unknown;
+    plan_settings(clients, state, diags);
+    block_of(&mut state.store).password = Value::Unknown;
+    clear_unused(state);
 }
 
 /// Fills defaults, `tags_all` and the artifacts' hashes of a plan; reports invalid values.
@@ -161,10 +236,7 @@ impl Resource for PipelineResource {
     ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
         let clients = self.clients(diags)?;
         let mut state = proposed_state;
-        replace_ids(&mut state, |_| true, || Value::Unknown);
-        state.id = Value::Unknown;
-        state.endpoint_url = Value::Unknown;
-        plan_settings(clients, &mut state, diags);
+        plan_all_new(clients, &mut state, diags);
         Some((state, ValueEmpty::default()))
     }
 
@@ -173,7 +245,7 @@ impl Resource for PipelineResource {
         diags: &mut Diagnostics,
         prior_state: Self::State<'a>,
         proposed_state: Self::State<'a>,
-        _config_state: Self::State<'a>,
+        config_state: Self::State<'a>,
         prior_private_state: Self::PrivateState<'a>,
         _provider_meta_state: Self::ProviderMetaState<'a>,
     ) -> Option<(Self::State<'a>, Self::PrivateState<'a>, Vec<AttributePath>)> {
@@ -194,28 +266,39 @@ impl Resource for PipelineResource {
         if vpc(&state) != vpc(&prior_state) {
             replace.push(AttributePath::new("network").attribute("vpc_id"));
         }
+        let managed = |s: &PipelineState| s.store.as_ref_option().map(StoreBlock::is_managed);
+        if managed(&state) != managed(&prior_state) {
+            replace.push(AttributePath::new("store").attribute("mongodb_uri"));
+            // The new store's settings are the configuration's, not the old store's carried over.
+            let configured = config_state
+                .store
+                .as_ref_option()
+                .cloned()
+                .unwrap_or_default();
+            let store = block_of(&mut state.store);
+            store.instance_type = configured.instance_type;
+            store.image = configured.image;
+            store.volume_size = configured.volume_size;
+            store.retain_volume = configured.retain_volume;
+        }
         if !replace.is_empty() {
-            replace_ids(&mut state, |_| true, || Value::Unknown);
-            state.id = Value::Unknown;
-            state.endpoint_url = Value::Unknown;
+            plan_all_new(clients, &mut state, diags);
             return Some((state, prior_private_state, replace));
         }
 
         // An object deleted out of band (its id cleared by read) is re-created: show it as unknown.
-        let in_vpc = state
-            .network
-            .as_ref_option()
-            .is_some_and(|n| n.vpc_id.is_value());
-        let security_group_missing = in_vpc && state.security_group_id.is_null();
+        replace_ids(&mut state, Value::is_null, || Value::Unknown);
+        if state.subnet_ids.is_null() {
+            state.subnet_ids = Value::Unknown;
+        }
+        let store = block_of(&mut state.store);
+        if store.password.is_null() {
+            store.password = Value::Unknown;
+        }
+        clear_unused(&mut state);
         let missing = object_ids(&mut state)
             .into_iter()
-            .take(11)
-            .any(|field| field.is_null())
-            || security_group_missing;
-        replace_ids(&mut state, Value::is_null, || Value::Unknown);
-        if !in_vpc {
-            state.security_group_id = Value::Null;
-        }
+            .any(|field| field.is_unknown());
         if missing || state.stage != prior_state.stage {
             state.endpoint_url = Value::Unknown;
         }
@@ -243,6 +326,7 @@ impl Resource for PipelineResource {
         let clients = self.clients(diags)?;
         let mut state = planned_state;
         replace_ids(&mut state, |_| true, || Value::Null);
+        state.subnet_ids = Value::Null;
         state.endpoint_url = Value::Null;
         let timeout = Timeouts::of(&state).create;
         apply(clients, None, &mut state, timeout, diags).await;
@@ -262,6 +346,9 @@ impl Resource for PipelineResource {
         let mut state = planned_state;
         // Start from the ids that exist; unknown ones are the objects to re-create.
         replace_ids(&mut state, Value::is_unknown, || Value::Null);
+        if state.subnet_ids.is_unknown() {
+            state.subnet_ids = Value::Null;
+        }
         if state.endpoint_url.is_unknown() {
             state.endpoint_url = Value::Null;
         }
@@ -328,6 +415,10 @@ async fn apply(
     timeout: Duration,
     diags: &mut Diagnostics,
 ) {
+    let store_block = block_of(&mut state.store);
+    if store_block.is_managed() && !store_block.password.is_value() {
+        store_block.password = Value::Value(store::generate_password());
+    }
     let spec = match Spec::from_state(state) {
         Ok(spec) => spec,
         Err(error) => {
@@ -365,6 +456,9 @@ async fn apply(
         state.id = Value::Value(spec.name.clone());
     }
     replace_ids(state, Value::is_unknown, || Value::Null);
+    if state.subnet_ids.is_unknown() {
+        state.subnet_ids = Value::Null;
+    }
     if state.endpoint_url.is_unknown() {
         state.endpoint_url = Value::Null;
     }
@@ -405,21 +499,120 @@ macro_rules! record_all {
     };
 }
 
+/// The VPC and subnets the post-queue function (and the managed store) use, once they exist.
+fn placement_ids(spec: &Spec, state: &PipelineState) -> Option<(String, Vec<String>)> {
+    match &spec.network {
+        NetworkPlan::None => None,
+        NetworkPlan::Existing(network) => {
+            Some((network.vpc_id.clone(), network.subnet_ids.clone()))
+        }
+        NetworkPlan::Managed => Some((known_id(&state.vpc_id).to_owned(), subnet_ids_of(state))),
+    }
+}
+
+fn subnet_ids_of(state: &PipelineState) -> Vec<String> {
+    state
+        .subnet_ids
+        .as_ref_option()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_ref_option().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn managed_network_of(state: &PipelineState) -> network::ManagedNetwork {
+    network::ManagedNetwork {
+        vpc_id: known_id(&state.vpc_id).to_owned(),
+        subnet_ids: subnet_ids_of(state),
+        internet_gateway_id: known_id(&state.internet_gateway_id).to_owned(),
+        route_table_id: known_id(&state.route_table_id).to_owned(),
+    }
+}
+
+/// The store's connection string: the user's, or the managed instance's.
+async fn store_uri(
+    clients: &Clients,
+    spec: &Spec,
+    state: &PipelineState,
+) -> Result<String, AwsError> {
+    match &spec.store.kind {
+        StoreKind::External { mongodb_uri } => Ok(mongodb_uri.clone()),
+        StoreKind::Managed(settings) => {
+            let facts = store::find_instance(clients, known_id(&state.instance_id)).await?;
+            Ok(store::managed_uri(
+                &settings.password,
+                &facts.map(|f| f.private_ip).unwrap_or_default(),
+            ))
+        }
+    }
+}
+
+/// Creates the managed store's missing parts: its security group, data volume and instance.
+async fn ensure_store(
+    ctx: Context<'_>,
+    spec: &Spec,
+    state: &mut PipelineState,
+) -> Result<(), AwsError> {
+    let StoreKind::Managed(settings) = &spec.store.kind else {
+        return Ok(());
+    };
+    let (vpc_id, subnet_ids) = placement_ids(spec, state).unwrap_or_default();
+    let subnet_id = subnet_ids.first().cloned().unwrap_or_default();
+    if !state.store_security_group_id.is_value() {
+        let id =
+            store::create_security_group(ctx, &vpc_id, known_id(&state.security_group_id)).await?;
+        state.store_security_group_id = Value::Value(id);
+    }
+    if !state.data_volume_id.is_value() {
+        let zone = network::subnet_zone(ctx.clients, &subnet_id).await?;
+        state.data_volume_id =
+            Value::Value(store::create_volume(ctx, &zone, settings.volume_size).await?);
+    }
+    if !state.instance_id.is_value() {
+        let public_ip = spec.network == NetworkPlan::Managed;
+        let (instance_id, _) = store::launch(
+            ctx,
+            settings,
+            &subnet_id,
+            known_id(&state.store_security_group_id),
+            public_ip,
+        )
+        .await?;
+        state.instance_id = Value::Value(instance_id.clone());
+        store::attach_volume(ctx, known_id(&state.data_volume_id), &instance_id).await?;
+    }
+    Ok(())
+}
+
 /// Creates every object whose id `state` lacks, independent ones concurrently.
 async fn ensure(ctx: Context<'_>, spec: &Spec, state: &mut PipelineState) -> Result<(), AwsError> {
     let mut error = None;
 
-    // 1. Nothing depends on these: the DLQ, both roles, the security group, the API.
+    // 0. The managed network, when the managed store has no network given.
+    if spec.network == NetworkPlan::Managed {
+        let mut managed = managed_network_of(state);
+        let result = network::create_managed(ctx, &mut managed).await;
+        record_managed_network(state, &managed);
+        result?;
+    }
+    if let Some((vpc_id, subnet_ids)) = placement_ids(spec, state) {
+        state.vpc_id = Value::Value(vpc_id);
+        state.subnet_ids = Value::Value(subnet_ids.into_iter().map(Value::Value).collect());
+    }
+    let vpc_id = known_id(&state.vpc_id).to_owned();
+
+    // 1. Nothing depends on these: the DLQ, both roles, the function's security group, the API.
     let security_group = async {
-        match &spec.network {
-            Some(network) => {
-                when_missing(
-                    &state.security_group_id,
-                    network::create_security_group(ctx, &network.vpc_id),
-                )
-                .await
-            }
-            None => None,
+        if spec.network.in_vpc() {
+            when_missing(
+                &state.security_group_id,
+                network::create_security_group(ctx, &vpc_id),
+            )
+            .await
+        } else {
+            None
         }
     };
     let (dlq, pre_role, post_role, security_group, api_id) = tokio::join!(
@@ -449,12 +642,14 @@ async fn ensure(ctx: Context<'_>, spec: &Spec, state: &mut PipelineState) -> Res
         state.security_group_id => security_group,
         state.api_id => api_id,
     );
-    // 2. The main queue redrives to the DLQ.
+
+    // 2. The main queue redrives to the DLQ; the managed store needs the function's group.
     if !state.queue_arn.is_value() {
         let ids = queue::create_queue(ctx, &spec.queue, known_id(&state.dlq_arn)).await?;
         state.queue_url = Value::Value(ids.url);
         state.queue_arn = Value::Value(ids.arn);
     }
+    ensure_store(ctx, spec, state).await?;
 
     // 3. The roles' policies name the queue (and the secret); rewriting them is idempotent.
     let secret_arn = spec
@@ -465,7 +660,7 @@ async fn ensure(ctx: Context<'_>, spec: &Spec, state: &mut PipelineState) -> Res
     let grants = iam::Grants {
         queue_arn: known_id(&state.queue_arn),
         secret_arn,
-        in_vpc: spec.network.is_some(),
+        in_vpc: spec.network.in_vpc(),
     };
     tokio::try_join!(
         iam::put_policy(
@@ -483,15 +678,12 @@ async fn ensure(ctx: Context<'_>, spec: &Spec, state: &mut PipelineState) -> Res
     )?;
 
     // 4. Both functions.
-    let subnet_ids = spec
-        .network
-        .as_ref()
-        .map(|n| n.subnet_ids.clone())
-        .unwrap_or_default();
-    let placement = spec.network.as_ref().map(|_| functions::Placement {
+    let subnet_ids = subnet_ids_of(state);
+    let placement = spec.network.in_vpc().then(|| functions::Placement {
         subnet_ids: &subnet_ids,
         security_group_id: known_id(&state.security_group_id),
     });
+    let mongodb_uri = store_uri(ctx.clients, spec, state).await?;
     let (pre_function, post_function) = tokio::join!(
         when_missing(
             &state.pre_queue_function_arn,
@@ -511,7 +703,7 @@ async fn ensure(ctx: Context<'_>, spec: &Spec, state: &mut PipelineState) -> Res
                 Function::PostQueue,
                 known_id(&state.post_queue_role_arn),
                 &spec.post_queue,
-                functions::post_queue_environment(spec),
+                functions::post_queue_environment(spec, &mongodb_uri),
                 placement,
             ),
         ),
@@ -604,6 +796,28 @@ async fn converge(
         queue::update(ctx, &spec.queue, &queue_ids, &dlq_ids).await?;
     }
 
+    if let (Some(prior), StoreKind::Managed(settings)) = (prior, &spec.store.kind) {
+        let prior_store = prior.store.as_ref_option().cloned().unwrap_or_default();
+        let changed = |old: &Str, new: &str| old.as_ref_option().is_some_and(|old| old != new);
+        if changed(&prior_store.instance_type, &settings.instance_type)
+            || changed(&prior_store.image, &settings.image)
+        {
+            // A new instance with the new type or image; the data volume moves over.
+            store::terminate(ctx, known_id(&state.instance_id)).await?;
+            state.instance_id = Value::Null;
+            ensure_store(ctx, spec, state).await?;
+        }
+        if prior_store
+            .volume_size
+            .as_ref_option()
+            .is_some_and(|&old| old < settings.volume_size)
+        {
+            store::resize_volume(ctx, known_id(&state.data_volume_id), settings.volume_size)
+                .await?;
+        }
+    }
+
+    let mongodb_uri = store_uri(clients, spec, state).await?;
     let desired = [
         (
             Function::PreQueue,
@@ -615,7 +829,7 @@ async fn converge(
             Function::PostQueue,
             post,
             &spec.post_queue,
-            functions::post_queue_environment(spec),
+            functions::post_queue_environment(spec, &mongodb_uri),
         ),
     ];
     for (function, facts, settings, environment) in desired {
@@ -637,12 +851,68 @@ async fn converge(
     }
 
     if let Some(prior) = prior {
+        if prior.tags_all != state.tags_all {
+            retag(ctx, spec, &spec::string_map(&prior.tags_all), state).await?;
+        }
+    }
+
+    if let Some(prior) = prior {
         let old_stage = known_id(&prior.stage);
         if prior.endpoint_url.is_value() && !old_stage.is_empty() && old_stage != spec.stage {
             api::rename_stage(ctx, known_id(&state.api_id), old_stage, &spec.stage).await?;
         }
     }
     Ok(())
+}
+
+/// Re-applies the pipeline's tags to every object after `tags` or `default_tags` changed.
+async fn retag(
+    ctx: Context<'_>,
+    spec: &Spec,
+    prior_tags: &std::collections::BTreeMap<String, String>,
+    state: &PipelineState,
+) -> Result<(), AwsError> {
+    let clients = ctx.clients;
+    let tags = crate::aws::object_tags(clients, &spec.tags, &spec.name);
+    let removed: Vec<String> = prior_tags
+        .keys()
+        .filter(|key| !tags.contains_key(*key))
+        .cloned()
+        .collect();
+    let ids = |fields: &[&Str]| {
+        fields
+            .iter()
+            .filter_map(|f| f.as_ref_option().cloned())
+            .collect::<Vec<_>>()
+    };
+    let mut ec2_ids = ids(&[
+        &state.security_group_id,
+        &state.store_security_group_id,
+        &state.instance_id,
+        &state.data_volume_id,
+        &state.internet_gateway_id,
+        &state.route_table_id,
+    ]);
+    if state.internet_gateway_id.is_value() {
+        ec2_ids.extend(ids(&[&state.vpc_id]));
+        ec2_ids.extend(subnet_ids_of(state));
+    }
+    for url in ids(&[&state.queue_url, &state.dlq_url]) {
+        queue::retag(clients, &url, &tags, &removed).await?;
+    }
+    for arn in ids(&[
+        &state.pre_queue_function_arn,
+        &state.post_queue_function_arn,
+    ]) {
+        functions::retag(clients, &arn, &tags, &removed).await?;
+    }
+    for function in [Function::PreQueue, Function::PostQueue] {
+        iam::retag_role(clients, &spec.name, function, &tags, &removed).await?;
+    }
+    if let Some(api_id) = state.api_id.as_ref_option() {
+        api::retag(clients, api_id, &tags, &removed).await?;
+    }
+    network::retag(clients, &ec2_ids, &tags, &removed).await
 }
 
 /// Deletes everything, in reverse dependency order; missing objects are already deleted.
@@ -684,9 +954,16 @@ async fn teardown(
         functions::delete(clients, name, Function::PreQueue),
         functions::delete(clients, name, Function::PostQueue),
     )?;
+    // The store's instance next; its volume stays unless retain_volume is false.
+    if let Some(id) = optional(&state.instance_id) {
+        store::terminate(ctx, &id).await?;
+    }
+    let store_block = state.store.as_ref_option().cloned().unwrap_or_default();
+    let delete_volume =
+        store_block.is_managed() && store_block.retain_volume.as_ref_option() == Some(&false);
+    let volume_id = optional(&state.data_volume_id).filter(|_| delete_volume);
+    let store_group = optional(&state.store_security_group_id);
     let queue_url = optional(&state.queue_url);
-    let dlq_url = optional(&state.dlq_url);
-    let security_group = optional(&state.security_group_id);
     tokio::try_join!(
         iam::delete_role(clients, name, Function::PreQueue),
         iam::delete_role(clients, name, Function::PostQueue),
@@ -698,15 +975,41 @@ async fn teardown(
             }
         },
         async {
-            if let Some(id) = &security_group {
+            if let Some(id) = &volume_id {
+                store::delete_volume(ctx, id).await
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            if let Some(id) = &store_group {
                 network::delete_security_group(ctx, id).await
             } else {
                 Ok(())
             }
         },
     )?;
-    if let Some(url) = &dlq_url {
-        queue::delete(clients, url).await?;
+    // The function's group after the store's (whose rule names it), the DLQ last of the queues.
+    let security_group = optional(&state.security_group_id);
+    let dlq_url = optional(&state.dlq_url);
+    tokio::try_join!(
+        async {
+            if let Some(id) = &security_group {
+                network::delete_security_group(ctx, id).await
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            if let Some(url) = &dlq_url {
+                queue::delete(clients, url).await
+            } else {
+                Ok(())
+            }
+        },
+    )?;
+    if state.internet_gateway_id.is_value() || state.route_table_id.is_value() {
+        network::delete_managed(ctx, &managed_network_of(state)).await?;
     }
     Ok(())
 }
@@ -775,6 +1078,7 @@ async fn refresh(
     if queue_facts.is_none() && pre.is_none() && post.is_none() && api_facts.is_none() {
         return Ok(None);
     }
+    refresh_store_and_network(clients, &mut state).await?;
 
     // Every id is what AWS reports now: found objects recorded, missing ones cleared.
     state.dlq_url = dlq_facts.as_ref().map(|f| f.ids.url.clone()).into();
@@ -861,6 +1165,49 @@ async fn refresh(
     Ok(Some(state))
 }
 
+/// Clears the ids of the managed network's and store's objects that are gone.
+async fn refresh_store_and_network(
+    clients: &Clients,
+    state: &mut PipelineState,
+) -> Result<(), AwsError> {
+    if state.internet_gateway_id.is_value() {
+        if let Some(vpc_id) = state.vpc_id.as_ref_option().cloned() {
+            if !network::vpc_exists(clients, &vpc_id).await? {
+                // The whole managed network, and everything in it, is re-made.
+                for field in [
+                    &mut state.vpc_id,
+                    &mut state.internet_gateway_id,
+                    &mut state.route_table_id,
+                    &mut state.security_group_id,
+                    &mut state.store_security_group_id,
+                ] {
+                    *field = Value::Null;
+                }
+                state.subnet_ids = Value::Null;
+            }
+        }
+    }
+    if let Some(id) = state.store_security_group_id.as_ref_option().cloned() {
+        if network::find_security_group(clients, &id).await?.is_none() {
+            state.store_security_group_id = Value::Null;
+        }
+    }
+    if let Some(id) = state.instance_id.as_ref_option().cloned() {
+        match store::find_instance(clients, &id).await? {
+            Some(facts) => {
+                block_of(&mut state.store).instance_type = Value::Value(facts.instance_type)
+            }
+            None => state.instance_id = Value::Null,
+        }
+    }
+    if let Some(id) = state.data_volume_id.as_ref_option().cloned() {
+        if !store::volume_exists(clients, &id).await? {
+            state.data_volume_id = Value::Null;
+        }
+    }
+    Ok(())
+}
+
 /// Reconstructs the full state of the pipeline named `name` from AWS.
 async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineState>, AwsError> {
     let (queue_name, dlq_name) = (
@@ -893,12 +1240,57 @@ async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineState>, 
         network: Value::Value(NetworkBlock::default()),
         ..Default::default()
     };
+    let (instance_id, volume_id, store_group_id) = store::find_by_name(clients, name).await?;
+    let managed_network = network::find_managed(clients, name).await?;
+    if let Some(instance_id) = instance_id {
+        let store = block_of(&mut state.store);
+        store.password = store
+            .mongodb_uri
+            .as_ref_option()
+            .and_then(|uri| store::password_of(uri))
+            .map(Value::Value)
+            .unwrap_or_default();
+        store.mongodb_uri = Value::Null;
+        store.image = Value::Value(store::DEFAULT_IMAGE.to_owned());
+        store.retain_volume = Value::Value(true);
+        if let Some(volume_id) = &volume_id {
+            let size = clients
+                .ec2
+                .describe_volumes()
+                .volume_ids(volume_id)
+                .send()
+                .await
+                .map_err(crate::aws::aws_error("ec2:DescribeVolumes"))?;
+            store.volume_size = size
+                .volumes
+                .unwrap_or_default()
+                .first()
+                .and_then(|v| v.size)
+                .map(|s| Value::Value(s.into()))
+                .unwrap_or_default();
+        }
+        state.instance_id = Value::Value(instance_id);
+        state.data_volume_id = volume_id.map(Value::Value).unwrap_or_default();
+        state.store_security_group_id = store_group_id.map(Value::Value).unwrap_or_default();
+    }
     if let Some((group_id, vpc_id)) = security_group {
         state.security_group_id = Value::Value(group_id);
-        state.network = Value::Value(NetworkBlock {
-            vpc_id: Value::Value(vpc_id),
-            subnet_ids: Value::Value(post.subnet_ids.iter().cloned().map(Value::Value).collect()),
-        });
+        state.vpc_id = Value::Value(vpc_id.clone());
+        state.subnet_ids =
+            Value::Value(post.subnet_ids.iter().cloned().map(Value::Value).collect());
+        match managed_network {
+            Some(managed) if managed.vpc_id == vpc_id => {
+                record_managed_network(&mut state, &managed)
+            }
+            _ => {
+                state.network = Value::Value(NetworkBlock {
+                    vpc_id: Value::Value(vpc_id),
+                    subnet_ids: Value::Value(
+                        post.subnet_ids.iter().cloned().map(Value::Value).collect(),
+                    ),
+                })
+            }
+        }
     }
     if let Some(url) = state.queue_url.as_ref_option().cloned() {
         if let Some(facts) = queue::find(clients, &url).await? {

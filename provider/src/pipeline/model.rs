@@ -64,6 +64,13 @@ pub struct PipelineState {
     pub post_queue_function_arn: Str,
     pub event_source_mapping_id: Str,
     pub security_group_id: Str,
+    pub vpc_id: Str,
+    pub subnet_ids: Value<Vec<Str>>,
+    pub internet_gateway_id: Str,
+    pub route_table_id: Str,
+    pub store_security_group_id: Str,
+    pub instance_id: Str,
+    pub data_volume_id: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.
@@ -111,12 +118,24 @@ pub struct PostQueueBlock {
     pub source_code_hash: Str,
 }
 
-/// `store { }`: where envelopes are stored.
+/// `store { }`: where envelopes are stored: an existing MongoDB (`mongodb_uri`) or a managed one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoreBlock {
     pub mongodb_uri: Str,
     pub database: Str,
     pub collection: Str,
+    pub instance_type: Str,
+    pub image: Str,
+    pub volume_size: Num,
+    pub retain_volume: Value<bool>,
+    pub password: Str,
+}
+
+impl StoreBlock {
+    /// Whether this is the managed store (no connection string given).
+    pub fn is_managed(&self) -> bool {
+        self.mongodb_uri.is_null()
+    }
 }
 
 /// `network { }`: the VPC the post-queue function runs in.
@@ -244,6 +263,44 @@ pub fn schema() -> Schema {
             (
                 "security_group_id",
                 computed("ID of the post-queue function's security group (when it runs in a VPC)."),
+            ),
+            (
+                "vpc_id",
+                computed(
+                    "ID of the VPC the post-queue function (and the managed store) run in: `network.vpc_id`, or the managed network's.",
+                ),
+            ),
+            (
+                "subnet_ids",
+                attribute(
+                    AttributeType::List(Text.into()),
+                    Computed,
+                    "Subnets of the post-queue function (and the managed store).",
+                ),
+            ),
+            (
+                "internet_gateway_id",
+                computed(
+                    "ID of the managed network's internet gateway (the store instance's outbound route).",
+                ),
+            ),
+            (
+                "route_table_id",
+                computed("ID of the managed network's route table."),
+            ),
+            (
+                "store_security_group_id",
+                computed(
+                    "ID of the managed store's security group (MongoDB's port, from the post-queue function only).",
+                ),
+            ),
+            (
+                "instance_id",
+                computed("ID of the managed store's EC2 instance."),
+            ),
+            (
+                "data_volume_id",
+                computed("ID of the managed store's EBS data volume."),
             ),
         ],
     );
@@ -448,14 +505,17 @@ pub fn schema() -> Schema {
     );
 
     let store = block(
-        "Where envelopes are stored.",
+        "Where envelopes are stored: an existing MongoDB when `mongodb_uri` is set, else a managed one — MongoDB in Docker \
+         on an EC2 instance (Amazon Linux 2023, IMDSv2 required, no SSH, no key pair) whose security group admits MongoDB's \
+         port only from the post-queue function, with its data on a separate encrypted EBS volume. Switching between the \
+         two replaces the pipeline.",
         vec![
             (
                 "mongodb_uri",
                 sensitive(attribute(
                     Text,
-                    Required,
-                    "Connection string of an existing MongoDB (Atlas, DocumentDB, a replica set): `mongodb://…` or `mongodb+srv://…`.",
+                    Optional,
+                    "Connection string of an existing MongoDB (Atlas, DocumentDB, a replica set): `mongodb://…` or `mongodb+srv://…`. Unset: the managed store.",
                 )),
             ),
             (
@@ -470,11 +530,53 @@ pub fn schema() -> Schema {
                     "Collection name. Default: the pipeline's name.",
                 ),
             ),
+            (
+                "instance_type",
+                attribute(
+                    Text,
+                    OptionalComputed,
+                    "Managed store: EC2 instance type. Default `t3.small`. A change replaces the instance; the data volume is re-attached.",
+                ),
+            ),
+            (
+                "image",
+                attribute(
+                    Text,
+                    OptionalComputed,
+                    "Managed store: the MongoDB container image, pinned. Default `mongo:7.0.14`. A change replaces the instance; the data volume is re-attached.",
+                ),
+            ),
+            (
+                "volume_size",
+                attribute(
+                    Number,
+                    OptionalComputed,
+                    "Managed store: data volume size in GiB, 8–16384. Default 20.",
+                ),
+            ),
+            (
+                "retain_volume",
+                attribute(
+                    AttributeType::Bool,
+                    OptionalComputed,
+                    "Managed store: keep the data volume when the pipeline is destroyed. Default `true`.",
+                ),
+            ),
+            (
+                "password",
+                sensitive(attribute(
+                    Text,
+                    Computed,
+                    "Managed store: the generated password of MongoDB's `nami` user.",
+                )),
+            ),
         ],
     );
 
     let network = block(
-        "An existing VPC for the post-queue function (for a store reachable only inside it). Without it the function runs outside any VPC.",
+        "An existing VPC for the post-queue function (and the managed store). Without it: with the managed store, a managed \
+         network (a VPC, two subnets in two AZs and an internet gateway for the instance's outbound traffic, no NAT gateway); \
+         with an existing store, the function runs outside any VPC.",
         vec![
             (
                 "vpc_id",

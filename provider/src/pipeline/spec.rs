@@ -49,6 +49,21 @@ pub fn fill_defaults(state: &mut PipelineState) {
 
     let store = block(&mut state.store);
     default(&mut store.database, defaults::DATABASE.to_owned());
+    if store.is_managed() {
+        default(
+            &mut store.instance_type,
+            crate::components::store::DEFAULT_INSTANCE_TYPE.to_owned(),
+        );
+        default(
+            &mut store.image,
+            crate::components::store::DEFAULT_IMAGE.to_owned(),
+        );
+        default(
+            &mut store.volume_size,
+            crate::components::store::DEFAULT_VOLUME_SIZE,
+        );
+        default(&mut store.retain_volume, true);
+    }
     if store.collection.is_null() {
         store.collection = name.map(Value::Value).unwrap_or(Value::Unknown);
     }
@@ -422,7 +437,7 @@ pub struct Spec {
     pub post_queue: FunctionSettings,
     pub mapping: MappingSettings,
     pub store: StoreSettings,
-    pub network: Option<NetworkSettings>,
+    pub network: NetworkPlan,
     pub timeouts: Timeouts,
 }
 
@@ -451,15 +466,42 @@ pub struct MappingSettings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSettings {
-    pub mongodb_uri: String,
+    pub kind: StoreKind,
     pub database: String,
     pub collection: String,
+}
+
+/// Which store, and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// An existing MongoDB.
+    External { mongodb_uri: String },
+    /// MongoDB on an EC2 instance the pipeline owns.
+    Managed(crate::components::store::ManagedSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkSettings {
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
+}
+
+/// Where the post-queue function (and the managed store) run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkPlan {
+    /// Outside any VPC (an existing store reachable from Lambda).
+    None,
+    /// The user's VPC and subnets.
+    Existing(NetworkSettings),
+    /// A VPC the pipeline creates (the managed store without a `network` block).
+    Managed,
+}
+
+impl NetworkPlan {
+    /// Whether the post-queue function runs in a VPC.
+    pub fn in_vpc(&self) -> bool {
+        !matches!(self, NetworkPlan::None)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -552,19 +594,32 @@ impl Spec {
                 max_concurrency: known(&post.max_concurrency, "post_queue.max_concurrency")?,
             },
             store: StoreSettings {
-                mongodb_uri: known(&store.mongodb_uri, "store.mongodb_uri")?,
+                kind: if store.is_managed() {
+                    StoreKind::Managed(crate::components::store::ManagedSettings {
+                        instance_type: known(&store.instance_type, "store.instance_type")?,
+                        image: known(&store.image, "store.image")?,
+                        volume_size: known(&store.volume_size, "store.volume_size")?,
+                        retain_volume: known(&store.retain_volume, "store.retain_volume")?,
+                        password: known(&store.password, "store.password")?,
+                    })
+                } else {
+                    StoreKind::External {
+                        mongodb_uri: known(&store.mongodb_uri, "store.mongodb_uri")?,
+                    }
+                },
                 database: known(&store.database, "store.database")?,
                 collection: known(&store.collection, "store.collection")?,
             },
             network: match network {
-                None => None,
-                Some(network) => Some(NetworkSettings {
+                Some(network) => NetworkPlan::Existing(NetworkSettings {
                     vpc_id: known(&network.vpc_id, "network.vpc_id")?,
                     subnet_ids: known(&network.subnet_ids, "network.subnet_ids")?
                         .iter()
                         .map(|id| known(id, "network.subnet_ids[*]"))
                         .collect::<Result<_, _>>()?,
                 }),
+                None if store.is_managed() => NetworkPlan::Managed,
+                None => NetworkPlan::None,
             },
             signature,
             timeouts: Timeouts::of(state),

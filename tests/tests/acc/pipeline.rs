@@ -330,6 +330,59 @@ async fn create_import_update_and_destroy() {
     let (code, output) = tf.plan();
     assert_eq!(code, 0, "plan after update must be empty:\n{output}");
 
+    // Tags change in place on every object: a removed key goes, a new one comes.
+    let updated_config = std::fs::read_to_string(tf.dir().join("main.tf")).unwrap();
+    let body = updated_config
+        .split_once("\nresource ")
+        .map(|(_, rest)| format!("resource {rest}"))
+        .unwrap();
+    tf.write(&body.replace("service = \"billing\"", "tier = \"gold\""));
+    let (code, output) = tf.plan();
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("1 to change"), "{output}");
+    tf.apply();
+    let queue_tags = sqs
+        .list_queue_tags()
+        .queue_url(queue_url)
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap();
+    assert_eq!(queue_tags.get("tier").map(String::as_str), Some("gold"));
+    assert!(!queue_tags.contains_key("service"), "{queue_tags:?}");
+    let function_tags = lambda
+        .list_tags()
+        .resource(state["post_queue_function_arn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap();
+    assert_eq!(
+        (
+            function_tags.get("tier").map(String::as_str),
+            function_tags.get("service")
+        ),
+        (Some("gold"), None)
+    );
+    let role_tags = iam
+        .list_role_tags()
+        .role_name("nami-orders-pre-queue")
+        .send()
+        .await
+        .unwrap()
+        .tags;
+    assert!(
+        role_tags
+            .iter()
+            .any(|t| t.key == "tier" && t.value == "gold")
+            && !role_tags.iter().any(|t| t.key == "service")
+    );
+    // moto does not route tag calls for REST API ARNs (they contain '/'): checked on AWS only.
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "after the tag change:\n{output}");
+
     // Changing the name replaces, and says so.
     tf.write(&pipeline("orders2", ""));
     let (code, output) = tf.plan();
@@ -646,4 +699,254 @@ async fn an_existing_network_places_the_post_queue_function_in_its_subnets() {
         ec2.describe_vpcs().vpc_ids(&vpc_id).send().await.is_ok(),
         "the user's VPC stays"
     );
+}
+
+fn managed_pipeline(name: &str, store: &str) -> String {
+    format!(
+        r#"
+resource "nami_webhook_pipeline" "this" {{
+  name = "{name}"
+
+  signature {{
+    scheme = "standard-webhooks"
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+  }}
+
+  store {{
+{store}
+  }}
+}}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_data() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let tf = Terraform::new("managed-store", &moto);
+    tf.write(&managed_pipeline("ledger", "    volume_size = 10"));
+    tf.apply();
+    let state = tf.resource_values("nami_webhook_pipeline.this");
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+
+    // The network: a VPC, two subnets in two AZs, an internet gateway attached to it.
+    let vpc_id = state["vpc_id"].as_str().unwrap();
+    let subnet_ids: Vec<String> = state["subnet_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let subnets = ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(subnet_ids.clone()))
+        .send()
+        .await
+        .unwrap()
+        .subnets
+        .unwrap();
+    assert_eq!(subnets.len(), 2);
+    assert!(subnets.iter().all(|s| s.vpc_id.as_deref() == Some(vpc_id)));
+    assert_ne!(
+        subnets[0].availability_zone, subnets[1].availability_zone,
+        "two AZs"
+    );
+    let gateway = ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(state["internet_gateway_id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let attachments = gateway.internet_gateways.unwrap()[0]
+        .attachments
+        .clone()
+        .unwrap();
+    assert_eq!(attachments[0].vpc_id.as_deref(), Some(vpc_id));
+
+    // The instance: IMDSv2 required, no key pair, only the store's group.
+    let instance_id = state["instance_id"].as_str().unwrap();
+    let reservations = ec2
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .unwrap()
+        .reservations
+        .unwrap();
+    let instance = reservations[0].instances.clone().unwrap()[0].clone();
+    assert_eq!(
+        instance.metadata_options.unwrap().http_tokens,
+        Some(aws_sdk_ec2::types::HttpTokensState::Required)
+    );
+    assert_eq!(instance.key_name, None, "no key pair");
+    let store_group = state["store_security_group_id"].as_str().unwrap();
+    // moto reports the groups on the network interface only (AWS reports them on both).
+    let instance_groups: Vec<String> = instance
+        .network_interfaces
+        .unwrap()
+        .into_iter()
+        .flat_map(|eni| eni.groups.unwrap_or_default())
+        .filter_map(|g| g.group_id)
+        .collect();
+    assert_eq!(instance_groups, vec![store_group.to_owned()]);
+
+    // The store's group admits MongoDB's port from the function's group, and nothing else.
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(store_group)
+        .send()
+        .await
+        .unwrap()
+        .security_groups
+        .unwrap()[0]
+        .clone();
+    let rules = group.ip_permissions.unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(
+        (
+            rules[0].from_port,
+            rules[0].to_port,
+            rules[0].ip_protocol.as_deref()
+        ),
+        (Some(27017), Some(27017), Some("tcp"))
+    );
+    assert!(
+        rules[0].ip_ranges.clone().unwrap_or_default().is_empty(),
+        "no CIDR may reach MongoDB"
+    );
+    let sources: Vec<String> = rules[0]
+        .user_id_group_pairs
+        .clone()
+        .unwrap()
+        .into_iter()
+        .filter_map(|p| p.group_id)
+        .collect();
+    assert_eq!(
+        sources,
+        vec![state["security_group_id"].as_str().unwrap().to_owned()]
+    );
+
+    // The data volume: encrypted, the configured size, attached as /dev/sdf.
+    let volume_id = state["data_volume_id"].as_str().unwrap().to_owned();
+    let volume = ec2
+        .describe_volumes()
+        .volume_ids(&volume_id)
+        .send()
+        .await
+        .unwrap()
+        .volumes
+        .unwrap()[0]
+        .clone();
+    assert_eq!((volume.size, volume.encrypted), (Some(10), Some(true)));
+    let attachment = volume.attachments.unwrap()[0].clone();
+    assert_eq!(
+        (
+            attachment.instance_id.as_deref(),
+            attachment.device.as_deref()
+        ),
+        (Some(instance_id), Some("/dev/sdf"))
+    );
+
+    // The post-queue function reaches it with the generated password, from the managed subnets.
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let post = lambda
+        .get_function_configuration()
+        .function_name("nami-ledger-post-queue")
+        .send()
+        .await
+        .unwrap();
+    let uri = post.environment.unwrap().variables.unwrap()["NAMI_MONGODB_URI"].clone();
+    let password = state["store"]["password"].as_str().unwrap();
+    assert!(password.len() >= 32);
+    assert_eq!(
+        uri,
+        format!(
+            "mongodb://nami:{password}@{}:27017/?authSource=admin&directConnection=true",
+            instance.private_ip_address.unwrap()
+        )
+    );
+    let mut placed = post.vpc_config.unwrap().subnet_ids.unwrap();
+    placed.sort();
+    let mut expected = subnet_ids.clone();
+    expected.sort();
+    assert_eq!(placed, expected);
+
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "{output}");
+    tf.ok(&["state", "rm", "nami_webhook_pipeline.this"]);
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "nami_webhook_pipeline.this",
+        "ledger",
+    ]);
+    let imported = tf.resource_values("nami_webhook_pipeline.this");
+    assert_eq!(imported, state, "import round trip");
+
+    // The instance vanishes: the plan shows it, the apply replaces it onto the same data volume.
+    ec2.terminate_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .unwrap();
+    let (code, output) = tf.plan();
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("instance_id"), "{output}");
+    tf.apply();
+    let repaired = tf.resource_values("nami_webhook_pipeline.this");
+    let new_instance = repaired["instance_id"].as_str().unwrap();
+    assert_ne!(new_instance, instance_id);
+    assert_eq!(
+        repaired["data_volume_id"],
+        volume_id.as_str(),
+        "the same data"
+    );
+    let volume = ec2
+        .describe_volumes()
+        .volume_ids(&volume_id)
+        .send()
+        .await
+        .unwrap()
+        .volumes
+        .unwrap()[0]
+        .clone();
+    assert_eq!(
+        volume.attachments.unwrap()[0].instance_id.as_deref(),
+        Some(new_instance)
+    );
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "{output}");
+
+    // Destroy keeps the data volume (retain_volume defaults to true), and only it.
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(
+        leftovers(&sdk).await,
+        vec!["volume nami-ledger-data".to_owned()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_retain_volume_destroy_leaves_nothing() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let tf = Terraform::new("managed-store-gone", &moto);
+    tf.write(&managed_pipeline("scratch", "    retain_volume = false"));
+    tf.apply();
+    let created = leftovers(&sdk).await;
+    assert!(
+        created.contains(&"volume nami-scratch-data".to_owned()),
+        "{created:?}"
+    );
+    // Switching to an existing store replaces the pipeline, and the plan says so.
+    tf.write(&managed_pipeline(
+        "scratch",
+        "    mongodb_uri = \"mongodb://db:27017\"",
+    ));
+    let (code, output) = tf.plan();
+    assert_eq!(code, 2);
+    assert!(output.contains("forces replacement"), "{output}");
+    tf.write(&managed_pipeline("scratch", "    retain_volume = false"));
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
 }

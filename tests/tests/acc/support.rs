@@ -242,11 +242,44 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter_map(|a| a.name)
             .map(|n| format!("rest api {n}")),
     );
-    let groups = aws_sdk_ec2::Client::new(sdk)
-        .describe_security_groups()
-        .send()
-        .await
-        .unwrap();
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
+        tags.unwrap_or_default()
+            .into_iter()
+            .find(|t| t.key.as_deref() == Some("Name"))
+            .and_then(|t| t.value)
+            .filter(|name| name.starts_with("nami-"))
+    };
+    let instances = ec2.describe_instances().send().await.unwrap();
+    for instance in instances
+        .reservations
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|r| r.instances.unwrap_or_default())
+    {
+        let state = instance.state.and_then(|s| s.name);
+        if state != Some(aws_sdk_ec2::types::InstanceStateName::Terminated) {
+            found.extend(named(instance.tags).map(|n| format!("instance {n}")));
+        }
+    }
+    let volumes = ec2.describe_volumes().send().await.unwrap();
+    found.extend(
+        volumes
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| named(v.tags))
+            .map(|n| format!("volume {n}")),
+    );
+    let vpcs = ec2.describe_vpcs().send().await.unwrap();
+    found.extend(
+        vpcs.vpcs
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| named(v.tags))
+            .map(|n| format!("vpc {n}")),
+    );
+    let groups = ec2.describe_security_groups().send().await.unwrap();
     found.extend(
         groups
             .security_groups

@@ -109,7 +109,8 @@ pub struct ManagedNetwork {
 const VPC_CIDR: &str = "10.42.0.0/16";
 const SUBNET_CIDRS: [&str; 2] = ["10.42.1.0/24", "10.42.2.0/24"];
 
-fn tag_spec(ctx: Context<'_>, resource_type: ResourceType, name: &str) -> TagSpecification {
+/// EC2 tags for an object of the pipeline, with its `Name`.
+pub fn tag_spec(ctx: Context<'_>, resource_type: ResourceType, name: &str) -> TagSpecification {
     let mut tags = object_tags(ctx.clients, ctx.tags, ctx.name);
     tags.insert("Name".into(), name.into());
     TagSpecification::builder()

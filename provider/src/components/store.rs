@@ -64,14 +64,12 @@ pub fn from_environment(env: &HashMap<String, String>) -> StoreBlock {
 use aws_sdk_ec2::types::{
     HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, IpPermission,
-    ResourceType, Tag, TagSpecification, UserIdGroupPair, VolumeType,
+    ResourceType, TagSpecification, UserIdGroupPair, VolumeType,
 };
 use base64::Engine as _;
 
 use super::Context;
-use crate::aws::{
-    AwsError, Clients, OptionalNotFound, aws_error, has_code, object_tags, retry_while, wait_for,
-};
+use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, wait_for};
 
 /// The MongoDB image run by default (pinned).
 pub const DEFAULT_IMAGE: &str = "mongo:7.0.14";
@@ -112,16 +110,7 @@ pub fn generate_password() -> String {
 }
 
 fn tags(ctx: Context<'_>, resource_type: ResourceType, part: &str) -> TagSpecification {
-    let mut tags = object_tags(ctx.clients, ctx.tags, ctx.name);
-    tags.insert("Name".into(), ctx.object_name(part));
-    TagSpecification::builder()
-        .resource_type(resource_type)
-        .set_tags(Some(
-            tags.into_iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
-        .build()
+    super::network::tag_spec(ctx, resource_type, &ctx.object_name(part))
 }
 
 /// The store's security group: MongoDB's port from the post-queue function's group, nothing else.

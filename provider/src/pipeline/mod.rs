@@ -915,6 +915,18 @@ async fn retag(
     network::retag(clients, &ec2_ids, &tags, &removed).await
 }
 
+/// Runs `delete` for an id that exists; nothing to do for one that does not.
+async fn when_some<'a, F, Fut>(id: Option<&'a str>, delete: F) -> Result<(), AwsError>
+where
+    F: FnOnce(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AwsError>>,
+{
+    match id {
+        Some(id) => delete(id).await,
+        None => Ok(()),
+    }
+}
+
 /// Deletes everything, in reverse dependency order; missing objects are already deleted.
 async fn teardown(
     clients: &Clients,
@@ -935,20 +947,10 @@ async fn teardown(
     let api_id = optional(&state.api_id);
     let mapping_id = optional(&state.event_source_mapping_id);
     tokio::try_join!(
-        async {
-            if let Some(id) = &api_id {
-                api::delete(clients, id).await
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            if let Some(id) = &mapping_id {
-                functions::delete_mapping(clients, id).await
-            } else {
-                Ok(())
-            }
-        },
+        when_some(api_id.as_deref(), |id| api::delete(clients, id)),
+        when_some(mapping_id.as_deref(), |id| functions::delete_mapping(
+            clients, id
+        )),
     )?;
     tokio::try_join!(
         functions::delete(clients, name, Function::PreQueue),
@@ -967,46 +969,20 @@ async fn teardown(
     tokio::try_join!(
         iam::delete_role(clients, name, Function::PreQueue),
         iam::delete_role(clients, name, Function::PostQueue),
-        async {
-            if let Some(url) = &queue_url {
-                queue::delete(clients, url).await
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            if let Some(id) = &volume_id {
-                store::delete_volume(ctx, id).await
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            if let Some(id) = &store_group {
-                network::delete_security_group(ctx, id).await
-            } else {
-                Ok(())
-            }
-        },
+        when_some(queue_url.as_deref(), |url| queue::delete(clients, url)),
+        when_some(volume_id.as_deref(), |id| store::delete_volume(ctx, id)),
+        when_some(store_group.as_deref(), |id| network::delete_security_group(
+            ctx, id
+        )),
     )?;
     // The function's group after the store's (whose rule names it), the DLQ last of the queues.
     let security_group = optional(&state.security_group_id);
     let dlq_url = optional(&state.dlq_url);
     tokio::try_join!(
-        async {
-            if let Some(id) = &security_group {
-                network::delete_security_group(ctx, id).await
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            if let Some(url) = &dlq_url {
-                queue::delete(clients, url).await
-            } else {
-                Ok(())
-            }
-        },
+        when_some(security_group.as_deref(), |id| {
+            network::delete_security_group(ctx, id)
+        }),
+        when_some(dlq_url.as_deref(), |url| queue::delete(clients, url)),
     )?;
     if state.internet_gateway_id.is_value() || state.route_table_id.is_value() {
         network::delete_managed(ctx, &managed_network_of(state)).await?;

@@ -950,3 +950,82 @@ async fn without_retain_volume_destroy_leaves_nothing() {
     tf.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_sources_find_pipelines_with_their_endpoints_and_queue_depths() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let tf = Terraform::new("data-sources", &moto);
+    tf.write(&pipeline("alpha", ""));
+    tf.apply();
+    let state = tf.resource_values("nami_webhook_pipeline.this");
+    // Two messages wait in the queue, one in the DLQ.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    for (url, count) in [(&state["queue_url"], 2), (&state["dlq_url"], 1)] {
+        for n in 0..count {
+            sqs.send_message()
+                .queue_url(url.as_str().unwrap())
+                .message_body(format!("m{n}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    tf.write(&format!(
+        "{}\n{}",
+        pipeline("alpha", ""),
+        r#"
+data "nami_webhook_pipeline" "one" {
+  name = nami_webhook_pipeline.this.name
+}
+
+data "nami_webhook_pipelines" "all" {
+  depends_on = [nami_webhook_pipeline.this]
+}
+
+output "one" {
+  value = data.nami_webhook_pipeline.one
+}
+
+output "all" {
+  value = data.nami_webhook_pipelines.all.pipelines
+}
+"#
+    ));
+    tf.apply();
+    let outputs: serde_json::Value = serde_json::from_str(&tf.ok(&["output", "-json"])).unwrap();
+    let one = &outputs["one"]["value"];
+    for field in [
+        "endpoint_url",
+        "api_id",
+        "queue_url",
+        "queue_arn",
+        "dlq_url",
+        "dlq_arn",
+        "pre_queue_function_arn",
+        "post_queue_function_arn",
+        "event_source_mapping_id",
+    ] {
+        assert_eq!(one[field], state[field], "{field}");
+    }
+    let all = outputs["all"]["value"].as_array().unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["name"], "alpha");
+    assert_eq!(all[0]["endpoint_url"], state["endpoint_url"]);
+    assert_eq!(
+        (all[0]["queue_depth"].as_i64(), all[0]["dlq_depth"].as_i64()),
+        (Some(2), Some(1))
+    );
+
+    // A name that does not exist is an error naming it.
+    tf.write(&format!(
+        "{}\ndata \"nami_webhook_pipeline\" \"missing\" {{\n  name = \"nope\"\n}}\n",
+        pipeline("alpha", "")
+    ));
+    let (code, output) = tf.plan();
+    assert_eq!(code, 1);
+    assert!(
+        output.contains("no Nami pipeline named \"nope\""),
+        "{output}"
+    );
+}

@@ -2,6 +2,8 @@
 //! the post-queue role may only receive, delete and read attributes on it, manage its VPC network
 //! interfaces, and write its own logs. No wildcard actions.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::Context;
@@ -21,6 +23,26 @@ pub struct Grants<'a> {
     pub in_vpc: bool,
 }
 
+/// Tags in IAM's form.
+fn iam_tags(
+    tags: &BTreeMap<String, String>,
+    operation: &'static str,
+) -> Result<Vec<aws_sdk_iam::types::Tag>, AwsError> {
+    tags.iter()
+        .map(|(key, value)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::Api {
+            operation,
+            code: None,
+            message: e.to_string(),
+        })
+}
+
 /// Creates the role `function` runs as (trust: Lambda). Returns its ARN.
 pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String, AwsError> {
     let trust = json!({
@@ -31,20 +53,10 @@ pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String,
             "Action": "sts:AssumeRole"
         }]
     });
-    let tags = object_tags(ctx.clients, ctx.tags, ctx.name)
-        .into_iter()
-        .map(|(key, value)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AwsError::Api {
-            operation: "iam:CreateRole",
-            code: None,
-            message: e.to_string(),
-        })?;
+    let tags = iam_tags(
+        &object_tags(ctx.clients, ctx.tags, ctx.name),
+        "iam:CreateRole",
+    )?;
     let role = ctx
         .clients
         .iam
@@ -150,24 +162,11 @@ pub async fn retag_role(
     clients: &Clients,
     pipeline: &str,
     function: Function,
-    tags: &std::collections::BTreeMap<String, String>,
+    tags: &BTreeMap<String, String>,
     removed: &[String],
 ) -> Result<(), AwsError> {
     let name = super::object_name(pipeline, function.slug());
-    let tags = tags
-        .iter()
-        .map(|(key, value)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AwsError::Api {
-            operation: "iam:TagRole",
-            code: None,
-            message: e.to_string(),
-        })?;
+    let tags = iam_tags(tags, "iam:TagRole")?;
     clients
         .iam
         .tag_role()

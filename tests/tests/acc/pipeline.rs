@@ -55,6 +55,30 @@ fn sha256_base64(path: &std::path::Path) -> String {
         .encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
+/// A user's own VPC `10.<octet>.0.0/16` with subnets in two availability zones.
+async fn user_network(ec2: &aws_sdk_ec2::Client, octet: u8) -> (String, Vec<String>) {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block(format!("10.{octet}.0.0/16"))
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc.unwrap().vpc_id.unwrap();
+    let mut subnets = Vec::new();
+    for (index, zone) in ["us-east-1a", "us-east-1b"].into_iter().enumerate() {
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("10.{octet}.{}.0/24", index + 1))
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(subnet.subnet.unwrap().subnet_id.unwrap());
+    }
+    (vpc_id, subnets)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn create_import_update_and_destroy() {
     let moto = Moto::start().unwrap();
@@ -553,24 +577,8 @@ async fn a_create_failing_at_the_ec2_step_leaves_state_that_destroy_cleans_up() 
     let moto = Moto::start().unwrap();
     let sdk = sdk(&moto).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let vpc_id = ec2
-        .create_vpc()
-        .cidr_block("10.30.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc_id)
-        .cidr_block("10.30.1.0/24")
-        .send()
-        .await
-        .unwrap();
-    let subnet_id = subnet.subnet.unwrap().subnet_id.unwrap();
+    let (vpc_id, subnets) = user_network(&ec2, 30).await;
+    let subnet_id = subnets[0].clone();
     // A group of the same name already in the VPC: EC2 refuses the pipeline's security group.
     ec2.create_security_group()
         .group_name("nami-broken-post-queue")
@@ -621,31 +629,7 @@ async fn an_existing_network_places_the_post_queue_function_in_its_subnets() {
     let moto = Moto::start().unwrap();
     let sdk = sdk(&moto).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let vpc_id = ec2
-        .create_vpc()
-        .cidr_block("10.20.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
-    let mut subnets = Vec::new();
-    for (cidr, zone) in [
-        ("10.20.1.0/24", "us-east-1a"),
-        ("10.20.2.0/24", "us-east-1b"),
-    ] {
-        let subnet = ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(cidr)
-            .availability_zone(zone)
-            .send()
-            .await
-            .unwrap();
-        subnets.push(subnet.subnet.unwrap().subnet_id.unwrap());
-    }
+    let (vpc_id, mut subnets) = user_network(&ec2, 20).await;
     let tf = Terraform::new("network", &moto);
     tf.write(&pipeline(
         "vpc",

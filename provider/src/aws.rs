@@ -26,6 +26,21 @@ pub struct Clients {
     pub default_tags: BTreeMap<String, String>,
 }
 
+/// The clients once `configure` has run; otherwise an error saying so.
+pub fn configured<'c>(
+    clients: &'c std::sync::OnceLock<Clients>,
+    diags: &mut tf_provider::Diagnostics,
+) -> Option<&'c Clients> {
+    let found = clients.get();
+    if found.is_none() {
+        diags.root_error(
+            "Provider not configured",
+            "the nami provider block was not configured before use",
+        );
+    }
+    found
+}
+
 /// Per-service endpoint overrides (the provider's `endpoints {}` block).
 #[derive(Debug, Clone, Default)]
 pub struct Endpoints {

@@ -6,40 +6,14 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tf_provider::schema::{
-    Attribute, AttributeConstraint, AttributeType, Block, Description, Schema,
-};
+use tf_provider::schema::{AttributeConstraint, AttributeType, Block, Description, Schema};
 use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{DataSource, Diagnostics};
 
 use crate::artifacts::Function;
 use crate::aws::{AwsError, Clients, PIPELINE_TAG, aws_error};
 use crate::components::{api, functions, object_name, queue};
-use crate::pipeline::model::{Num, Str};
-
-fn attribute(
-    attr_type: AttributeType,
-    constraint: AttributeConstraint,
-    description: &str,
-) -> Attribute {
-    Attribute {
-        attr_type,
-        description: Description::markdown(description),
-        constraint,
-        ..Default::default()
-    }
-}
-
-fn clients<'c>(clients: &'c OnceLock<Clients>, diags: &mut Diagnostics) -> Option<&'c Clients> {
-    let found = clients.get();
-    if found.is_none() {
-        diags.root_error(
-            "Provider not configured",
-            "the nami provider block was not configured before use",
-        );
-    }
-    found
-}
+use crate::pipeline::model::{Num, Str, attribute};
 
 /// The endpoint URL of pipeline `name`, when its API and stage exist.
 async fn endpoint(
@@ -141,7 +115,7 @@ impl DataSource for PipelineDataSource {
         config: Self::State<'a>,
         _meta: Self::ProviderMetaState<'a>,
     ) -> Option<Self::State<'a>> {
-        let clients = clients(&self.clients, diags)?;
+        let clients = crate::aws::configured(&self.clients, diags)?;
         let name = config.name.as_ref_option().cloned().unwrap_or_default();
         let result = async {
             let (pre, post) = tokio::try_join!(
@@ -273,7 +247,7 @@ impl DataSource for PipelinesDataSource {
         _config: Self::State<'a>,
         _meta: Self::ProviderMetaState<'a>,
     ) -> Option<Self::State<'a>> {
-        let clients = clients(&self.clients, diags)?;
+        let clients = crate::aws::configured(&self.clients, diags)?;
         match list(clients).await {
             Ok(pipelines) => Some(PipelinesData {
                 id: Value::Value(clients.region.clone()),

@@ -38,14 +38,7 @@ impl PipelineResource {
     }
 
     fn clients(&self, diags: &mut Diagnostics) -> Option<&Clients> {
-        let clients = self.clients.get();
-        if clients.is_none() {
-            diags.root_error(
-                "Provider not configured",
-                "the nami provider block was not configured before use",
-            );
-        }
-        clients
+        crate::aws::configured(&self.clients, diags)
     }
 }
 

@@ -153,7 +153,8 @@ pub struct TimeoutsBlock {
     pub delete: Str,
 }
 
-fn attribute(
+/// An attribute with a markdown description.
+pub fn attribute(
     attr_type: AttributeType,
     constraint: AttributeConstraint,
     description: &str,

@@ -64,3 +64,6 @@ output "endpoint_url" {
 output "queue_url" {
   value = nami_webhook_pipeline.github.queue_url
 }
+output "pipeline_name" {
+  value = nami_webhook_pipeline.github.name
+}

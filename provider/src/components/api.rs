@@ -19,6 +19,9 @@ pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
         .create_rest_api()
         .name(ctx.object_name(""))
         .description(format!("Nami webhook pipeline {}", ctx.name))
+        // Every body reaches the function base64-encoded and byte-exact, so signatures over
+        // binary or non-UTF-8 payloads still verify.
+        .binary_media_types("*/*")
         .endpoint_configuration(
             EndpointConfiguration::builder()
                 .types(EndpointType::Regional)

@@ -1,0 +1,371 @@
+//! The event source mapping from the queue to the post-queue function, as Lambda runs it.
+//!
+//! `max_concurrency` pollers each long-poll the queue, gather a batch (up to the batch size,
+//! within the batching window, under the 6 MB payload limit), invoke the function and then delete
+//! what succeeded: everything on success, everything but `batchItemFailures` when the mapping
+//! reports partial batch failures, nothing when the invocation failed. What is not deleted
+//! becomes visible again after the visibility timeout, and the queue's redrive policy moves it to
+//! the dead-letter queue after `maxReceiveCount` receives.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::discovery::{MappingSpec, QueueSpec};
+use crate::function::FunctionHost;
+
+/// Lambda's cap on the payload of one batch.
+pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
+/// SQS's longest long poll.
+const LONG_POLL: Duration = Duration::from_secs(20);
+/// Pause after a failed `ReceiveMessage` before trying again.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// Messages handled, as a snapshot.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PollerStats {
+    /// Batches the function was invoked with.
+    pub batches: u64,
+    /// Messages received (a message received twice counts twice).
+    pub received: u64,
+    /// Messages deleted after success.
+    pub deleted: u64,
+    /// Messages left for a retry (failed items, failed invocations).
+    pub retried: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    received: AtomicU64,
+    deleted: AtomicU64,
+    retried: AtomicU64,
+}
+
+/// The running pollers.
+#[derive(Debug)]
+pub struct Poller {
+    counters: Arc<Counters>,
+    stop: watch::Sender<bool>,
+    workers: JoinSet<()>,
+}
+
+struct Worker {
+    sqs: aws_sdk_sqs::Client,
+    queue: QueueSpec,
+    mapping: MappingSpec,
+    region: String,
+    function: FunctionHost,
+    counters: Arc<Counters>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Poller {
+    /// Starts `concurrency` pollers of `queue` for `function`.
+    pub fn start(
+        sqs: aws_sdk_sqs::Client,
+        queue: &QueueSpec,
+        mapping: &MappingSpec,
+        region: &str,
+        function: FunctionHost,
+        concurrency: usize,
+    ) -> Self {
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = watch::channel(false);
+        let mut workers = JoinSet::new();
+        for _ in 0..concurrency.max(1) {
+            let worker = Worker {
+                sqs: sqs.clone(),
+                queue: queue.clone(),
+                mapping: mapping.clone(),
+                region: region.to_owned(),
+                function: function.clone(),
+                counters: counters.clone(),
+                stop: stopped.clone(),
+            };
+            workers.spawn(worker.run());
+        }
+        Poller {
+            counters,
+            stop,
+            workers,
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PollerStats {
+        let c = &self.counters;
+        PollerStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            deleted: c.deleted.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops receiving; lets batches in flight settle for up to `grace`, then abandons them
+    /// (their messages come back after the visibility timeout).
+    pub async fn stop(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let settled = async { while self.workers.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, settled).await.is_err() {
+            self.workers.abort_all();
+        }
+    }
+}
+
+impl Worker {
+    async fn run(mut self) {
+        loop {
+            let mut stop = self.stop.clone();
+            let batch = tokio::select! {
+                batch = self.gather() => batch,
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            };
+            match batch {
+                Ok(batch) if batch.is_empty() => {}
+                Ok(batch) => self.process(batch).await,
+                Err(error) => {
+                    tracing::warn!(queue = %self.queue.url, %error, "ReceiveMessage failed; retrying");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+            if *self.stop.borrow_and_update() {
+                return;
+            }
+        }
+    }
+
+    /// Receives up to the batch size within the batching window (or one long poll's worth).
+    async fn gather(&self) -> Result<Vec<Message>, String> {
+        // The window opens with the first message, as Lambda's does.
+        let mut window_ends: Option<Instant> = None;
+        let mut batch: Vec<Message> = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let wanted = (self.mapping.batch_size - batch.len()).min(10);
+            let wait = match window_ends {
+                None => LONG_POLL,
+                Some(ends) => ends.saturating_duration_since(Instant::now()),
+            };
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue.url)
+                .max_number_of_messages(wanted as i32)
+                .wait_time_seconds(wait.as_secs().min(20) as i32)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
+                .messages
+                .unwrap_or_default();
+            for message in received {
+                bytes += message.body.as_deref().map_or(0, str::len);
+                batch.push(message);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let ends =
+                *window_ends.get_or_insert_with(|| Instant::now() + self.mapping.batching_window);
+            let full = batch.len() >= self.mapping.batch_size || bytes >= MAX_BATCH_BYTES;
+            if full || Instant::now() >= ends {
+                break;
+            }
+        }
+        self.counters
+            .received
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(batch)
+    }
+
+    async fn process(&self, batch: Vec<Message>) {
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        let event = sqs_event(&batch, &self.queue.arn, &self.region);
+        let result = self.function.invoke(Bytes::from(event.to_string())).await;
+        let failed: HashSet<String> = match &result {
+            Ok(output) => failed_items(output, &batch, self.mapping.report_batch_item_failures),
+            Err(_) => all_ids(&batch),
+        };
+        let done: Vec<&Message> = batch
+            .iter()
+            .filter(|m| !failed.contains(m.message_id.as_deref().unwrap_or_default()))
+            .collect();
+        self.counters
+            .retried
+            .fetch_add(failed.len() as u64, Ordering::Relaxed);
+        self.delete(&done).await;
+    }
+
+    async fn delete(&self, messages: &[&Message]) {
+        for chunk in messages.chunks(10) {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle.clone()?)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            match self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(output) => {
+                    let deleted = output.successful.len();
+                    self.counters
+                        .deleted
+                        .fetch_add(deleted as u64, Ordering::Relaxed);
+                    for failure in output.failed {
+                        tracing::warn!(queue = %self.queue.url, code = %failure.code, "a processed message could not be deleted; it will be delivered again");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(queue = %self.queue.url, error = %aws_sdk_sqs::error::DisplayErrorContext(error), "DeleteMessageBatch failed; those messages will be delivered again");
+                }
+            }
+        }
+    }
+}
+
+fn all_ids(batch: &[Message]) -> HashSet<String> {
+    batch.iter().filter_map(|m| m.message_id.clone()).collect()
+}
+
+/// The messages to leave on the queue after a successful invocation. With partial batch
+/// responses, a response naming an id outside the batch (or an unreadable one) fails the whole
+/// batch, as Lambda does.
+pub fn failed_items(output: &[u8], batch: &[Message], partial: bool) -> HashSet<String> {
+    if !partial {
+        return HashSet::new();
+    }
+    let response: Value = match serde_json::from_slice(output) {
+        Ok(Value::Null) => return HashSet::new(),
+        Ok(response) => response,
+        Err(_) => return all_ids(batch),
+    };
+    let Some(failures) = response.get("batchItemFailures") else {
+        return HashSet::new();
+    };
+    let ids = all_ids(batch);
+    let mut failed = HashSet::new();
+    for failure in failures.as_array().into_iter().flatten() {
+        match failure["itemIdentifier"].as_str() {
+            Some(id) if ids.contains(id) => {
+                failed.insert(id.to_owned());
+            }
+            _ => return ids,
+        }
+    }
+    failed
+}
+
+/// The SQS event Lambda sends for a batch.
+pub fn sqs_event(batch: &[Message], queue_arn: &str, region: &str) -> Value {
+    let records: Vec<Value> = batch
+        .iter()
+        .map(|message| {
+            let attributes: serde_json::Map<String, Value> = message
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(name, value)| (name.as_str().to_owned(), Value::String(value.clone())))
+                .collect();
+            let message_attributes: serde_json::Map<String, Value> = message
+                .message_attributes
+                .iter()
+                .flatten()
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        json!({
+                            "stringValue": value.string_value,
+                            "binaryValue": value.binary_value.as_ref().map(|b| base64_encode(b.as_ref())),
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": value.data_type,
+                        }),
+                    )
+                })
+                .collect();
+            json!({
+                "messageId": message.message_id,
+                "receiptHandle": message.receipt_handle,
+                "body": message.body,
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": message.md5_of_body,
+                "md5OfMessageAttributes": message.md5_of_message_attributes,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(ids: &[&str]) -> Vec<Message> {
+        ids.iter()
+            .map(|id| Message::builder().message_id(*id).body("{}").build())
+            .collect()
+    }
+
+    #[test]
+    fn partial_batch_responses_are_honoured() {
+        let batch = batch(&["a", "b", "c"]);
+        let ids = |set: HashSet<String>| {
+            let mut v: Vec<_> = set.into_iter().collect();
+            v.sort();
+            v
+        };
+        let output = br#"{"batchItemFailures":[{"itemIdentifier":"b"}]}"#;
+        assert_eq!(ids(failed_items(output, &batch, true)), ["b"]);
+        assert!(failed_items(br#"{"batchItemFailures":[]}"#, &batch, true).is_empty());
+        assert!(failed_items(b"null", &batch, true).is_empty());
+        // Without ReportBatchItemFailures, a returned value means success.
+        assert!(failed_items(output, &batch, false).is_empty());
+        // An id outside the batch, or an unreadable response, fails the whole batch.
+        let unknown = br#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#;
+        assert_eq!(ids(failed_items(unknown, &batch, true)), ["a", "b", "c"]);
+        assert_eq!(ids(failed_items(b"<html>", &batch, true)), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn the_event_has_lambdas_record_shape() {
+        let event = sqs_event(&batch(&["m-1"]), "arn:aws:sqs:us-east-1:1:q", "us-east-1");
+        let record = &event["Records"][0];
+        assert_eq!(record["messageId"], "m-1");
+        assert_eq!(record["eventSource"], "aws:sqs");
+        assert_eq!(record["eventSourceARN"], "arn:aws:sqs:us-east-1:1:q");
+        // What the post-queue function deserializes it into.
+        let parsed: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+        assert_eq!(parsed.records[0].message_id.as_deref(), Some("m-1"));
+    }
+}

@@ -42,11 +42,12 @@ pub fn code_sha256(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
-/// Every `*.zip` under `folders` (a few levels deep), with its `CodeSha256`.
+/// Every `*.zip` under `folders` (up to eight levels deep: the mirror layout is seven), with its
+/// `CodeSha256`.
 pub fn packages(folders: &[PathBuf]) -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
     for folder in folders {
-        collect_zips(folder, 4, &mut found);
+        collect_zips(folder, 8, &mut found);
     }
     found
         .into_iter()

@@ -6,6 +6,10 @@
 //! accepts connections, logs under `target/emulators/`, and is stopped by PID when dropped — also
 //! when a test panics, and (through `PR_SET_PDEATHSIG`) when the test process itself dies.
 
+pub mod aws;
+pub mod terraform;
+pub mod webhooks;
+
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;

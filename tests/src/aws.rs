@@ -1,0 +1,126 @@
+//! AWS SDK access to moto for tests and the demo.
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials;
+
+use crate::Moto;
+
+/// SDK configuration for moto.
+pub async fn sdk(moto: &Moto) -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "nami-acc",
+        ))
+        .load()
+        .await
+}
+
+/// Every AWS object whose name starts with `nami-` in moto: what a destroy must leave empty.
+pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
+    let mut found = Vec::new();
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queues = sqs
+        .list_queues()
+        .queue_name_prefix("nami-")
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        queues
+            .queue_urls
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| format!("queue {u}")),
+    );
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let functions = lambda.list_functions().send().await.unwrap();
+    found.extend(
+        functions
+            .functions
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| f.function_name)
+            .map(|n| format!("function {n}")),
+    );
+    let mappings = lambda.list_event_source_mappings().send().await.unwrap();
+    found.extend(
+        mappings
+            .event_source_mappings
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.uuid)
+            .map(|u| format!("mapping {u}")),
+    );
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let roles = iam.list_roles().send().await.unwrap();
+    found.extend(
+        roles
+            .roles
+            .into_iter()
+            .map(|r| r.role_name)
+            .filter(|n| n.starts_with("nami-"))
+            .map(|n| format!("role {n}")),
+    );
+    let apis = aws_sdk_apigateway::Client::new(sdk)
+        .get_rest_apis()
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        apis.items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| a.name)
+            .map(|n| format!("rest api {n}")),
+    );
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
+        tags.unwrap_or_default()
+            .into_iter()
+            .find(|t| t.key.as_deref() == Some("Name"))
+            .and_then(|t| t.value)
+            .filter(|name| name.starts_with("nami-"))
+    };
+    let instances = ec2.describe_instances().send().await.unwrap();
+    for instance in instances
+        .reservations
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|r| r.instances.unwrap_or_default())
+    {
+        let state = instance.state.and_then(|s| s.name);
+        if state != Some(aws_sdk_ec2::types::InstanceStateName::Terminated) {
+            found.extend(named(instance.tags).map(|n| format!("instance {n}")));
+        }
+    }
+    let volumes = ec2.describe_volumes().send().await.unwrap();
+    found.extend(
+        volumes
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| named(v.tags))
+            .map(|n| format!("volume {n}")),
+    );
+    let vpcs = ec2.describe_vpcs().send().await.unwrap();
+    found.extend(
+        vpcs.vpcs
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| named(v.tags))
+            .map(|n| format!("vpc {n}")),
+    );
+    let groups = ec2.describe_security_groups().send().await.unwrap();
+    found.extend(
+        groups
+            .security_groups
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| g.group_name)
+            .filter(|n| n.starts_with("nami-"))
+            .map(|n| format!("security group {n}")),
+    );
+    found
+}

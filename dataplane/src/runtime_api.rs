@@ -257,3 +257,99 @@ fn not_found(path: &str) -> Reply {
         &json!({"errorType": "NotFound", "errorMessage": format!("no Runtime API route {path}")}),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// One raw HTTP/1.1 exchange (the API closes nothing, so read until the body is complete).
+    async fn call(address: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        (status, response)
+    }
+
+    #[tokio::test]
+    async fn init_errors_unknown_ids_and_next_follow_the_runtime_api() {
+        let api = RuntimeApi::start("arn:aws:lambda:us-east-1:1:function:f")
+            .await
+            .unwrap();
+        let address = api.address();
+        let mut init_errors = api.init_errors();
+
+        let (status, _) = call(
+            address,
+            "POST",
+            "/2018-06-01/runtime/init/error",
+            r#"{"errorType":"Runtime.InitError","errorMessage":"no config"}"#,
+        )
+        .await;
+        assert_eq!(status, 202);
+        let reported = init_errors.wait_for(Option::is_some).await.unwrap().clone();
+        assert_eq!(
+            reported,
+            Some(Diagnostic {
+                error_type: "Runtime.InitError".into(),
+                error_message: "no config".into()
+            })
+        );
+
+        let (status, _) = call(
+            address,
+            "POST",
+            "/2018-06-01/runtime/invocation/nope/response",
+            "{}",
+        )
+        .await;
+        assert_eq!(status, 400, "an unknown request id is refused");
+
+        let (taken, taken_rx) = oneshot::channel();
+        let (outcome, outcome_rx) = oneshot::channel();
+        assert!(
+            api.offer(Invocation {
+                request_id: "req-1".into(),
+                payload: Bytes::from_static(b"{\"n\":1}"),
+                timeout: Duration::from_secs(3),
+                taken,
+                outcome,
+            })
+            .await
+        );
+        let (status, next) = call(address, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+        assert_eq!(status, 200);
+        let next = next.to_ascii_lowercase();
+        assert!(
+            next.contains("lambda-runtime-aws-request-id: req-1"),
+            "{next}"
+        );
+        assert!(next.contains("lambda-runtime-deadline-ms: "), "{next}");
+        assert!(
+            next.contains("lambda-runtime-invoked-function-arn: arn:aws:lambda"),
+            "{next}"
+        );
+        assert!(next.ends_with("{\"n\":1}"), "{next}");
+        let deadline = taken_rx.await.unwrap();
+        assert!(deadline > Instant::now() + Duration::from_secs(2));
+
+        let (status, _) = call(
+            address,
+            "POST",
+            "/2018-06-01/runtime/invocation/req-1/error",
+            r#"{"errorType":"HandlerError","errorMessage":"boom"}"#,
+        )
+        .await;
+        assert_eq!(status, 202);
+        match outcome_rx.await.unwrap() {
+            Outcome::Error(diagnostic) => assert_eq!(diagnostic.error_message, "boom"),
+            other => panic!("expected an error outcome, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `nami-local` as a user runs it: the only consumer of the queue, and Ctrl-C stops it and every
+//! function process.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use nami_tests::webhooks::{Burst, send_all};
+
+use crate::support::{SECRET, deploy};
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid …; comm may contain spaces, so split after the last ')'.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if parent == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
+    let deployed = deploy("e2e-cli", "").await;
+    let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
+    let pipeline = nami_dataplane::discover(&deployed.sdk, &deployed.name)
+        .await
+        .unwrap();
+    assert!(pipeline.mapping.enabled, "the mapping is enabled in moto");
+
+    // With the mapping enabled, moto itself would receive every message sent; its launcher
+    // keeps it from doing so, so nothing has touched this message until someone receives it.
+    sqs.send_message()
+        .queue_url(&pipeline.queue.url)
+        .message_body("probe")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = sqs
+        .receive_message()
+        .queue_url(&pipeline.queue.url)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let count = received[0]
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .cloned();
+    assert_eq!(count.as_deref(), Some("1"), "the first receive is ours");
+    sqs.delete_message()
+        .queue_url(&pipeline.queue.url)
+        .receipt_handle(received[0].receipt_handle.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let binary = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("nami-local");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `make install-mirror`",
+        binary.display()
+    );
+    let work = nami_tests::workspace_root().join("target/e2e");
+    let ready = work.join(format!("ready-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
+    let mut local = Command::new(&binary)
+        .args([
+            "--pipeline",
+            &deployed.name,
+            "--endpoint",
+            &deployed.moto.endpoint(),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--artifacts"])
+        .arg(nami_tests::workspace_root().join("target/lambda"))
+        .arg("--work-dir")
+        .arg(&work)
+        .arg("--ready-file")
+        .arg(&ready)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let url = loop {
+        if let Some(url) = std::fs::read_to_string(&ready)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["ingress_url"].as_str().map(str::to_owned))
+        {
+            break url;
+        }
+        assert!(
+            local.try_wait().unwrap().is_none(),
+            "nami-local exited early"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nami-local not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let burst = Burst::github(SECRET, "c", 5, 0, 0, false);
+    let answers = send_all(&url, &burst.webhooks, 2, |_| {}).await;
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    let started = Instant::now();
+    while deployed.stored_ids().await.len() < 5 {
+        assert!(started.elapsed() < Duration::from_secs(30), "not stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let functions = children_of(local.id());
+    assert!(
+        functions.len() >= 2,
+        "both functions run as child processes: {functions:?}"
+    );
+
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(local.id() as i32, libc::SIGINT) };
+    let output = local.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("webhooks: 5 accepted"), "{stdout}");
+    for pid in functions {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "function process {pid} outlived nami-local"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! A pipeline applied with the real Terraform CLI on moto, its data plane run in-process with the
+//! real Lambda artifacts, and ways to watch where its messages end up.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+use mongodb::bson::Document;
+use nami_dataplane::{DataPlane, Options};
+use nami_tests::terraform::Terraform;
+use nami_tests::{Mongo, Moto, workspace_root};
+
+/// The signing secret of every test pipeline.
+pub const SECRET: &str = "e2e-secret";
+
+/// A deployed pipeline and its emulators.
+pub struct Deployed {
+    pub name: String,
+    pub moto: Moto,
+    pub mongo: Mongo,
+    pub sdk: SdkConfig,
+    _terraform: Terraform,
+}
+
+/// Applies a `github` pipeline named `name` storing into the test's SecantusDB; `blocks` are
+/// extra HCL blocks for the resource (e.g. `post_queue { timeout = 1 }`).
+pub async fn deploy(name: &str, blocks: &str) -> Deployed {
+    let moto = Moto::start().expect("moto starts");
+    let mongo = Mongo::start().expect("SecantusDB starts");
+    let terraform = Terraform::new(name, &moto);
+    terraform.write(&format!(
+        r#"
+resource "nami_webhook_pipeline" "p" {{
+  name = "{name}"
+  signature {{
+    scheme = "github"
+    secret = "{SECRET}"
+  }}
+  store {{
+    mongodb_uri = "{uri}"
+  }}
+{blocks}
+}}
+"#,
+        uri = mongo.uri()
+    ));
+    terraform.apply();
+    let sdk = nami_tests::aws::sdk(&moto).await;
+    Deployed {
+        name: name.to_owned(),
+        moto,
+        mongo,
+        sdk,
+        _terraform: terraform,
+    }
+}
+
+impl Deployed {
+    /// Starts the data plane in this process, optionally pointing the post-queue function at
+    /// another store.
+    pub async fn start(&self, mongodb_uri: Option<String>) -> DataPlane {
+        let options = Options {
+            pipeline: self.name.clone(),
+            endpoint: Some(self.moto.endpoint()),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mongodb_uri,
+            artifact_folders: vec![workspace_root().join("target/lambda")],
+            work_dir: workspace_root().join("target/e2e"),
+            pre_queue_concurrency: 8,
+            default_post_queue_concurrency: 2,
+        };
+        DataPlane::start(&self.sdk, &options)
+            .await
+            .expect("the data plane starts")
+    }
+
+    /// The pipeline's collection.
+    pub async fn collection(&self) -> mongodb::Collection<Document> {
+        mongodb::Client::with_uri_str(self.mongo.uri())
+            .await
+            .unwrap()
+            .database("nami")
+            .collection(&self.name)
+    }
+
+    /// The `_id` of every stored document.
+    pub async fn stored_ids(&self) -> BTreeSet<String> {
+        let mut cursor = self.collection().await.find(Document::new()).await.unwrap();
+        let mut ids = BTreeSet::new();
+        while cursor.advance().await.unwrap() {
+            let document = cursor.deserialize_current().unwrap();
+            ids.insert(document.get_str("_id").unwrap().to_owned());
+        }
+        ids
+    }
+}
+
+/// Messages in a queue, visible or in flight.
+pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    attributes
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits until the main queue is empty (panics after `timeout`).
+pub async fn drained(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client, timeout: Duration) {
+    let started = Instant::now();
+    while depth(sqs, &data_plane.pipeline().queue.url).await > 0 {
+        assert!(
+            started.elapsed() < timeout,
+            "the queue did not drain within {timeout:?}: {:?}; logs in {}",
+            data_plane.poller_stats(),
+            data_plane.logs().display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Takes every message off the dead-letter queue; returns their bodies.
+pub async fn dead_letters(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client) -> Vec<String> {
+    let url = &data_plane
+        .pipeline()
+        .dead_letter_queue
+        .as_ref()
+        .expect("a DLQ")
+        .url;
+    let mut bodies = Vec::new();
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(600)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        bodies.extend(messages.into_iter().filter_map(|m| m.body));
+    }
+}
+
+/// The delivery id inside an envelope on a queue.
+pub fn envelope_id(body: &str) -> Option<String> {
+    let envelope: serde_json::Value = serde_json::from_str(body).ok()?;
+    envelope["id"].as_str().map(str::to_owned)
+}
+
+/// Polls `condition` every 100 ms until it holds (panics with `what` after `timeout`).
+pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

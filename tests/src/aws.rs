@@ -124,3 +124,43 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
     );
     found
 }
+
+/// Messages in a queue, visible or in flight (SQS's approximate counts).
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, aws_sdk_sqs::Error> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    Ok(attributes
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum())
+}
+
+/// Takes every visible message off a queue (each stays invisible for five minutes); returns
+/// their bodies.
+pub async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(300)
+            .send()
+            .await
+            .expect("ReceiveMessage")
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        bodies.extend(messages.into_iter().filter_map(|m| m.body));
+    }
+}

@@ -1,13 +1,17 @@
 //! The REST API: a `/webhook` resource whose POST method proxies to the pre-queue function,
 //! deployed to a stage.
 
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
+use aws_sdk_apigateway::types::{
+    EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation,
+};
 
 use super::Context;
 use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error};
 
 /// The path webhooks are posted to, under the stage.
 pub const PATH_PART: &str = "webhook";
+/// Binary media types: every body is passed to the function base64-encoded.
+const ALL_MEDIA_TYPES: &str = "*/*";
 /// API Gateway's longest integration timeout for REST APIs (the default).
 const INTEGRATION_TIMEOUT_MS: i32 = 29_000;
 
@@ -21,7 +25,7 @@ pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
         .description(format!("Nami webhook pipeline {}", ctx.name))
         // Every body reaches the function base64-encoded and byte-exact, so signatures over
         // binary or non-UTF-8 payloads still verify.
-        .binary_media_types("*/*")
+        .binary_media_types(ALL_MEDIA_TYPES)
         .endpoint_configuration(
             EndpointConfiguration::builder()
                 .types(EndpointType::Regional)
@@ -35,7 +39,30 @@ pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
         .send()
         .await
         .map_err(aws_error("apigateway:CreateRestApi"))?;
-    Ok(output.id.unwrap_or_default())
+    let has_all_media_types = output
+        .binary_media_types()
+        .iter()
+        .any(|t| t == ALL_MEDIA_TYPES);
+    let api_id = output.id.unwrap_or_default();
+    if !has_all_media_types {
+        // Some implementations (moto) ignore binaryMediaTypes on create; add it before the
+        // first deployment. The value is in the path (AWS) and in `value` (moto reads that).
+        ctx.clients
+            .apigateway
+            .update_rest_api()
+            .rest_api_id(&api_id)
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Add)
+                    .path("/binaryMediaTypes/*~1*")
+                    .value(ALL_MEDIA_TYPES)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws_error("apigateway:UpdateRestApi"))?;
+    }
+    Ok(api_id)
 }
 
 /// Adds the `/webhook` resource with its POST method and AWS_PROXY integration. Returns the

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use aws_sdk_sqs::types::QueueAttributeName;
 use mongodb::bson::{Bson, Document};
+use nami_tests::aws::queue_depth;
 use nami_tests::terraform::Terraform;
 use nami_tests::webhooks::{Burst, quantile, send_all};
 use nami_tests::{Mongo, Moto, workspace_root};
@@ -292,6 +292,28 @@ async fn exercise(
     );
     println!("every accepted delivery is stored or in the DLQ, once: nothing lost");
 
+    let binary = collection
+        .find_one(mongodb::bson::doc! {"_id": "delivery-binary"})
+        .await?
+        .context("the binary delivery is not in the store")?;
+    let body = binary.get_document("body")?;
+    let sent = burst
+        .webhooks
+        .iter()
+        .find(|w| w.delivery_id == "delivery-binary")
+        .map(|w| w.body.clone())
+        .unwrap_or_default();
+    use base64::Engine as _;
+    let stored_bytes = base64::engine::general_purpose::STANDARD.decode(body.get_str("raw")?)?;
+    ensure!(
+        body.get_str("encoding")? == "base64" && stored_bytes == sent,
+        "the binary delivery was not stored byte-exact"
+    );
+    println!(
+        "the binary delivery ({} bytes, not UTF-8) is stored byte-exact",
+        sent.len()
+    );
+
     step("One stored document (the form post)");
     let document = collection
         .find_one(mongodb::bson::doc! {"_id": "delivery-form"})
@@ -304,23 +326,6 @@ async fn exercise(
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<u64> {
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .context("reading the queue depth")?
-        .attributes
-        .unwrap_or_default();
-    Ok(attributes
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum())
 }
 
 /// `nami-local` as a child process (the binary beside this one).

@@ -219,6 +219,12 @@ async fn create_import_update_and_destroy() {
 
     let api = aws_sdk_apigateway::Client::new(&sdk);
     let api_id = state["api_id"].as_str().unwrap();
+    let rest_api = api.get_rest_api().rest_api_id(api_id).send().await.unwrap();
+    assert_eq!(
+        rest_api.binary_media_types(),
+        ["*/*"],
+        "every body reaches the function base64-encoded, byte-exact"
+    );
     let integration = api
         .get_integration()
         .rest_api_id(api_id)

@@ -14,7 +14,8 @@ use crate::support::{SECRET, dead_letters, deploy, drained, eventually};
 async fn a_poison_message_reaches_the_dlq_after_max_receive_count_and_nothing_else_does() {
     let deployed = deploy(
         "e2e-poison",
-        "  post_queue {\n    timeout = 1\n  }\n  queue {\n    visibility_timeout_seconds = 6\n    max_receive_count = 2\n  }\n",
+        // A timeout well above a batch's few milliseconds: the receive count below is exact.
+        "  post_queue {\n    timeout = 2\n  }\n  queue {\n    visibility_timeout_seconds = 12\n    max_receive_count = 2\n  }\n",
     )
     .await;
     let data_plane = deployed.start(None).await;

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::QueueAttributeName;
 use mongodb::bson::Document;
 use nami_dataplane::{DataPlane, Options};
+use nami_tests::aws::{queue_depth, receive_all};
 use nami_tests::terraform::Terraform;
 use nami_tests::{Mongo, Moto, workspace_root};
 
@@ -97,28 +97,14 @@ impl Deployed {
     }
 }
 
-/// Messages in a queue, visible or in flight.
-pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    attributes
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum()
-}
-
 /// Waits until the main queue is empty (panics after `timeout`).
 pub async fn drained(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client, timeout: Duration) {
     let started = Instant::now();
-    while depth(sqs, &data_plane.pipeline().queue.url).await > 0 {
+    while queue_depth(sqs, &data_plane.pipeline().queue.url)
+        .await
+        .unwrap()
+        > 0
+    {
         assert!(
             started.elapsed() < timeout,
             "the queue did not drain within {timeout:?}: {:?}; logs in {}",
@@ -137,23 +123,7 @@ pub async fn dead_letters(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client) -> 
         .as_ref()
         .expect("a DLQ")
         .url;
-    let mut bodies = Vec::new();
-    loop {
-        let messages = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(600)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
-        if messages.is_empty() {
-            return bodies;
-        }
-        bodies.extend(messages.into_iter().filter_map(|m| m.body));
-    }
+    receive_all(sqs, url).await
 }
 
 /// The delivery id inside an envelope on a queue.

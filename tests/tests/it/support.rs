@@ -74,21 +74,4 @@ pub fn sqs_event(records: impl IntoIterator<Item = (String, String)>) -> SqsEven
     event
 }
 
-/// Every message currently visible on a queue (each is then invisible for its visibility timeout).
-pub async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return bodies;
-        }
-        bodies.extend(messages.into_iter().filter_map(|m| m.body));
-    }
-}
+pub use nami_tests::aws::receive_all as drain;

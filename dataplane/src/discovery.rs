@@ -103,18 +103,9 @@ fn aws_error<E>(what: impl Into<String>) -> impl FnOnce(E) -> DiscoveryError
 where
     E: std::error::Error,
 {
-    move |error| {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        DiscoveryError::Aws {
-            what: what.into(),
-            message,
-        }
+    move |error| DiscoveryError::Aws {
+        what: what.into(),
+        message: aws_sdk_sqs::error::DisplayErrorContext(error).to_string(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! when a test panics, and (through `PR_SET_PDEATHSIG`) when the test process itself dies.
 
 pub mod aws;
+pub mod local;
 pub mod terraform;
 pub mod webhooks;
 
@@ -307,7 +308,7 @@ fn mongo_args(port: u16, data: &str) -> Vec<String> {
     .to_vec()
 }
 
-fn unique() -> u64 {
+pub(crate) fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)

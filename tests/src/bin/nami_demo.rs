@@ -4,14 +4,14 @@
 //! for the queue to drain, reports what happened, shows one stored document, destroys the
 //! pipeline, proves nothing is left, and stops the emulators.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use mongodb::bson::{Bson, Document};
 use nami_tests::aws::queue_depth;
+use nami_tests::local::NamiLocal;
 use nami_tests::terraform::Terraform;
 use nami_tests::webhooks::{Burst, quantile, send_all};
 use nami_tests::{Mongo, Moto, workspace_root};
@@ -168,7 +168,21 @@ async fn exercise(
     step("nami-local: the pipeline's real bootstrap binaries behind a local Lambda runtime");
     let outputs = work.join("outputs.json");
     std::fs::write(&outputs, terraform_run(&["output", "-json"])?)?;
-    let mut data_plane = LocalDataPlane::start(moto, &outputs, work)?;
+    let root = workspace_root();
+    let mut data_plane = NamiLocal::start(
+        &[
+            "--terraform-output".as_ref(),
+            outputs.as_os_str(),
+            "--endpoint".as_ref(),
+            moto.endpoint().as_ref(),
+            "--artifacts".as_ref(),
+            root.join("target/terraform-mirror").as_os_str(),
+            "--work-dir".as_ref(),
+            root.join("target/nami-local").as_os_str(),
+        ],
+        work,
+    )?;
+    print!("{}", data_plane.output());
     let url = data_plane.ingress_url.clone();
 
     let burst = Burst::github(SECRET, "delivery", UNIQUE, DUPLICATES, BAD_SIGNATURES, true);
@@ -237,7 +251,11 @@ async fn exercise(
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let drained = burst_started.elapsed();
-    let local_summary = data_plane.stop()?;
+    let local_summary = data_plane
+        .stop()?
+        .lines()
+        .find(|l| l.starts_with("nami-local: stopped"))
+        .map(str::to_owned);
 
     step("Summary");
     let unique_accepted: std::collections::HashSet<&str> = accepted
@@ -326,97 +344,4 @@ async fn exercise(
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// `nami-local` as a child process (the binary beside this one).
-struct LocalDataPlane {
-    child: Child,
-    ingress_url: String,
-    logs: String,
-    output: PathBuf,
-}
-
-impl LocalDataPlane {
-    fn start(moto: &Moto, terraform_output: &Path, work: &Path) -> anyhow::Result<Self> {
-        let binary = std::env::current_exe()?
-            .parent()
-            .context("the demo's folder")?
-            .join("nami-local");
-        ensure!(
-            binary.exists(),
-            "{} is missing: build it with `cargo build -p nami-dataplane`",
-            binary.display()
-        );
-        let ready = work.join("nami-local.ready.json");
-        let output = work.join("nami-local.out");
-        let log = std::fs::File::create(&output)?;
-        let root = workspace_root();
-        let mut child = Command::new(&binary)
-            .args(["--terraform-output"])
-            .arg(terraform_output)
-            .args(["--endpoint", &moto.endpoint(), "--listen", "127.0.0.1:0"])
-            .arg("--ready-file")
-            .arg(&ready)
-            .arg("--artifacts")
-            .arg(root.join("target/terraform-mirror"))
-            .arg("--work-dir")
-            .arg(root.join("target/nami-local"))
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("RUST_LIB_BACKTRACE")
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let ready: serde_json::Value = loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                if let Ok(value) = serde_json::from_str(&text) {
-                    break value;
-                }
-            }
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "nami-local exited ({status}):\n{}",
-                    std::fs::read_to_string(&output).unwrap_or_default()
-                );
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "nami-local was not ready within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        print!("{}", std::fs::read_to_string(&output).unwrap_or_default());
-        Ok(LocalDataPlane {
-            child,
-            ingress_url: ready["ingress_url"].as_str().unwrap_or_default().to_owned(),
-            logs: ready["logs"].as_str().unwrap_or_default().to_owned(),
-            output,
-        })
-    }
-
-    /// Ctrl-C (SIGINT), as a user would; returns nami-local's closing line.
-    fn stop(&mut self) -> anyhow::Result<Option<String>> {
-        // SAFETY: kill(2) with the PID of a child this process started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait()?;
-        ensure!(status.success(), "nami-local stopped with {status}");
-        let output = std::fs::read_to_string(&self.output).unwrap_or_default();
-        Ok(output
-            .lines()
-            .find(|l| l.starts_with("nami-local: stopped"))
-            .map(str::to_owned))
-    }
-}
-
-impl Drop for LocalDataPlane {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }

@@ -1,10 +1,10 @@
 //! `nami-local` as a user runs it: the only consumer of the queue, and Ctrl-C stops it and every
 //! function process.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use nami_tests::local::NamiLocal;
 use nami_tests::webhooks::{Burst, send_all};
 
 use crate::support::{SECRET, deploy};
@@ -69,58 +69,24 @@ async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
         .await
         .unwrap();
 
-    let binary = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("nami-local");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `make install-mirror`",
-        binary.display()
-    );
     let work = nami_tests::workspace_root().join("target/e2e");
-    let ready = work.join(format!("ready-{}.json", std::process::id()));
-    let _ = std::fs::remove_file(&ready);
-    let mut local = Command::new(&binary)
-        .args([
-            "--pipeline",
-            &deployed.name,
-            "--endpoint",
-            &deployed.moto.endpoint(),
-        ])
-        .args(["--listen", "127.0.0.1:0", "--artifacts"])
-        .arg(nami_tests::workspace_root().join("target/lambda"))
-        .arg("--work-dir")
-        .arg(&work)
-        .arg("--ready-file")
-        .arg(&ready)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_PROFILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let url = loop {
-        if let Some(url) = std::fs::read_to_string(&ready)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["ingress_url"].as_str().map(str::to_owned))
-        {
-            break url;
-        }
-        assert!(
-            local.try_wait().unwrap().is_none(),
-            "nami-local exited early"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "nami-local not ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut local = NamiLocal::start(
+        &[
+            "--pipeline".as_ref(),
+            deployed.name.as_ref(),
+            "--endpoint".as_ref(),
+            deployed.moto.endpoint().as_ref(),
+            "--artifacts".as_ref(),
+            nami_tests::workspace_root()
+                .join("target/lambda")
+                .as_os_str(),
+            "--work-dir".as_ref(),
+            work.as_os_str(),
+        ],
+        &work,
+    )
+    .unwrap();
+    let url = local.ingress_url.clone();
 
     let burst = Burst::github(SECRET, "c", 5, 0, 0, false);
     let answers = send_all(&url, &burst.webhooks, 2, |_| {}).await;
@@ -130,21 +96,13 @@ async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
         assert!(started.elapsed() < Duration::from_secs(30), "not stored");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let functions = children_of(local.id());
+    let functions = children_of(local.pid());
     assert!(
         functions.len() >= 2,
         "both functions run as child processes: {functions:?}"
     );
 
-    // SAFETY: kill(2) on the child this test started.
-    unsafe { libc::kill(local.id() as i32, libc::SIGINT) };
-    let output = local.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = local.stop().unwrap();
     assert!(stdout.contains("webhooks: 5 accepted"), "{stdout}");
     for pid in functions {
         assert!(

@@ -115,7 +115,11 @@ impl DataPlane {
         let pre_bootstrap = bootstrap(&pipeline.pre_queue)?;
         let post_bootstrap = bootstrap(&pipeline.post_queue)?;
 
-        let base = base_environment(sdk, options).await?;
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let base = base_environment(sdk, options, &region).await?;
         let logs = options.work_dir.join("logs").join(format!(
             "{}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%S"),
@@ -166,10 +170,6 @@ impl DataPlane {
             .map_err(io_error(format!("listening on {}", options.listen)))?;
         let ingress = Ingress::start(listener, &pipeline, pre_queue.clone())
             .map_err(io_error("starting the ingress"))?;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into());
         let poller = Poller::start(
             aws_sdk_sqs::Client::new(sdk),
             &pipeline.queue,
@@ -251,11 +251,8 @@ impl DataPlane {
 async fn base_environment(
     sdk: &SdkConfig,
     options: &Options,
+    region: &str,
 ) -> Result<Vec<(String, String)>, StartError> {
-    let region = sdk
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".into());
     let provider = sdk.credentials_provider().ok_or_else(|| {
         StartError::Credentials("the SDK configuration has no credentials provider".into())
     })?;
@@ -267,8 +264,8 @@ async fn base_environment(
         ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
         ("TZ", ":UTC".to_owned()),
         ("LANG", "en_US.UTF-8".to_owned()),
-        ("AWS_REGION", region.clone()),
-        ("AWS_DEFAULT_REGION", region),
+        ("AWS_REGION", region.to_owned()),
+        ("AWS_DEFAULT_REGION", region.to_owned()),
         ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
         ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),

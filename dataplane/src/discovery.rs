@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use nami_contract::naming::{Function, Part, object_name};
 
 /// A function's configuration as Lambda holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +112,7 @@ where
 
 /// Reads pipeline `name` back from the API that `sdk` points at.
 pub async fn discover(sdk: &SdkConfig, name: &str) -> Result<PipelineSpec, DiscoveryError> {
-    let prefix = format!("nami-{name}");
+    let api_name = object_name(name, Part::Main);
     let lambda = aws_sdk_lambda::Client::new(sdk);
     let missing = |what, object: &str| DiscoveryError::Missing {
         what,
@@ -119,13 +120,13 @@ pub async fn discover(sdk: &SdkConfig, name: &str) -> Result<PipelineSpec, Disco
         pipeline: name.to_owned(),
     };
     let (pre_queue_name, post_queue_name) = (
-        format!("{prefix}-pre-queue"),
-        format!("{prefix}-post-queue"),
+        object_name(name, Part::Function(Function::PreQueue)),
+        object_name(name, Part::Function(Function::PostQueue)),
     );
     let (pre_queue, post_queue, api) = tokio::try_join!(
         function(&lambda, &pre_queue_name, name),
         function(&lambda, &post_queue_name, name),
-        rest_api(sdk, &prefix, name),
+        rest_api(sdk, &api_name, name),
     )?;
     let mapping = lambda
         .list_event_source_mappings()

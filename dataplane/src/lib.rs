@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::config::ProvideCredentials as _;
+use nami_contract::vars;
 use tokio::net::TcpListener;
 
 pub use discovery::{DiscoveryError, PipelineSpec, discover};
@@ -154,8 +155,8 @@ impl DataPlane {
             .unwrap_or(options.default_post_queue_concurrency);
         let store_override = options.mongodb_uri.as_deref().map(|uri| {
             [
-                ("NAMI_MONGODB_URI", Some(uri)),
-                ("NAMI_MONGODB_URI_SECRET_ARN", None),
+                (vars::MONGODB_URI, Some(uri)),
+                (vars::MONGODB_URI_SECRET_ARN, None),
             ]
         });
         let post_queue = host(

@@ -12,8 +12,6 @@
 
 pub mod aws;
 pub mod config;
-pub mod delivery_id;
-pub mod envelope;
 pub mod init;
 pub mod logging;
 pub mod mongo;
@@ -22,3 +20,6 @@ pub mod pre_queue;
 pub mod secrets;
 pub mod signature;
 pub mod sqs;
+
+/// The contract's delivery-id rules and envelope, where the handlers have always had them.
+pub use nami_contract::{delivery_id, envelope};

@@ -9,14 +9,16 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 
+use nami_contract::limits::MONGODB_TIMEOUT_MS;
+
 use crate::config::{ConfigError, Settings, vars};
 use crate::envelope::Envelope;
 use crate::secrets::SecretSource;
 
-/// Default database name.
-pub const DEFAULT_DATABASE: &str = "nami";
+/// Default database name (the contract's).
+pub const DEFAULT_DATABASE: &str = nami_contract::limits::DEFAULT_DATABASE;
 /// Default server-selection timeout: a dead store fails a batch in seconds, not at the function timeout.
-pub const DEFAULT_MONGODB_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_MONGODB_TIMEOUT_MS: u64 = MONGODB_TIMEOUT_MS.default.unsigned_abs();
 
 /// Writes envelopes to the store.
 pub trait EnvelopeStore {
@@ -68,7 +70,7 @@ impl PostQueueSettings {
         let timeout_ms = settings.number(
             vars::MONGODB_TIMEOUT_MS,
             DEFAULT_MONGODB_TIMEOUT_MS,
-            100..=600_000,
+            MONGODB_TIMEOUT_MS.min.unsigned_abs()..=MONGODB_TIMEOUT_MS.max.unsigned_abs(),
         )?;
         Ok(PostQueueSettings {
             database: settings

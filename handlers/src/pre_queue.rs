@@ -13,16 +13,24 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::json;
 
+use nami_contract::limits::{MAX_MESSAGE_BYTES, TOLERANCE_SECONDS};
+
 use crate::config::{ConfigError, Settings, vars};
 use crate::delivery_id::{DeliveryIdRule, REQUEST_ID_SOURCE};
 use crate::envelope::{self, Body, ENVELOPE_VERSION, Envelope, SignatureCheck};
 use crate::secrets::SecretSource;
 use crate::signature::{DEFAULT_TOLERANCE_SECONDS, Scheme, SignatureError, Verifier};
 
-/// SQS's default MaximumMessageSize.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 262_144;
-/// The largest MaximumMessageSize SQS allows.
-pub const SQS_MAX_MESSAGE_BYTES: usize = 1_048_576;
+/// The queue's MaximumMessageSize when none is configured (the contract's).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = bytes(MAX_MESSAGE_BYTES.default);
+/// The largest MaximumMessageSize SQS allows (the contract's).
+pub const SQS_MAX_MESSAGE_BYTES: usize = bytes(MAX_MESSAGE_BYTES.max);
+
+/// A byte count of the contract (positive and far below `u32::MAX`) as a `usize`.
+#[allow(clippy::cast_possible_truncation)]
+const fn bytes(count: i64) -> usize {
+    count.unsigned_abs() as usize
+}
 /// Seconds a sender is asked to wait before retrying when the queue is unavailable.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
 
@@ -83,13 +91,13 @@ impl PreQueueSettings {
             max_message_bytes: settings.number(
                 vars::MAX_MESSAGE_BYTES,
                 DEFAULT_MAX_MESSAGE_BYTES,
-                1024..=SQS_MAX_MESSAGE_BYTES,
+                bytes(MAX_MESSAGE_BYTES.min)..=SQS_MAX_MESSAGE_BYTES,
             )?,
             secret: settings.secret(vars::SIGNATURE_SECRET, vars::SIGNATURE_SECRET_ARN)?,
             tolerance_seconds: settings.number(
                 vars::SIGNATURE_TOLERANCE_SECONDS,
                 DEFAULT_TOLERANCE_SECONDS,
-                1..=86_400,
+                TOLERANCE_SECONDS.min.unsigned_abs()..=TOLERANCE_SECONDS.max.unsigned_abs(),
             )?,
             scheme,
             delivery_id,

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use aws_config::SdkConfig;
+use nami_contract::secret_arn::SecretStore;
 
 /// Where a secret comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,16 +40,10 @@ pub enum SecretError {
 impl SecretSource {
     /// Classifies an ARN; `None` for anything that is neither a secret nor a parameter ARN.
     pub fn arn(arn: &str) -> Option<Self> {
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        match parts.as_slice() {
-            ["arn", _, "secretsmanager", _, _, rest] if rest.starts_with("secret:") => {
-                Some(SecretSource::SecretsManager(arn.to_owned()))
-            }
-            ["arn", _, "ssm", _, _, rest] if rest.starts_with("parameter/") => {
-                Some(SecretSource::Parameter(arn.to_owned()))
-            }
-            _ => None,
-        }
+        Some(match SecretStore::of_arn(arn)? {
+            SecretStore::SecretsManager => SecretSource::SecretsManager(arn.to_owned()),
+            SecretStore::Parameter => SecretSource::Parameter(arn.to_owned()),
+        })
     }
 
     /// The secret's value; fetched from AWS when given by ARN.

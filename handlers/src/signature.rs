@@ -16,8 +16,10 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
-/// Default tolerance for timestamped schemes, as Stripe, Slack and Standard Webhooks recommend.
-pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
+/// Default tolerance for timestamped schemes (the contract's).
+pub const DEFAULT_TOLERANCE_SECONDS: u64 = nami_contract::limits::TOLERANCE_SECONDS
+    .default
+    .unsigned_abs();
 
 /// Why a request's signature was refused. Every variant answers 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,149 +44,9 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// A configuration that cannot be used to verify anything: the function must not start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SchemeConfigError {
-    /// The scheme name is not one Nami knows.
-    #[error(
-        "unknown signature scheme {0:?}; expected one of github, stripe, slack, shopify, standard-webhooks, hmac, none"
-    )]
-    UnknownScheme(String),
-    /// A scheme that signs needs a secret and none was given.
-    #[error("signature scheme {0} needs a secret")]
-    MissingSecret(&'static str),
-    /// A Standard Webhooks secret is not `whsec_` followed by base64.
-    #[error("standard-webhooks secret must be base64, optionally prefixed with whsec_")]
-    InvalidStandardWebhooksSecret,
-    /// The `hmac` scheme needs the header that carries the signature.
-    #[error("signature scheme hmac needs a header name")]
-    MissingHmacHeader,
-    /// A setting of the `hmac` scheme has a value it does not know.
-    #[error("invalid {setting} {value:?}; expected {expected}")]
-    InvalidSetting {
-        setting: &'static str,
-        value: String,
-        expected: &'static str,
-    },
-}
-
-/// Digest of the generic `hmac` scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HmacAlgorithm {
-    Sha256,
-    Sha1,
-}
-
-/// Text encoding of the generic `hmac` scheme's signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureEncoding {
-    Hex,
-    Base64,
-}
-
-/// The generic `hmac` scheme: an HMAC of the raw body in one header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HmacScheme {
-    /// Lower-cased header name that carries the signature.
-    pub header: String,
-    pub algorithm: HmacAlgorithm,
-    pub encoding: SignatureEncoding,
-    /// Text before the signature in the header, e.g. `sha256=`; empty for none.
-    pub prefix: String,
-}
-
-/// A signature scheme, as named in configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scheme {
-    /// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>`.
-    Github,
-    /// Stripe: `Stripe-Signature: t=<ts>,v1=<hex HMAC-SHA256("<ts>.<body>")>[,v1=...]`.
-    Stripe,
-    /// Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256("v0:<ts>:<body>")>` with `X-Slack-Request-Timestamp`.
-    Slack,
-    /// Shopify: `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(body)>`.
-    Shopify,
-    /// Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256("<id>.<ts>.<body>")> ...`.
-    StandardWebhooks,
-    /// Any sender that puts an HMAC of the raw body in one header.
-    Hmac(HmacScheme),
-    /// No verification. Only ever used when configured explicitly.
-    None,
-}
-
-impl Scheme {
-    /// The scheme's configuration name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Scheme::Github => "github",
-            Scheme::Stripe => "stripe",
-            Scheme::Slack => "slack",
-            Scheme::Shopify => "shopify",
-            Scheme::StandardWebhooks => "standard-webhooks",
-            Scheme::Hmac(_) => "hmac",
-            Scheme::None => "none",
-        }
-    }
-
-    /// Builds a scheme from its name; `hmac` reads its settings through `setting`
-    /// (`header`, `algorithm`, `encoding`, `prefix`).
-    pub fn parse(
-        name: &str,
-        setting: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, SchemeConfigError> {
-        Ok(match name.trim() {
-            "github" => Scheme::Github,
-            "stripe" => Scheme::Stripe,
-            "slack" => Scheme::Slack,
-            "shopify" => Scheme::Shopify,
-            "standard-webhooks" => Scheme::StandardWebhooks,
-            "none" => Scheme::None,
-            "hmac" => {
-                let header = setting("header")
-                    .filter(|h| !h.trim().is_empty())
-                    .ok_or(SchemeConfigError::MissingHmacHeader)?
-                    .trim()
-                    .to_ascii_lowercase();
-                let algorithm = match setting("algorithm").as_deref().unwrap_or("sha256") {
-                    "sha256" => HmacAlgorithm::Sha256,
-                    "sha1" => HmacAlgorithm::Sha1,
-                    other => {
-                        return Err(SchemeConfigError::InvalidSetting {
-                            setting: "algorithm",
-                            value: other.into(),
-                            expected: "sha256 or sha1",
-                        });
-                    }
-                };
-                let encoding = match setting("encoding").as_deref().unwrap_or("hex") {
-                    "hex" => SignatureEncoding::Hex,
-                    "base64" => SignatureEncoding::Base64,
-                    other => {
-                        return Err(SchemeConfigError::InvalidSetting {
-                            setting: "encoding",
-                            value: other.into(),
-                            expected: "hex or base64",
-                        });
-                    }
-                };
-                let prefix = setting("prefix").unwrap_or_default();
-                Scheme::Hmac(HmacScheme {
-                    header,
-                    algorithm,
-                    encoding,
-                    prefix,
-                })
-            }
-            other => return Err(SchemeConfigError::UnknownScheme(other.into())),
-        })
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use nami_contract::scheme::{
+    HmacAlgorithm, HmacScheme, Scheme, SchemeConfigError, SignatureEncoding,
+};
 
 /// A secret's key bytes. Its `Debug` never shows them.
 #[derive(Clone)]
@@ -218,10 +80,7 @@ impl Verifier {
                 return Err(SchemeConfigError::MissingSecret(scheme.name()));
             }
             (Scheme::StandardWebhooks, Some(secret)) => {
-                let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-                BASE64
-                    .decode(encoded)
-                    .map_err(|_| SchemeConfigError::InvalidStandardWebhooksSecret)?
+                nami_contract::scheme::standard_webhooks_key(secret)?
             }
             (_, Some(secret)) => secret.as_bytes().to_vec(),
         };

@@ -4,31 +4,16 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use nami_contract::naming::Function;
 use sha2::{Digest, Sha256};
 
 /// Overrides the folder of the installed artifacts (`<folder>/<function>/bootstrap.zip`).
 pub const ARTIFACTS_DIR_VAR: &str = "NAMI_ARTIFACTS_DIR";
 
-/// One of the pipeline's two functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    PreQueue,
-    PostQueue,
-}
-
-impl Function {
-    /// The function's folder and name part: `pre-queue` or `post-queue`.
-    pub fn slug(self) -> &'static str {
-        match self {
-            Function::PreQueue => "pre-queue",
-            Function::PostQueue => "post-queue",
-        }
-    }
-}
-
 /// A located artifact and its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
+    /// Where the zip is.
     pub path: PathBuf,
     /// Base64 SHA-256 of the zip, as Lambda reports `CodeSha256`.
     pub sha256: String,
@@ -37,11 +22,15 @@ pub struct Artifact {
 /// An artifact that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
+    /// The file cannot be read.
     #[error("cannot read artifact {path}: {source}")]
     Read {
+        /// The artifact's path.
         path: PathBuf,
+        /// Why reading failed.
         source: std::io::Error,
     },
+    /// The file is not a zip archive.
     #[error("{0} is not a zip archive (expected a bootstrap.zip built with cargo-lambda)")]
     NotZip(PathBuf),
 }

@@ -1,13 +1,16 @@
-//! AWS-call boilerplate, once: the clients, one error type with one NotFound, and bounded retries
-//! on named eventual-consistency codes.
+//! AWS-call boilerplate, once: the clients, one error type with one NotFound, deletes where
+//! "not found" means done, tag changes, and bounded, jittered retries on named propagation errors.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use tokio::time::Instant;
+
+use crate::artifacts::ArtifactError;
 
 /// Every AWS client the provider uses, built once by `configure`.
 #[derive(Debug, Clone)]
@@ -109,6 +112,9 @@ pub enum AwsError {
     /// A wait for a state ran out of time.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
+    /// A local file (a function's artifact) could not be used; no AWS call was made.
+    #[error(transparent)]
+    LocalFile(#[from] ArtifactError),
 }
 
 /// Error codes by which AWS services say "does not exist".
@@ -185,8 +191,8 @@ impl<T> OptionalNotFound<T> for Result<T, AwsError> {
     }
 }
 
-/// Retries `call` while `retryable` says its error is a named propagation error, with
-/// exponential backoff, until `deadline`.
+/// Retries `call` while `retryable` says its error is a named propagation error, with jittered
+/// exponential backoff, until `deadline`. Any other error, or the deadline, ends the retries.
 pub async fn retry_while<T, F, Fut>(
     retryable: impl Fn(&AwsError) -> bool,
     deadline: Instant,
@@ -200,7 +206,7 @@ where
     loop {
         match call().await {
             Err(error) if retryable(&error) && Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep(jittered(delay)).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             result => return result,
@@ -208,9 +214,77 @@ where
     }
 }
 
+/// `delay` scaled by a random factor from 0.5 to 1.0 ("equal jitter"), so concurrent retries of
+/// several objects do not hit the API in step.
+fn jittered(delay: Duration) -> Duration {
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let fraction = 0.5 + (random % 1_000) as f64 / 2_000.0;
+    delay.mul_f64(fraction)
+}
+
 /// An error whose code is one of `codes`.
 pub fn has_code(codes: &'static [&'static str]) -> impl Fn(&AwsError) -> bool {
     move |error| error.code().is_some_and(|code| codes.contains(&code))
+}
+
+/// An error with `code` whose message contains `fragment`: a code alone is too broad when the
+/// service uses it for real mistakes too (Lambda's `InvalidParameterValueException`).
+pub fn has_code_and_message(
+    code: &'static str,
+    fragment: &'static str,
+) -> impl Fn(&AwsError) -> bool {
+    move |error| error.code() == Some(code) && error.message().contains(fragment)
+}
+
+/// Deletes an object: `call` is the SDK delete; an object that is already gone counts as deleted.
+pub async fn delete<T, E>(
+    operation: &'static str,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<(), AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    call.await.map_err(aws_error(operation)).found().map(drop)
+}
+
+/// A change of an object's tags: every tag it must carry, and the keys to take off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagChange {
+    /// The full set of tags (default tags, the resource's, Nami's own).
+    pub tags: BTreeMap<String, String>,
+    /// Keys the object carried before that are no longer wanted.
+    pub removed: Vec<String>,
+}
+
+impl TagChange {
+    /// The change from tags `before` to `after`.
+    pub fn new(before: &BTreeMap<String, String>, after: BTreeMap<String, String>) -> Self {
+        let removed = before
+            .keys()
+            .filter(|key| !after.contains_key(*key))
+            .cloned()
+            .collect();
+        TagChange {
+            tags: after,
+            removed,
+        }
+    }
+
+    /// Applies the change with one service's calls: `tag` puts every tag (idempotent), then
+    /// `untag` removes the dropped keys, when there are any.
+    pub async fn apply<T, U>(
+        &self,
+        tag: impl AsyncFnOnce(&BTreeMap<String, String>) -> Result<T, AwsError>,
+        untag: impl AsyncFnOnce(&[String]) -> Result<U, AwsError>,
+    ) -> Result<(), AwsError> {
+        tag(&self.tags).await?;
+        if !self.removed.is_empty() {
+            untag(&self.removed).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Polls `check` until it returns `Some`, bounded by `deadline`.
@@ -232,18 +306,3 @@ where
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
-
-/// Tags of an object of the pipeline: default tags, then the resource's tags, then Nami's own.
-pub fn object_tags(
-    clients: &Clients,
-    tags: &BTreeMap<String, String>,
-    pipeline: &str,
-) -> BTreeMap<String, String> {
-    let mut all = clients.default_tags.clone();
-    all.extend(tags.clone());
-    all.insert(PIPELINE_TAG.to_owned(), pipeline.to_owned());
-    all
-}
-
-/// The tag that marks every object of a pipeline with its name.
-pub const PIPELINE_TAG: &str = "nami:pipeline";

@@ -10,25 +10,13 @@ use tf_provider::schema::{AttributeConstraint, AttributeType, Block, Description
 use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{DataSource, Diagnostics};
 
-use crate::artifacts::Function;
-use crate::aws::{AwsError, Clients, PIPELINE_TAG, aws_error};
-use crate::components::{api, functions, object_name, queue};
-use crate::pipeline::model::{Num, Str, attribute};
+use nami_contract::naming::{PIPELINE_TAG, Part, object_name};
 
-/// The endpoint URL of pipeline `name`, when its API and stage exist.
-async fn endpoint(
-    clients: &Clients,
-    name: &str,
-) -> Result<(Option<String>, Option<String>), AwsError> {
-    let Some(api_id) = api::find_by_name(clients, name).await? else {
-        return Ok((None, None));
-    };
-    let stage = api::find(clients, &api_id)
-        .await?
-        .and_then(|facts| facts.stages.into_iter().next());
-    let url = stage.map(|stage| api::endpoint_url(clients, &api_id, &stage));
-    Ok((Some(api_id), url))
-}
+use crate::aws::{AwsError, Clients, aws_error};
+use crate::components::queue;
+use crate::lookup::find_pipeline;
+use crate::model::{Num, Str, value_of};
+use crate::schema::attribute;
 
 /// `nami_webhook_pipeline`.
 #[derive(Debug, Clone)]
@@ -117,44 +105,21 @@ impl DataSource for PipelineDataSource {
     ) -> Option<Self::State<'a>> {
         let clients = crate::aws::configured(&self.clients, diags)?;
         let name = config.name.as_ref_option().cloned().unwrap_or_default();
-        let result = async {
-            let (pre, post) = tokio::try_join!(
-                functions::find(clients, &name, Function::PreQueue),
-                functions::find(clients, &name, Function::PostQueue)
-            )?;
-            let Some(pre) = pre else { return Ok(None) };
-            let (api_id, endpoint_url) = endpoint(clients, &name).await?;
-            let queue_url = queue::find_url(clients, &object_name(&name, "")).await?;
-            let dlq_url = queue::find_url(clients, &object_name(&name, "dlq")).await?;
-            let arn_of = |url: Option<String>| async move {
-                match url {
-                    Some(url) => queue::find(clients, &url)
-                        .await
-                        .map(|f| f.map(|f| f.ids.arn)),
-                    None => Ok(None),
-                }
-            };
-            let queue_arn = arn_of(queue_url.clone()).await?;
-            let dlq_arn = arn_of(dlq_url.clone()).await?;
-            let mapping = match &queue_arn {
-                Some(arn) => functions::find_mapping_for(clients, &name, arn).await?,
-                None => None,
-            };
-            Ok::<_, AwsError>(Some(PipelineData {
+        let result = find_pipeline(clients, &name).await.map(|found| {
+            found.map(|found| PipelineData {
                 name: Value::Value(name.clone()),
                 id: Value::Value(name.clone()),
-                endpoint_url: endpoint_url.into(),
-                api_id: api_id.into(),
-                queue_url: queue_url.into(),
-                queue_arn: queue_arn.into(),
-                dlq_url: dlq_url.into(),
-                dlq_arn: dlq_arn.into(),
-                pre_queue_function_arn: Value::Value(pre.arn),
-                post_queue_function_arn: post.map(|p| p.arn).into(),
-                event_source_mapping_id: mapping.into(),
-            }))
-        }
-        .await;
+                endpoint_url: value_of(found.endpoint_url(clients)),
+                api_id: value_of(found.api.map(|api| api.api_id)),
+                queue_url: value_of(found.queue.as_ref().map(|q| q.ids.url.clone())),
+                queue_arn: value_of(found.queue.map(|q| q.ids.arn)),
+                dlq_url: value_of(found.dlq.as_ref().map(|q| q.ids.url.clone())),
+                dlq_arn: value_of(found.dlq.map(|q| q.ids.arn)),
+                pre_queue_function_arn: Value::Value(found.pre_queue.arn),
+                post_queue_function_arn: value_of(found.post_queue.map(|p| p.arn)),
+                event_source_mapping_id: value_of(found.mapping_id),
+            })
+        });
         match result {
             Ok(Some(data)) => Some(data),
             Ok(None) => {
@@ -274,14 +239,8 @@ async fn list(clients: &Clients) -> Result<Vec<PipelineSummary>, AwsError> {
         .unwrap_or_default();
     let mut queues: BTreeMap<String, String> = BTreeMap::new();
     for url in &urls {
-        let tags = clients
-            .sqs
-            .list_queue_tags()
-            .queue_url(url)
-            .send()
-            .await
-            .map_err(aws_error("sqs:ListQueueTags"))?;
-        if let Some(pipeline) = tags.tags.unwrap_or_default().get(PIPELINE_TAG) {
+        let tags = queue::all_tags(clients, url).await?;
+        if let Some(pipeline) = tags.get(PIPELINE_TAG) {
             queues.insert(
                 url.rsplit('/').next().unwrap_or_default().to_owned(),
                 pipeline.clone(),
@@ -291,7 +250,7 @@ async fn list(clients: &Clients) -> Result<Vec<PipelineSummary>, AwsError> {
     let urls = &urls;
     let mut pipelines = Vec::new();
     for (queue_name, pipeline) in &queues {
-        if *queue_name != object_name(pipeline, "") {
+        if *queue_name != object_name(pipeline, Part::Main) {
             continue;
         }
         let depth_of = |name: String| async move {
@@ -300,12 +259,14 @@ async fn list(clients: &Clients) -> Result<Vec<PipelineSummary>, AwsError> {
                 None => Ok(Value::Null),
             }
         };
-        let (_, endpoint_url) = endpoint(clients, pipeline).await?;
+        let endpoint_url = find_pipeline(clients, pipeline)
+            .await?
+            .and_then(|found| found.endpoint_url(clients));
         pipelines.push(PipelineSummary {
             name: Value::Value(pipeline.clone()),
-            endpoint_url: endpoint_url.into(),
-            queue_depth: depth_of(object_name(pipeline, "")).await?,
-            dlq_depth: depth_of(object_name(pipeline, "dlq")).await?,
+            endpoint_url: value_of(endpoint_url),
+            queue_depth: depth_of(object_name(pipeline, Part::Main)).await?,
+            dlq_depth: depth_of(object_name(pipeline, Part::DeadLetterQueue)).await?,
         });
     }
     Ok(pipelines)

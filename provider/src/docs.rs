@@ -38,7 +38,7 @@ pub fn pages(root: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
             PathBuf::from("docs/resources/webhook_pipeline.md"),
             resource(
                 "nami_webhook_pipeline",
-                &crate::pipeline::model::schema(),
+                &crate::pipeline::schema::schema(),
                 &example("examples/resources/nami_webhook_pipeline/resource.tf")?,
                 &example("examples/resources/nami_webhook_pipeline/import.sh")?,
             ),
@@ -228,7 +228,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let page = std::fs::read_to_string(root.join("docs/resources/webhook_pipeline.md"))
             .unwrap_or_default();
-        let schema = crate::pipeline::model::schema();
+        let schema = crate::pipeline::schema::schema();
         let mut names: Vec<String> = schema.block.attributes.keys().cloned().collect();
         for (block, nested) in &schema.block.blocks {
             let (NestedBlock::Single(b)

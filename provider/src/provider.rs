@@ -17,8 +17,8 @@ use tf_provider::{Diagnostics, DynamicDataSource, DynamicResource, Provider, map
 
 use crate::aws::{Clients, Endpoints, aws_error};
 use crate::data_sources::{PipelineDataSource, PipelinesDataSource};
+use crate::model::{Num, Str, StrMap};
 use crate::pipeline::PipelineResource;
-use crate::pipeline::model::{Num, Str, StrMap};
 
 /// Services whose endpoint can be overridden in `endpoints {}`.
 pub const ENDPOINT_SERVICES: [&str; 9] = [
@@ -229,7 +229,7 @@ impl Provider for NamiProvider {
         let default_tags = config
             .default_tags
             .as_ref_option()
-            .map(|d| crate::pipeline::spec::string_map(&d.tags))
+            .map(|d| crate::model::string_map(&d.tags))
             .unwrap_or_default();
         let clients = Clients::new(&sdk, &endpoints, default_tags);
 

@@ -4,9 +4,80 @@
 use aws_sdk_apigateway::types::{
     EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation,
 };
+use nami_contract::naming::{Function, Part, object_name};
+use tf_provider::AttributePath;
+use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType};
+use tf_provider::value::Value;
 
 use super::Context;
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error};
+use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error};
+use crate::check::Checker;
+use crate::model::{PipelineState, default, known};
+use crate::schema::{attribute, computed};
+
+/// The stage deployed when none is configured.
+pub const DEFAULT_STAGE: &str = "prod";
+/// Longest stage name API Gateway takes.
+const STAGE_MAX_LEN: usize = 128;
+/// Statement id of the permission that lets API Gateway invoke the pre-queue function.
+pub const API_PERMISSION_ID: &str = "nami-apigateway";
+
+/// The API's attributes at the resource's top level.
+pub fn attributes() -> Vec<(&'static str, Attribute)> {
+    vec![
+        (
+            "stage",
+            attribute(
+                AttributeType::String,
+                AttributeConstraint::OptionalComputed,
+                &format!(
+                    "API Gateway stage name (letters, digits, `_`). Default `{DEFAULT_STAGE}`."
+                ),
+            ),
+        ),
+        ("endpoint_url", computed("URL to POST webhooks to.")),
+        ("api_id", computed("ID of the REST API.")),
+        (
+            "api_resource_id",
+            computed("ID of the REST API's `/webhook` resource."),
+        ),
+    ]
+}
+
+/// Fills the stage's default.
+pub fn fill_defaults(state: &mut PipelineState) {
+    default(&mut state.stage, DEFAULT_STAGE.to_owned());
+}
+
+/// Checks the stage name.
+pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
+    if let Some(stage) = state.stage.as_ref_option() {
+        let valid = (1..=STAGE_MAX_LEN).contains(&stage.len())
+            && stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        check.that(
+            valid,
+            AttributePath::new("stage"),
+            "Invalid stage name",
+            format!("{stage:?}: use letters, digits and underscores"),
+        );
+    }
+}
+
+/// The API's settings: the stage it is deployed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The stage name.
+    pub stage: String,
+}
+
+impl Settings {
+    /// The API's settings in a planned state.
+    pub fn from_state(state: &PipelineState) -> Result<Self, crate::model::SettingsError> {
+        Ok(Settings {
+            stage: known(&state.stage, "stage")?,
+        })
+    }
+}
 
 /// The path webhooks are posted to, under the stage.
 pub const PATH_PART: &str = "webhook";
@@ -21,7 +92,7 @@ pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
         .clients
         .apigateway
         .create_rest_api()
-        .name(ctx.object_name(""))
+        .name(ctx.object_name(Part::Main))
         .description(format!("Nami webhook pipeline {}", ctx.name))
         // Every body reaches the function base64-encoded and byte-exact, so signatures over
         // binary or non-UTF-8 payloads still verify.
@@ -31,11 +102,7 @@ pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
                 .types(EndpointType::Regional)
                 .build(),
         )
-        .set_tags(Some(
-            crate::aws::object_tags(ctx.clients, ctx.tags, ctx.name)
-                .into_iter()
-                .collect(),
-        ))
+        .set_tags(Some(ctx.object_tags().into_iter().collect()))
         .send()
         .await
         .map_err(aws_error("apigateway:CreateRestApi"))?;
@@ -126,6 +193,27 @@ pub fn invoke_source_arn(clients: &Clients, account: &str, api_id: &str) -> Stri
     )
 }
 
+/// Lets this API's POST method (only) invoke the pre-queue function. A permission that exists
+/// already (a repaired route) is kept.
+pub async fn allow_invoke(ctx: Context<'_>, account: &str, api_id: &str) -> Result<(), AwsError> {
+    let added = ctx
+        .clients
+        .lambda
+        .add_permission()
+        .function_name(ctx.object_name(Part::Function(Function::PreQueue)))
+        .statement_id(API_PERMISSION_ID)
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(invoke_source_arn(ctx.clients, account, api_id))
+        .send()
+        .await
+        .map_err(aws_error("lambda:AddPermission"));
+    match added {
+        Err(error) if error.code() == Some("ResourceConflictException") => Ok(()),
+        other => other.map(drop),
+    }
+}
+
 /// Deploys the API to `stage`.
 pub async fn deploy(ctx: Context<'_>, api_id: &str, stage: &str) -> Result<(), AwsError> {
     ctx.clients
@@ -168,19 +256,14 @@ pub fn endpoint_url(clients: &Clients, api_id: &str, stage: &str) -> String {
     )
 }
 
-/// Sets `tags` on the REST API and removes the keys in `removed`.
-pub async fn retag(
-    clients: &Clients,
-    api_id: &str,
-    tags: &std::collections::BTreeMap<String, String>,
-    removed: &[String],
-) -> Result<(), AwsError> {
+/// Applies a tag change to the REST API.
+pub async fn retag(clients: &Clients, api_id: &str, change: &TagChange) -> Result<(), AwsError> {
     let arn = format!("arn:aws:apigateway:{}::/restapis/{api_id}", clients.region);
     let tagged = clients
         .apigateway
         .tag_resource()
         .resource_arn(&arn)
-        .set_tags(Some(tags.clone().into_iter().collect()))
+        .set_tags(Some(change.tags.clone().into_iter().collect()))
         .send()
         .await;
     if let Err(aws_sdk_apigateway::error::SdkError::ServiceError(error)) = &tagged {
@@ -195,37 +278,41 @@ pub async fn retag(
         }
     }
     tagged.map_err(aws_error("apigateway:TagResource"))?;
-    if !removed.is_empty() {
-        clients
-            .apigateway
-            .untag_resource()
-            .resource_arn(&arn)
-            .set_tag_keys(Some(removed.to_vec()))
-            .send()
-            .await
-            .map_err(aws_error("apigateway:UntagResource"))?;
+    if change.removed.is_empty() {
+        return Ok(());
     }
+    clients
+        .apigateway
+        .untag_resource()
+        .resource_arn(&arn)
+        .set_tag_keys(Some(change.removed.clone()))
+        .send()
+        .await
+        .map_err(aws_error("apigateway:UntagResource"))?;
     Ok(())
 }
 
 /// Deletes the REST API (with its resources, methods and stages); a missing one is already deleted.
 pub async fn delete(clients: &Clients, api_id: &str) -> Result<(), AwsError> {
-    clients
-        .apigateway
-        .delete_rest_api()
-        .rest_api_id(api_id)
-        .send()
-        .await
-        .map_err(aws_error("apigateway:DeleteRestApi"))
-        .found()
-        .map(drop)
+    crate::aws::delete(
+        "apigateway:DeleteRestApi",
+        clients
+            .apigateway
+            .delete_rest_api()
+            .rest_api_id(api_id)
+            .send(),
+    )
+    .await
 }
 
 /// The API as AWS reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiFacts {
+    /// The REST API's id.
     pub api_id: String,
+    /// The `/webhook` resource, when it exists.
     pub resource_id: Option<String>,
+    /// Every deployed stage.
     pub stages: Vec<String>,
 }
 
@@ -268,7 +355,7 @@ pub async fn find(clients: &Clients, api_id: &str) -> Result<Option<ApiFacts>, A
 
 /// The ID of the REST API named `nami-<pipeline>`, if any.
 pub async fn find_by_name(clients: &Clients, pipeline: &str) -> Result<Option<String>, AwsError> {
-    let name = super::object_name(pipeline, "");
+    let name = object_name(pipeline, Part::Main);
     let output = clients
         .apigateway
         .get_rest_apis()
@@ -282,4 +369,28 @@ pub async fn find_by_name(clients: &Clients, pipeline: &str) -> Result<Option<St
         .into_iter()
         .find(|a| a.name.as_deref() == Some(name.as_str()))
         .and_then(|a| a.id))
+}
+
+/// Writes what API Gateway reports into `state`: ids cleared when gone, and the endpoint cleared
+/// when the stage is not deployed (so the plan shows it re-deployed).
+pub fn read_back(facts: Option<&ApiFacts>, state: &mut PipelineState) {
+    match facts {
+        Some(facts) => {
+            if facts.resource_id.is_none() {
+                state.api_resource_id = Value::Null;
+            }
+            let deployed = facts
+                .stages
+                .iter()
+                .any(|s| Some(s) == state.stage.as_ref_option());
+            if !deployed {
+                state.endpoint_url = Value::Null;
+            }
+        }
+        None => {
+            state.api_id = Value::Null;
+            state.api_resource_id = Value::Null;
+            state.endpoint_url = Value::Null;
+        }
+    }
 }

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use nami_contract::naming::{Function, Part, object_name};
+use nami_contract::secret_arn::SecretStore;
 use serde_json::{Value, json};
 
 use super::Context;
-use crate::artifacts::Function;
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, object_tags};
+use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error};
+use crate::model::PipelineState;
 
 /// Name of the inline policy on each role.
 const POLICY_NAME: &str = "nami";
@@ -16,6 +18,7 @@ const POLICY_NAME: &str = "nami";
 /// What a role's policy grants access to.
 #[derive(Debug, Clone)]
 pub struct Grants<'a> {
+    /// The main queue (pre-queue: send; post-queue: receive and delete).
     pub queue_arn: &'a str,
     /// The signing secret's ARN, when the pre-queue function reads it at start.
     pub secret_arn: Option<&'a str>,
@@ -24,23 +27,21 @@ pub struct Grants<'a> {
 }
 
 /// Tags in IAM's form.
-fn iam_tags(
-    tags: &BTreeMap<String, String>,
-    operation: &'static str,
-) -> Result<Vec<aws_sdk_iam::types::Tag>, AwsError> {
+fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
     tags.iter()
-        .map(|(key, value)| {
+        .filter_map(|(key, value)| {
+            // The builder fails only without a key or value, and both are always given.
             aws_sdk_iam::types::Tag::builder()
                 .key(key)
                 .value(value)
                 .build()
+                .ok()
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AwsError::Api {
-            operation,
-            code: None,
-            message: e.to_string(),
-        })
+        .collect()
+}
+
+fn role_name(pipeline: &str, function: Function) -> String {
+    object_name(pipeline, Part::Function(function))
 }
 
 /// Creates the role `function` runs as (trust: Lambda). Returns its ARN.
@@ -53,22 +54,18 @@ pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String,
             "Action": "sts:AssumeRole"
         }]
     });
-    let tags = iam_tags(
-        &object_tags(ctx.clients, ctx.tags, ctx.name),
-        "iam:CreateRole",
-    )?;
     let role = ctx
         .clients
         .iam
         .create_role()
-        .role_name(ctx.object_name(function.slug()))
+        .role_name(role_name(ctx.name, function))
         .assume_role_policy_document(trust.to_string())
         .description(format!(
             "Nami pipeline {}: {} function",
             ctx.name,
             function.slug()
         ))
-        .set_tags(Some(tags))
+        .set_tags(Some(iam_tags(&ctx.object_tags())))
         .send()
         .await
         .map_err(aws_error("iam:CreateRole"))?
@@ -84,17 +81,12 @@ pub async fn put_policy(
     grants: &Grants<'_>,
 ) -> Result<(), AwsError> {
     let account = role_arn.split(':').nth(4).unwrap_or_default();
-    let document = policy(
-        function,
-        &ctx.clients.region,
-        account,
-        &ctx.object_name(function.slug()),
-        grants,
-    );
+    let name = role_name(ctx.name, function);
+    let document = policy(function, &ctx.clients.region, account, &name, grants);
     ctx.clients
         .iam
         .put_role_policy()
-        .role_name(ctx.object_name(function.slug()))
+        .role_name(&name)
         .policy_name(POLICY_NAME)
         .policy_document(document.to_string())
         .send()
@@ -123,13 +115,13 @@ pub fn policy(
     match function {
         Function::PreQueue => {
             statements.push(json!({ "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": grants.queue_arn }));
-            if let Some(arn) = grants.secret_arn {
-                let action = if arn.contains(":secretsmanager:") {
-                    "secretsmanager:GetSecretValue"
-                } else {
-                    "ssm:GetParameter"
-                };
-                statements.push(json!({ "Effect": "Allow", "Action": [action], "Resource": arn }));
+            if let Some((arn, store)) = grants
+                .secret_arn
+                .and_then(|arn| Some((arn, SecretStore::of_arn(arn)?)))
+            {
+                statements.push(
+                    json!({ "Effect": "Allow", "Action": [store.read_action()], "Resource": arn }),
+                );
             }
         }
         Function::PostQueue => {
@@ -157,35 +149,38 @@ pub fn policy(
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
-/// Sets `tags` on `function`'s role and removes the keys in `removed`.
-pub async fn retag_role(
+/// Applies a tag change to `function`'s role.
+pub async fn retag(
     clients: &Clients,
     pipeline: &str,
     function: Function,
-    tags: &BTreeMap<String, String>,
-    removed: &[String],
+    change: &TagChange,
 ) -> Result<(), AwsError> {
-    let name = super::object_name(pipeline, function.slug());
-    let tags = iam_tags(tags, "iam:TagRole")?;
-    clients
-        .iam
-        .tag_role()
-        .role_name(&name)
-        .set_tags(Some(tags))
-        .send()
+    let name = role_name(pipeline, function);
+    change
+        .apply(
+            async |tags| {
+                clients
+                    .iam
+                    .tag_role()
+                    .role_name(&name)
+                    .set_tags(Some(iam_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(aws_error("iam:TagRole"))
+            },
+            async |removed| {
+                clients
+                    .iam
+                    .untag_role()
+                    .role_name(&name)
+                    .set_tag_keys(Some(removed.to_vec()))
+                    .send()
+                    .await
+                    .map_err(aws_error("iam:UntagRole"))
+            },
+        )
         .await
-        .map_err(aws_error("iam:TagRole"))?;
-    if !removed.is_empty() {
-        clients
-            .iam
-            .untag_role()
-            .role_name(&name)
-            .set_tag_keys(Some(removed.to_vec()))
-            .send()
-            .await
-            .map_err(aws_error("iam:UntagRole"))?;
-    }
-    Ok(())
 }
 
 /// Deletes `function`'s role and its inline policy; missing ones are already deleted.
@@ -194,25 +189,17 @@ pub async fn delete_role(
     pipeline: &str,
     function: Function,
 ) -> Result<(), AwsError> {
-    let name = super::object_name(pipeline, function.slug());
-    clients
-        .iam
-        .delete_role_policy()
-        .role_name(&name)
-        .policy_name(POLICY_NAME)
-        .send()
-        .await
-        .map_err(aws_error("iam:DeleteRolePolicy"))
-        .found()?;
-    clients
-        .iam
-        .delete_role()
-        .role_name(&name)
-        .send()
-        .await
-        .map_err(aws_error("iam:DeleteRole"))
-        .found()?;
-    Ok(())
+    let name = role_name(pipeline, function);
+    let iam = &clients.iam;
+    crate::aws::delete(
+        "iam:DeleteRolePolicy",
+        iam.delete_role_policy()
+            .role_name(&name)
+            .policy_name(POLICY_NAME)
+            .send(),
+    )
+    .await?;
+    crate::aws::delete("iam:DeleteRole", iam.delete_role().role_name(&name).send()).await
 }
 
 /// The ARN of `function`'s role, if it exists.
@@ -224,12 +211,21 @@ pub async fn find_role(
     Ok(clients
         .iam
         .get_role()
-        .role_name(super::object_name(pipeline, function.slug()))
+        .role_name(role_name(pipeline, function))
         .send()
         .await
         .map_err(aws_error("iam:GetRole"))
         .found()?
         .and_then(|output| output.role.map(|role| role.arn)))
+}
+
+/// Writes the role's ARN into `state` (cleared when the role is gone).
+pub fn read_back(function: Function, arn: Option<String>, state: &mut PipelineState) {
+    let arn = crate::model::value_of(arn);
+    match function {
+        Function::PreQueue => state.pre_queue_role_arn = arn,
+        Function::PostQueue => state.post_queue_role_arn = arn,
+    }
 }
 
 #[cfg(test)]

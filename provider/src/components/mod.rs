@@ -1,41 +1,111 @@
-//! One module per AWS component of the pipeline, each owning its create, read, update and delete.
-//! The resource (`crate::pipeline`) orchestrates them.
+//! One module per AWS component of the pipeline. Each owns everything about its objects: its
+//! settings (in AWS's types), schema attributes, defaults and validation, create, update,
+//! delete, find/wait, reading live facts back into state, drift, and its part of import.
+//!
+//! Components depend only downward: on [`crate::aws`], [`crate::model`] (the state's shape),
+//! [`crate::schema`], [`crate::check`] and the contract — never on `crate::pipeline`, which
+//! orchestrates them.
 
 pub mod api;
 pub mod functions;
 pub mod iam;
+pub mod mapping;
 pub mod network;
 pub mod queue;
+pub mod security_groups;
 pub mod store;
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use nami_contract::naming::{self, Part};
 use tokio::time::Instant;
 
-use crate::aws::Clients;
+use crate::aws::{AwsError, Clients, TagChange, aws_error};
 
 /// What every component call needs: the clients, the pipeline's name and tags, and the deadline
 /// set by the resource's `timeouts`.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
+    /// The AWS clients.
     pub clients: &'a Clients,
+    /// The pipeline's name.
     pub name: &'a str,
+    /// The resource's own tags (without default tags).
     pub tags: &'a BTreeMap<String, String>,
+    /// When the current operation must be done.
     pub deadline: Instant,
 }
 
 impl Context<'_> {
-    /// The AWS name of one of the pipeline's objects: `nami-<name>[-<part>]`.
-    pub fn object_name(&self, part: &str) -> String {
-        object_name(self.name, part)
+    /// The AWS name of one of the pipeline's objects.
+    pub fn object_name(&self, part: Part) -> String {
+        naming::object_name(self.name, part)
+    }
+
+    /// Tags of an object of the pipeline: default tags, then the resource's, then Nami's own.
+    pub fn object_tags(&self) -> BTreeMap<String, String> {
+        object_tags(self.clients, self.tags, self.name)
+    }
+
+    /// EC2 tags of an object of `resource_type` named `name` (EC2 shows `Name`).
+    pub fn ec2_tags(&self, resource_type: ResourceType, name: &str) -> TagSpecification {
+        let mut tags = self.object_tags();
+        tags.insert("Name".into(), name.into());
+        TagSpecification::builder()
+            .resource_type(resource_type)
+            .set_tags(Some(ec2_tags(&tags)))
+            .build()
     }
 }
 
-/// `nami-<pipeline>` or `nami-<pipeline>-<part>`.
-pub fn object_name(pipeline: &str, part: &str) -> String {
-    if part.is_empty() {
-        format!("nami-{pipeline}")
-    } else {
-        format!("nami-{pipeline}-{part}")
+/// Tags of an object of `pipeline`: default tags, then `tags`, then Nami's own.
+pub fn object_tags(
+    clients: &Clients,
+    tags: &BTreeMap<String, String>,
+    pipeline: &str,
+) -> BTreeMap<String, String> {
+    let mut all = clients.default_tags.clone();
+    all.extend(tags.clone());
+    all.insert(naming::PIPELINE_TAG.to_owned(), pipeline.to_owned());
+    all
+}
+
+fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Applies a tag change to EC2 objects (keeping their `Name`).
+pub async fn retag_ec2(
+    clients: &Clients,
+    resource_ids: &[String],
+    change: &TagChange,
+) -> Result<(), AwsError> {
+    if resource_ids.is_empty() {
+        return Ok(());
     }
+    let ec2 = &clients.ec2;
+    change
+        .apply(
+            async |tags| {
+                ec2.create_tags()
+                    .set_resources(Some(resource_ids.to_vec()))
+                    .set_tags(Some(ec2_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(aws_error("ec2:CreateTags"))
+            },
+            async |removed| {
+                let keys = removed.iter().map(|k| Tag::builder().key(k).build());
+                ec2.delete_tags()
+                    .set_resources(Some(resource_ids.to_vec()))
+                    .set_tags(Some(keys.collect()))
+                    .send()
+                    .await
+                    .map_err(aws_error("ec2:DeleteTags"))
+            },
+        )
+        .await
 }

@@ -1,127 +1,137 @@
-//! The network of the post-queue function: in an existing VPC, its own security group.
+//! Where the post-queue function (and the managed store) run: outside any VPC, in the user's
+//! VPC (`network {}`), or in a managed network — a VPC, two subnets in two AZs and an internet
+//! gateway for the store instance's outbound traffic (its image pull). No NAT gateway: nothing in
+//! it accepts inbound traffic from the internet, and the Lambda functions need no internet access.
 
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, ResourceType};
+use nami_contract::naming::{Part, object_name};
+use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
+use tf_provider::value::Value;
 
 use super::Context;
-use crate::artifacts::Function;
-use crate::aws::{
-    AwsError, Clients, OptionalNotFound, aws_error, has_code, object_tags, retry_while,
-};
+use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while};
+use crate::check::{Checker, at};
+use crate::model::{PipelineState, SettingsError, block, known};
+use crate::schema::attribute;
 
-/// Creates the post-queue function's security group in `vpc_id` (egress only). Returns its ID.
-pub async fn create_security_group(ctx: Context<'_>, vpc_id: &str) -> Result<String, AwsError> {
-    let tags: Vec<Tag> = object_tags(ctx.clients, ctx.tags, ctx.name)
-        .into_iter()
-        .map(|(key, value)| Tag::builder().key(key).value(value).build())
-        .collect();
-    let output = ctx
-        .clients
-        .ec2
-        .create_security_group()
-        .group_name(ctx.object_name(Function::PostQueue.slug()))
-        .description(format!("Nami pipeline {}: post-queue function", ctx.name))
-        .vpc_id(vpc_id)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::SecurityGroup)
-                .set_tags(Some(tags))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:CreateSecurityGroup"))?;
-    Ok(output.group_id.unwrap_or_default())
+/// The `network` block's schema.
+pub fn schema() -> Block {
+    crate::schema::block(
+        "An existing VPC for the post-queue function (and the managed store). Without it: with the managed store, a managed \
+         network (a VPC, two subnets in two AZs and an internet gateway for the instance's outbound traffic, no NAT gateway); \
+         with an existing store, the function runs outside any VPC.",
+        vec![
+            (
+                "vpc_id",
+                attribute(
+                    AttributeType::String,
+                    AttributeConstraint::Optional,
+                    "ID of the VPC. Changing it replaces the pipeline.",
+                ),
+            ),
+            (
+                "subnet_ids",
+                attribute(
+                    AttributeType::List(AttributeType::String.into()),
+                    AttributeConstraint::Optional,
+                    "Subnets for the post-queue function (at least one; two AZs recommended).",
+                ),
+            ),
+        ],
+    )
 }
 
-/// Deletes the security group, waiting (within the deadline) while Lambda still holds network
-/// interfaces in it.
-pub async fn delete_security_group(ctx: Context<'_>, group_id: &str) -> Result<(), AwsError> {
-    retry_while(has_code(&["DependencyViolation"]), ctx.deadline, || async {
-        ctx.clients
-            .ec2
-            .delete_security_group()
-            .group_id(group_id)
-            .send()
-            .await
-            .map_err(aws_error("ec2:DeleteSecurityGroup"))
-            .found()
-    })
-    .await
-    .map(drop)
+/// Creates the empty `network` block, so plans show it.
+pub fn fill_defaults(state: &mut PipelineState) {
+    block(&mut state.network);
 }
 
-/// The VPC of security group `group_id`, or `None` when the group does not exist.
-pub async fn find_security_group(
-    clients: &Clients,
-    group_id: &str,
-) -> Result<Option<String>, AwsError> {
-    let output = clients
-        .ec2
-        .describe_security_groups()
-        .group_ids(group_id)
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeSecurityGroups"))
-        .found()?;
-    Ok(output
-        .and_then(|o| o.security_groups.unwrap_or_default().into_iter().next())
-        .map(|g| g.vpc_id.unwrap_or_default()))
+/// Checks that a VPC comes with subnets and subnets with their VPC.
+pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
+    let Some(network) = state.network.as_ref_option() else {
+        return;
+    };
+    let subnets = network.subnet_ids.as_ref_option().map(Vec::len);
+    match (network.vpc_id.is_null(), subnets) {
+        (false, Some(0)) | (false, None) if !network.subnet_ids.is_unknown() => check.fail(
+            at("network", "subnet_ids"),
+            "Subnets required",
+            "network.vpc_id is set: give at least one subnet in network.subnet_ids",
+        ),
+        (true, Some(n)) if n > 0 => check.fail(
+            at("network", "vpc_id"),
+            "VPC required",
+            "network.subnet_ids is set: give their network.vpc_id",
+        ),
+        _ => {}
+    }
 }
 
-/// The ID and VPC of the pipeline's security group, found by name (for import).
-pub async fn find_security_group_by_name(
-    clients: &Clients,
-    pipeline: &str,
-) -> Result<Option<(String, String)>, AwsError> {
-    let output = clients
-        .ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values(super::object_name(pipeline, Function::PostQueue.slug()))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeSecurityGroups"))?;
-    Ok(output
-        .security_groups
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .map(|g| (g.group_id.unwrap_or_default(), g.vpc_id.unwrap_or_default())))
+/// The user's VPC and subnets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingNetwork {
+    /// The VPC.
+    pub vpc_id: String,
+    /// Subnets of the post-queue function (and the store).
+    pub subnet_ids: Vec<String>,
 }
 
-// --- The managed network: a VPC, two subnets in two AZs, an internet gateway for the store
-// instance's outbound traffic (its image pull). No NAT gateway: nothing in it accepts inbound
-// traffic from the internet, and the Lambda functions need no internet access.
+/// Where the post-queue function (and the managed store) run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Outside any VPC (an existing store reachable from Lambda).
+    None,
+    /// The user's VPC and subnets.
+    Existing(ExistingNetwork),
+    /// A VPC the pipeline creates (the managed store without a `network` block).
+    Managed,
+}
+
+impl Plan {
+    /// The network of a planned state.
+    pub fn from_state(state: &PipelineState) -> Result<Self, SettingsError> {
+        let managed_store = state
+            .store
+            .as_ref_option()
+            .is_some_and(crate::model::StoreBlock::is_managed);
+        let existing = state
+            .network
+            .as_ref_option()
+            .filter(|n| n.vpc_id.is_value());
+        Ok(match existing {
+            Some(network) => Plan::Existing(ExistingNetwork {
+                vpc_id: known(&network.vpc_id, "network.vpc_id")?,
+                subnet_ids: known(&network.subnet_ids, "network.subnet_ids")?
+                    .iter()
+                    .map(|id| known(id, "network.subnet_ids[*]"))
+                    .collect::<Result<_, _>>()?,
+            }),
+            None if managed_store => Plan::Managed,
+            None => Plan::None,
+        })
+    }
+
+    /// Whether the post-queue function runs in a VPC.
+    pub fn in_vpc(&self) -> bool {
+        !matches!(self, Plan::None)
+    }
+}
 
 /// The managed network's ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagedNetwork {
+    /// The VPC.
     pub vpc_id: String,
+    /// Its two subnets, in two availability zones.
     pub subnet_ids: Vec<String>,
+    /// The internet gateway (the store instance's outbound route).
     pub internet_gateway_id: String,
+    /// The route table of both subnets.
     pub route_table_id: String,
 }
 
 const VPC_CIDR: &str = "10.42.0.0/16";
 const SUBNET_CIDRS: [&str; 2] = ["10.42.1.0/24", "10.42.2.0/24"];
-
-/// EC2 tags for an object of the pipeline, with its `Name`.
-pub fn tag_spec(ctx: Context<'_>, resource_type: ResourceType, name: &str) -> TagSpecification {
-    let mut tags = object_tags(ctx.clients, ctx.tags, ctx.name);
-    tags.insert("Name".into(), name.into());
-    TagSpecification::builder()
-        .resource_type(resource_type)
-        .set_tags(Some(
-            tags.into_iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
-        .build()
-}
 
 /// Creates the managed network. Each id is recorded in `network` as soon as it exists.
 pub async fn create_managed(
@@ -129,12 +139,12 @@ pub async fn create_managed(
     network: &mut ManagedNetwork,
 ) -> Result<(), AwsError> {
     let ec2 = &ctx.clients.ec2;
-    let name = ctx.object_name("");
+    let name = ctx.object_name(Part::Main);
     if network.vpc_id.is_empty() {
         let vpc = ec2
             .create_vpc()
             .cidr_block(VPC_CIDR)
-            .tag_specifications(tag_spec(ctx, ResourceType::Vpc, &name))
+            .tag_specifications(ctx.ec2_tags(ResourceType::Vpc, &name))
             .send()
             .await
             .map_err(aws_error("ec2:CreateVpc"))?;
@@ -158,11 +168,7 @@ pub async fn create_managed(
                 .vpc_id(&network.vpc_id)
                 .cidr_block(*cidr)
                 .availability_zone(zone)
-                .tag_specifications(tag_spec(
-                    ctx,
-                    ResourceType::Subnet,
-                    &format!("{name}-{zone}"),
-                ))
+                .tag_specifications(ctx.ec2_tags(ResourceType::Subnet, &format!("{name}-{zone}")))
                 .send()
                 .await
                 .map_err(aws_error("ec2:CreateSubnet"))?;
@@ -174,7 +180,7 @@ pub async fn create_managed(
     if network.internet_gateway_id.is_empty() {
         let gateway = ec2
             .create_internet_gateway()
-            .tag_specifications(tag_spec(ctx, ResourceType::InternetGateway, &name))
+            .tag_specifications(ctx.ec2_tags(ResourceType::InternetGateway, &name))
             .send()
             .await
             .map_err(aws_error("ec2:CreateInternetGateway"))?;
@@ -193,7 +199,7 @@ pub async fn create_managed(
         let table = ec2
             .create_route_table()
             .vpc_id(&network.vpc_id)
-            .tag_specifications(tag_spec(ctx, ResourceType::RouteTable, &name))
+            .tag_specifications(ctx.ec2_tags(ResourceType::RouteTable, &name))
             .send()
             .await
             .map_err(aws_error("ec2:CreateRouteTable"))?;
@@ -220,8 +226,9 @@ pub async fn create_managed(
     Ok(())
 }
 
-/// Deletes the managed network (subnets, route table, gateway, VPC), waiting within the deadline
-/// while Lambda still holds network interfaces in it.
+/// Deletes the managed network (subnets, route table, gateway, VPC). Subnets and the VPC wait,
+/// within the deadline, while Lambda still holds network interfaces in them (DependencyViolation
+/// until Lambda releases them, minutes after the function is deleted).
 pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Result<(), AwsError> {
     let ec2 = &ctx.clients.ec2;
     let busy = has_code(&["DependencyViolation"]);
@@ -240,58 +247,42 @@ pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Resul
             .filter(|a| a.main != Some(true))
             .filter_map(|a| a.route_table_association_id);
         for association_id in associations {
-            ec2.disassociate_route_table()
-                .association_id(association_id)
-                .send()
-                .await
-                .map_err(aws_error("ec2:DisassociateRouteTable"))
-                .found()?;
+            let call = ec2
+                .disassociate_route_table()
+                .association_id(association_id);
+            crate::aws::delete("ec2:DisassociateRouteTable", call.send()).await?;
         }
     }
     for subnet_id in network.subnet_ids.iter().filter(|id| !id.is_empty()) {
         retry_while(&busy, ctx.deadline, || async {
-            ec2.delete_subnet()
-                .subnet_id(subnet_id)
-                .send()
-                .await
-                .map_err(aws_error("ec2:DeleteSubnet"))
-                .found()
+            let call = ec2.delete_subnet().subnet_id(subnet_id);
+            crate::aws::delete("ec2:DeleteSubnet", call.send()).await
         })
         .await?;
     }
     if !network.route_table_id.is_empty() {
-        ec2.delete_route_table()
-            .route_table_id(&network.route_table_id)
-            .send()
-            .await
-            .map_err(aws_error("ec2:DeleteRouteTable"))
-            .found()?;
+        let call = ec2
+            .delete_route_table()
+            .route_table_id(&network.route_table_id);
+        crate::aws::delete("ec2:DeleteRouteTable", call.send()).await?;
     }
     if !network.internet_gateway_id.is_empty() {
         if !network.vpc_id.is_empty() {
-            ec2.detach_internet_gateway()
+            let call = ec2
+                .detach_internet_gateway()
                 .internet_gateway_id(&network.internet_gateway_id)
-                .vpc_id(&network.vpc_id)
-                .send()
-                .await
-                .map_err(aws_error("ec2:DetachInternetGateway"))
-                .found()?;
+                .vpc_id(&network.vpc_id);
+            crate::aws::delete("ec2:DetachInternetGateway", call.send()).await?;
         }
-        ec2.delete_internet_gateway()
-            .internet_gateway_id(&network.internet_gateway_id)
-            .send()
-            .await
-            .map_err(aws_error("ec2:DeleteInternetGateway"))
-            .found()?;
+        let call = ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&network.internet_gateway_id);
+        crate::aws::delete("ec2:DeleteInternetGateway", call.send()).await?;
     }
     if !network.vpc_id.is_empty() {
         retry_while(&busy, ctx.deadline, || async {
-            ec2.delete_vpc()
-                .vpc_id(&network.vpc_id)
-                .send()
-                .await
-                .map_err(aws_error("ec2:DeleteVpc"))
-                .found()
+            let call = ec2.delete_vpc().vpc_id(&network.vpc_id);
+            crate::aws::delete("ec2:DeleteVpc", call.send()).await
         })
         .await?;
     }
@@ -303,7 +294,7 @@ pub async fn find_managed(
     clients: &Clients,
     pipeline: &str,
 ) -> Result<Option<ManagedNetwork>, AwsError> {
-    let name = super::object_name(pipeline, "");
+    let name = object_name(pipeline, Part::Main);
     let by_name = || Filter::builder().name("tag:Name").values(&name).build();
     let ec2 = &clients.ec2;
     let vpcs = ec2
@@ -375,45 +366,6 @@ pub async fn find_managed(
     }))
 }
 
-/// Sets `tags` on EC2 objects (keeping their `Name`) and removes the keys in `removed`.
-pub async fn retag(
-    clients: &Clients,
-    resource_ids: &[String],
-    tags: &std::collections::BTreeMap<String, String>,
-    removed: &[String],
-) -> Result<(), AwsError> {
-    if resource_ids.is_empty() {
-        return Ok(());
-    }
-    let tags: Vec<Tag> = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
-    clients
-        .ec2
-        .create_tags()
-        .set_resources(Some(resource_ids.to_vec()))
-        .set_tags(Some(tags))
-        .send()
-        .await
-        .map_err(aws_error("ec2:CreateTags"))?;
-    if !removed.is_empty() {
-        let keys: Vec<Tag> = removed
-            .iter()
-            .map(|k| Tag::builder().key(k).build())
-            .collect();
-        clients
-            .ec2
-            .delete_tags()
-            .set_resources(Some(resource_ids.to_vec()))
-            .set_tags(Some(keys))
-            .send()
-            .await
-            .map_err(aws_error("ec2:DeleteTags"))?;
-    }
-    Ok(())
-}
-
 /// Whether VPC `vpc_id` exists.
 pub async fn vpc_exists(clients: &Clients, vpc_id: &str) -> Result<bool, AwsError> {
     Ok(clients
@@ -442,4 +394,28 @@ pub async fn subnet_zone(clients: &Clients, subnet_id: &str) -> Result<String, A
         .next()
         .and_then(|s| s.availability_zone)
         .unwrap_or_default())
+}
+
+/// Clears the managed network's ids, and those of the groups in it, when its VPC is gone: the
+/// whole network, and everything in it, is then re-made.
+pub async fn read_back(clients: &Clients, state: &mut PipelineState) -> Result<(), AwsError> {
+    if !state.internet_gateway_id.is_value() {
+        return Ok(());
+    }
+    let Some(vpc_id) = state.vpc_id.as_ref_option().cloned() else {
+        return Ok(());
+    };
+    if !vpc_exists(clients, &vpc_id).await? {
+        for field in [
+            &mut state.vpc_id,
+            &mut state.internet_gateway_id,
+            &mut state.route_table_id,
+            &mut state.security_group_id,
+            &mut state.store_security_group_id,
+        ] {
+            *field = Value::Null;
+        }
+        state.subnet_ids = Value::Null;
+    }
+    Ok(())
 }

@@ -3,102 +3,280 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
+use nami_contract::limits::{Limit, MAX_MESSAGE_BYTES};
+use nami_contract::naming::{PIPELINE_TAG, Part};
+use tf_provider::schema::Block;
+use tf_provider::value::Value;
 
 use super::Context;
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, object_tags};
-use crate::pipeline::spec::QueueSettings;
+use super::functions::POST_QUEUE_TIMEOUT;
+use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error};
+use crate::check::{Checker, at};
+use crate::model::{PipelineState, SettingsError, block, default, known_i32};
+use crate::schema;
+
+/// Visibility timeout, in seconds (SQS's range; the default is derived, see below).
+pub const VISIBILITY_TIMEOUT_SECONDS: Limit = Limit::new(0, 43_200, 180);
+/// The visibility timeout must be at least this many post-queue function timeouts (AWS's advice
+/// for event source mappings), so a message is not redelivered while still being processed.
+pub const VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT: i64 = 6;
+/// Message retention of the queue, in seconds (4 days by default).
+pub const RETENTION_SECONDS: Limit = Limit::new(60, 1_209_600, 345_600);
+/// Receives before a message moves to the dead-letter queue.
+pub const MAX_RECEIVE_COUNT: Limit = Limit::new(1, 1000, 5);
+/// Message retention of the dead-letter queue, in seconds (14 days by default, SQS's longest).
+pub const DLQ_RETENTION_SECONDS: Limit = Limit::new(60, 1_209_600, 1_209_600);
+
+/// The `queue` block's schema.
+pub fn schema() -> Block {
+    let multiple = VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT;
+    schema::block(
+        "The SQS queue (server-side encryption on) and its dead-letter queue.",
+        vec![
+            (
+                "visibility_timeout_seconds",
+                schema::attribute(
+                    tf_provider::schema::AttributeType::Number,
+                    tf_provider::schema::AttributeConstraint::OptionalComputed,
+                    &format!(
+                        "Visibility timeout, {VISIBILITY_TIMEOUT_SECONDS}; at least {multiple} × `post_queue.timeout`. \
+                         Default {multiple} × `post_queue.timeout`."
+                    ),
+                ),
+            ),
+            (
+                "retention_seconds",
+                schema::number("Message retention in seconds", RETENTION_SECONDS),
+            ),
+            (
+                "max_receive_count",
+                schema::number(
+                    "Receives before a message moves to the dead-letter queue",
+                    MAX_RECEIVE_COUNT,
+                ),
+            ),
+            (
+                "dlq_retention_seconds",
+                schema::number(
+                    "Dead-letter queue retention in seconds",
+                    DLQ_RETENTION_SECONDS,
+                ),
+            ),
+            (
+                "max_message_bytes",
+                schema::number(
+                    "Largest envelope the queue takes (larger webhooks get a 413)",
+                    MAX_MESSAGE_BYTES,
+                ),
+            ),
+        ],
+    )
+}
+
+/// Fills the `queue` block's defaults (after the post-queue function's timeout is filled).
+pub fn fill_defaults(state: &mut PipelineState) {
+    let post_timeout = state
+        .post_queue
+        .as_ref_option()
+        .map(|p| p.timeout)
+        .unwrap_or(Value::Value(POST_QUEUE_TIMEOUT.default));
+    let queue = block(&mut state.queue);
+    if queue.visibility_timeout_seconds.is_null() {
+        queue.visibility_timeout_seconds =
+            post_timeout.map(|timeout| timeout * VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT);
+    }
+    default(&mut queue.retention_seconds, RETENTION_SECONDS.default);
+    default(&mut queue.max_receive_count, MAX_RECEIVE_COUNT.default);
+    default(
+        &mut queue.dlq_retention_seconds,
+        DLQ_RETENTION_SECONDS.default,
+    );
+    default(&mut queue.max_message_bytes, MAX_MESSAGE_BYTES.default);
+}
+
+/// Checks the `queue` block.
+pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
+    let Some(queue) = state.queue.as_ref_option() else {
+        return;
+    };
+    let path = |attribute| at("queue", attribute);
+    check.limit(
+        &queue.visibility_timeout_seconds,
+        VISIBILITY_TIMEOUT_SECONDS,
+        path("visibility_timeout_seconds"),
+    );
+    check.limit(
+        &queue.retention_seconds,
+        RETENTION_SECONDS,
+        path("retention_seconds"),
+    );
+    check.limit(
+        &queue.dlq_retention_seconds,
+        DLQ_RETENTION_SECONDS,
+        path("dlq_retention_seconds"),
+    );
+    check.limit(
+        &queue.max_receive_count,
+        MAX_RECEIVE_COUNT,
+        path("max_receive_count"),
+    );
+    check.limit(
+        &queue.max_message_bytes,
+        MAX_MESSAGE_BYTES,
+        path("max_message_bytes"),
+    );
+    let timeout = state
+        .post_queue
+        .as_ref_option()
+        .and_then(|p| p.timeout.as_ref_option().copied())
+        .unwrap_or(POST_QUEUE_TIMEOUT.default);
+    if let Some(&visibility) = queue.visibility_timeout_seconds.as_ref_option() {
+        let least = VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * timeout;
+        check.that(
+            visibility >= least,
+            path("visibility_timeout_seconds"),
+            "Visibility timeout too short",
+            format!(
+                "{visibility} s is less than {VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT} × post_queue.timeout ({timeout} s = {least} s): messages would be redelivered while still being processed"
+            ),
+        );
+    }
+}
+
+/// Both queues' settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Seconds a received message stays invisible.
+    pub visibility_timeout_seconds: i32,
+    /// Seconds the queue keeps a message.
+    pub retention_seconds: i32,
+    /// Receives before a message moves to the DLQ.
+    pub max_receive_count: i32,
+    /// Seconds the DLQ keeps a message.
+    pub dlq_retention_seconds: i32,
+    /// Largest message, in bytes (both queues).
+    pub max_message_bytes: i32,
+}
+
+impl Settings {
+    /// The settings of a planned state.
+    pub fn from_state(state: &PipelineState) -> Result<Self, SettingsError> {
+        let queue = crate::model::known(&state.queue, "queue")?;
+        Ok(Settings {
+            visibility_timeout_seconds: known_i32(
+                &queue.visibility_timeout_seconds,
+                "queue.visibility_timeout_seconds",
+            )?,
+            retention_seconds: known_i32(&queue.retention_seconds, "queue.retention_seconds")?,
+            max_receive_count: known_i32(&queue.max_receive_count, "queue.max_receive_count")?,
+            dlq_retention_seconds: known_i32(
+                &queue.dlq_retention_seconds,
+                "queue.dlq_retention_seconds",
+            )?,
+            max_message_bytes: known_i32(&queue.max_message_bytes, "queue.max_message_bytes")?,
+        })
+    }
+
+    fn dlq_attributes(&self) -> HashMap<Attr, String> {
+        HashMap::from([
+            (
+                Attr::MessageRetentionPeriod,
+                self.dlq_retention_seconds.to_string(),
+            ),
+            (Attr::MaximumMessageSize, self.max_message_bytes.to_string()),
+        ])
+    }
+
+    fn main_attributes(&self, dlq_arn: &str) -> HashMap<Attr, String> {
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": self.max_receive_count,
+        });
+        HashMap::from([
+            (
+                Attr::VisibilityTimeout,
+                self.visibility_timeout_seconds.to_string(),
+            ),
+            (
+                Attr::MessageRetentionPeriod,
+                self.retention_seconds.to_string(),
+            ),
+            (Attr::MaximumMessageSize, self.max_message_bytes.to_string()),
+            (Attr::SqsManagedSseEnabled, "true".to_owned()),
+            (Attr::RedrivePolicy, redrive.to_string()),
+        ])
+    }
+
+    /// Whether the live queues differ from these settings.
+    pub fn drifted(&self, queue: Option<&QueueFacts>, dlq: Option<&QueueFacts>) -> bool {
+        let queue_ok = queue.is_some_and(|q| {
+            q.visibility_timeout_seconds == self.visibility_timeout_seconds
+                && q.retention_seconds == self.retention_seconds
+                && q.max_message_bytes == self.max_message_bytes
+                && q.max_receive_count == Some(self.max_receive_count)
+        });
+        let dlq_ok = dlq.is_some_and(|d| {
+            d.retention_seconds == self.dlq_retention_seconds
+                && d.max_message_bytes == self.max_message_bytes
+        });
+        !(queue_ok && dlq_ok)
+    }
+}
 
 /// A queue's URL and ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueIds {
+    /// The queue's URL (what SQS calls take).
     pub url: String,
+    /// The queue's ARN (what policies and the mapping name).
     pub arn: String,
 }
 
-/// The settings read back from AWS.
+/// A queue's settings as SQS reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueFacts {
+    /// URL and ARN.
     pub ids: QueueIds,
-    pub visibility_timeout_seconds: i64,
-    pub retention_seconds: i64,
-    pub max_message_bytes: i64,
+    /// Visibility timeout in seconds.
+    pub visibility_timeout_seconds: i32,
+    /// Retention in seconds.
+    pub retention_seconds: i32,
+    /// Largest message in bytes.
+    pub max_message_bytes: i32,
     /// From the redrive policy; `None` on the DLQ.
-    pub max_receive_count: Option<i64>,
+    pub max_receive_count: Option<i32>,
 }
 
 /// Creates the dead-letter queue.
-pub async fn create_dlq(ctx: Context<'_>, settings: &QueueSettings) -> Result<QueueIds, AwsError> {
-    let attributes = HashMap::from([
-        (
-            Attr::MessageRetentionPeriod,
-            settings.dlq_retention_seconds.to_string(),
-        ),
-        (
-            Attr::MaximumMessageSize,
-            settings.max_message_bytes.to_string(),
-        ),
-        (Attr::SqsManagedSseEnabled, "true".to_owned()),
-    ]);
-    create(ctx, &ctx.object_name("dlq"), attributes).await
+pub async fn create_dlq(ctx: Context<'_>, settings: &Settings) -> Result<QueueIds, AwsError> {
+    let name = ctx.object_name(Part::DeadLetterQueue);
+    create(ctx, &name, settings.dlq_attributes()).await
 }
 
 /// Creates the main queue, redriving to `dlq_arn` after `max_receive_count` receives.
 pub async fn create_queue(
     ctx: Context<'_>,
-    settings: &QueueSettings,
+    settings: &Settings,
     dlq_arn: &str,
 ) -> Result<QueueIds, AwsError> {
-    create(
-        ctx,
-        &ctx.object_name(""),
-        main_attributes(settings, dlq_arn),
-    )
-    .await
-}
-
-fn main_attributes(settings: &QueueSettings, dlq_arn: &str) -> HashMap<Attr, String> {
-    HashMap::from([
-        (
-            Attr::VisibilityTimeout,
-            settings.visibility_timeout_seconds.to_string(),
-        ),
-        (
-            Attr::MessageRetentionPeriod,
-            settings.retention_seconds.to_string(),
-        ),
-        (
-            Attr::MaximumMessageSize,
-            settings.max_message_bytes.to_string(),
-        ),
-        (Attr::SqsManagedSseEnabled, "true".to_owned()),
-        (
-            Attr::RedrivePolicy,
-            redrive_policy(dlq_arn, settings.max_receive_count),
-        ),
-    ])
-}
-
-fn redrive_policy(dlq_arn: &str, max_receive_count: i64) -> String {
-    serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count })
-        .to_string()
+    let name = ctx.object_name(Part::Main);
+    create(ctx, &name, settings.main_attributes(dlq_arn)).await
 }
 
 async fn create(
     ctx: Context<'_>,
     name: &str,
-    attributes: HashMap<Attr, String>,
+    mut attributes: HashMap<Attr, String>,
 ) -> Result<QueueIds, AwsError> {
+    // Server-side encryption with SQS-owned keys, on both queues.
+    attributes.insert(Attr::SqsManagedSseEnabled, "true".to_owned());
     let url = ctx
         .clients
         .sqs
         .create_queue()
         .queue_name(name)
         .set_attributes(Some(attributes))
-        .set_tags(Some(
-            object_tags(ctx.clients, ctx.tags, ctx.name)
-                .into_iter()
-                .collect(),
-        ))
+        .set_tags(Some(ctx.object_tags().into_iter().collect()))
         .send()
         .await
         .map_err(aws_error("sqs:CreateQueue"))?
@@ -111,26 +289,16 @@ async fn create(
     Ok(QueueIds { url, arn })
 }
 
-/// Applies changed settings to both queues.
+/// Applies the settings to both queues.
 pub async fn update(
     ctx: Context<'_>,
-    settings: &QueueSettings,
+    settings: &Settings,
     queue: &QueueIds,
     dlq: &QueueIds,
 ) -> Result<(), AwsError> {
-    let dlq_attributes = HashMap::from([
-        (
-            Attr::MessageRetentionPeriod,
-            settings.dlq_retention_seconds.to_string(),
-        ),
-        (
-            Attr::MaximumMessageSize,
-            settings.max_message_bytes.to_string(),
-        ),
-    ]);
     for (url, attributes) in [
-        (&dlq.url, dlq_attributes),
-        (&queue.url, main_attributes(settings, &dlq.arn)),
+        (&dlq.url, settings.dlq_attributes()),
+        (&queue.url, settings.main_attributes(&dlq.arn)),
     ] {
         ctx.clients
             .sqs
@@ -144,46 +312,41 @@ pub async fn update(
     Ok(())
 }
 
-/// Sets `tags` on a queue and removes the keys in `removed`.
-pub async fn retag(
-    clients: &Clients,
-    url: &str,
-    tags: &BTreeMap<String, String>,
-    removed: &[String],
-) -> Result<(), AwsError> {
-    clients
-        .sqs
-        .tag_queue()
-        .queue_url(url)
-        .set_tags(Some(tags.clone().into_iter().collect()))
-        .send()
+/// Applies a tag change to a queue.
+pub async fn retag(clients: &Clients, url: &str, change: &TagChange) -> Result<(), AwsError> {
+    change
+        .apply(
+            async |tags| {
+                clients
+                    .sqs
+                    .tag_queue()
+                    .queue_url(url)
+                    .set_tags(Some(tags.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(aws_error("sqs:TagQueue"))
+            },
+            async |removed| {
+                clients
+                    .sqs
+                    .untag_queue()
+                    .queue_url(url)
+                    .set_tag_keys(Some(removed.to_vec()))
+                    .send()
+                    .await
+                    .map_err(aws_error("sqs:UntagQueue"))
+            },
+        )
         .await
-        .map_err(aws_error("sqs:TagQueue"))?;
-    if !removed.is_empty() {
-        clients
-            .sqs
-            .untag_queue()
-            .queue_url(url)
-            .set_tag_keys(Some(removed.to_vec()))
-            .send()
-            .await
-            .map_err(aws_error("sqs:UntagQueue"))?;
-    }
-    Ok(())
 }
 
 /// Deletes a queue; a missing one is already deleted.
 pub async fn delete(clients: &Clients, url: &str) -> Result<(), AwsError> {
-    clients
-        .sqs
-        .delete_queue()
-        .queue_url(url)
-        .send()
-        .await
-        .map(drop)
-        .map_err(aws_error("sqs:DeleteQueue"))
-        .found()
-        .map(drop)
+    crate::aws::delete(
+        "sqs:DeleteQueue",
+        clients.sqs.delete_queue().queue_url(url).send(),
+    )
+    .await
 }
 
 /// A queue's settings, or `None` when it does not exist.
@@ -204,7 +367,7 @@ pub async fn find(clients: &Clients, url: &str) -> Result<Option<QueueFacts>, Aw
     let number = |name: Attr| {
         attributes
             .get(&name)
-            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or_default()
     };
     // maxReceiveCount reads back as a number (moto) or a string (AWS): accept both.
@@ -212,7 +375,7 @@ pub async fn find(clients: &Clients, url: &str) -> Result<Option<QueueFacts>, Aw
         .get(&Attr::RedrivePolicy)
         .and_then(|policy| serde_json::from_str::<serde_json::Value>(policy).ok())
         .and_then(|policy| match &policy["maxReceiveCount"] {
-            serde_json::Value::Number(n) => n.as_i64(),
+            serde_json::Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
             serde_json::Value::String(s) => s.parse().ok(),
             _ => None,
         });
@@ -228,6 +391,28 @@ pub async fn find(clients: &Clients, url: &str) -> Result<Option<QueueFacts>, Aw
     }))
 }
 
+/// Writes what AWS reports into `state`: ids (cleared when gone) and the `queue` settings.
+/// A queue deleted out of band is re-created under the same name, so with the same ARN: the
+/// mapping and the policies that name it stay valid.
+pub fn read_back(queue: Option<&QueueFacts>, dlq: Option<&QueueFacts>, state: &mut PipelineState) {
+    state.queue_url = crate::model::value_of(queue.map(|f| f.ids.url.clone()));
+    state.queue_arn = crate::model::value_of(queue.map(|f| f.ids.arn.clone()));
+    state.dlq_url = crate::model::value_of(dlq.map(|f| f.ids.url.clone()));
+    state.dlq_arn = crate::model::value_of(dlq.map(|f| f.ids.arn.clone()));
+    let settings = block(&mut state.queue);
+    if let Some(facts) = queue {
+        settings.visibility_timeout_seconds = Value::Value(facts.visibility_timeout_seconds.into());
+        settings.retention_seconds = Value::Value(facts.retention_seconds.into());
+        settings.max_message_bytes = Value::Value(facts.max_message_bytes.into());
+        if let Some(count) = facts.max_receive_count {
+            settings.max_receive_count = Value::Value(count.into());
+        }
+    }
+    if let Some(facts) = dlq {
+        settings.dlq_retention_seconds = Value::Value(facts.retention_seconds.into());
+    }
+}
+
 /// The URL of the queue named `name`, if it exists.
 pub async fn find_url(clients: &Clients, name: &str) -> Result<Option<String>, AwsError> {
     Ok(clients
@@ -239,6 +424,42 @@ pub async fn find_url(clients: &Clients, name: &str) -> Result<Option<String>, A
         .map_err(aws_error("sqs:GetQueueUrl"))
         .found()?
         .and_then(|output| output.queue_url))
+}
+
+/// Both queues of pipeline `name`, found by their names (import, the data sources).
+pub async fn find_by_name(
+    clients: &Clients,
+    name: &str,
+) -> Result<(Option<QueueFacts>, Option<QueueFacts>), AwsError> {
+    let by_name =
+        async |part| match find_url(clients, &nami_contract::naming::object_name(name, part))
+            .await?
+        {
+            Some(url) => find(clients, &url).await,
+            None => Ok(None),
+        };
+    tokio::try_join!(by_name(Part::Main), by_name(Part::DeadLetterQueue))
+}
+
+/// The pipeline's own tags as the queue carries them: without default tags and Nami's tag.
+pub async fn own_tags(clients: &Clients, url: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    Ok(all_tags(clients, url)
+        .await?
+        .into_iter()
+        .filter(|(key, value)| key != PIPELINE_TAG && clients.default_tags.get(key) != Some(value))
+        .collect())
+}
+
+/// Every tag of the queue at `url`.
+pub async fn all_tags(clients: &Clients, url: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    let output = clients
+        .sqs
+        .list_queue_tags()
+        .queue_url(url)
+        .send()
+        .await
+        .map_err(aws_error("sqs:ListQueueTags"))?;
+    Ok(output.tags.unwrap_or_default().into_iter().collect())
 }
 
 /// Messages waiting in a queue (visible + in flight).

@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use nami_tests::{Moto, workspace_root};
+use nami_harness::{Moto, workspace_root};
 
 use crate::support::{Terraform, decode_policy, leftovers, sdk};
 

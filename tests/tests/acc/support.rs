@@ -1,7 +1,7 @@
 //! Acceptance-test helpers: the harness's Terraform runner and AWS checks, and policy decoding.
 
-pub use nami_tests::aws::{leftovers, sdk};
-pub use nami_tests::terraform::Terraform;
+pub use nami_harness::aws::{leftovers, sdk};
+pub use nami_harness::terraform::Terraform;
 
 /// Decodes an IAM policy document (IAM returns them URL-encoded).
 pub fn decode_policy(document: &str) -> serde_json::Value {

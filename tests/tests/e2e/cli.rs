@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use nami_tests::local::NamiLocal;
-use nami_tests::webhooks::{Burst, send_all};
+use nami_harness::local::NamiLocal;
+use nami_harness::webhooks::{Burst, send_all};
 
 use crate::support::{SECRET, deploy};
 
@@ -69,7 +69,7 @@ async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
         .await
         .unwrap();
 
-    let work = nami_tests::workspace_root().join("target/e2e");
+    let work = nami_harness::workspace_root().join("target/e2e");
     let mut local = NamiLocal::start(
         &[
             "--pipeline".as_ref(),
@@ -77,7 +77,7 @@ async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
             "--endpoint".as_ref(),
             deployed.moto.endpoint().as_ref(),
             "--artifacts".as_ref(),
-            nami_tests::workspace_root()
+            nami_harness::workspace_root()
                 .join("target/lambda")
                 .as_os_str(),
             "--work-dir".as_ref(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nami_tests::webhooks::{Burst, send_all};
+use nami_harness::webhooks::{Burst, send_all};
 
 use crate::support::{SECRET, dead_letters, deploy, drained, envelope_id};
 

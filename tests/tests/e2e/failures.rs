@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use nami_tests::webhooks::{Burst, send_all};
+use nami_harness::webhooks::{Burst, send_all};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::{SECRET, dead_letters, deploy, drained, eventually};

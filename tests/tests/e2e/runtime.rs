@@ -9,7 +9,7 @@ use bytes::Bytes;
 use nami_dataplane::artifact;
 use nami_dataplane::discovery::FunctionSpec;
 use nami_dataplane::{FunctionHost, InvokeError};
-use nami_tests::workspace_root;
+use nami_harness::workspace_root;
 
 /// The real `bootstrap` of `function`, unpacked from `make artifacts`' zip.
 fn bootstrap(function: &str) -> PathBuf {

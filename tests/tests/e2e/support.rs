@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use mongodb::bson::Document;
 use nami_dataplane::{DataPlane, Options};
-use nami_tests::aws::{queue_depth, receive_all};
-use nami_tests::terraform::Terraform;
-use nami_tests::{Mongo, Moto, workspace_root};
+use nami_harness::aws::{queue_depth, receive_all};
+use nami_harness::terraform::Terraform;
+use nami_harness::{Mongo, Moto, workspace_root};
 
 /// The signing secret of every test pipeline.
 pub const SECRET: &str = "e2e-secret";
@@ -47,7 +47,7 @@ resource "nami_webhook_pipeline" "p" {{
         uri = mongo.uri()
     ));
     terraform.apply();
-    let sdk = nami_tests::aws::sdk(&moto).await;
+    let sdk = nami_harness::aws::sdk(&moto).await;
     Deployed {
         name: name.to_owned(),
         moto,

@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use nami_tests::workspace_root;
+use nami_harness::workspace_root;
 
 /// The newest glibc symbol version a `provided.al2023`/`provided.al2` binary may need.
 const MAX_GLIBC_MINOR: u32 = 17;

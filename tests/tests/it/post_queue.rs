@@ -8,7 +8,7 @@ use mongodb::bson::{Bson, doc};
 use nami_handlers::envelope::{Body, ENVELOPE_VERSION, Envelope, SignatureCheck};
 use nami_handlers::mongo::MongoStore;
 use nami_handlers::post_queue::PostQueue;
-use nami_tests::Mongo;
+use nami_harness::Mongo;
 
 use crate::support::sqs_event;
 

@@ -9,7 +9,7 @@ use nami_handlers::pre_queue::{
 use nami_handlers::secrets::{SecretError, SecretSource};
 use nami_handlers::signature::Scheme;
 use nami_handlers::sqs::SqsQueue;
-use nami_tests::Moto;
+use nami_harness::Moto;
 
 use crate::support::{drain, github_request, sdk_config};
 

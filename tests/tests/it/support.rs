@@ -5,7 +5,7 @@ use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::config::Credentials;
 use hmac::{Hmac, Mac};
-use nami_tests::Moto;
+use nami_harness::Moto;
 use sha2::Sha256;
 
 /// SDK configuration for moto, with the handlers' own timeouts and retries.
@@ -74,4 +74,4 @@ pub fn sqs_event(records: impl IntoIterator<Item = (String, String)>) -> SqsEven
     event
 }
 
-pub use nami_tests::aws::receive_all as drain;
+pub use nami_harness::aws::receive_all as drain;

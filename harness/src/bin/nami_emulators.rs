@@ -3,7 +3,7 @@
 //! SIGTERM.
 
 use anyhow::Context as _;
-use nami_tests::{Mongo, Moto, emulators_dir};
+use nami_harness::{Mongo, Moto, emulators_dir};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main(flavor = "current_thread")]

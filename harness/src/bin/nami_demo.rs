@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use mongodb::bson::{Bson, Document};
-use nami_tests::aws::queue_depth;
-use nami_tests::local::NamiLocal;
-use nami_tests::terraform::Terraform;
-use nami_tests::webhooks::{Burst, quantile, send_all};
-use nami_tests::{Mongo, Moto, workspace_root};
+use nami_harness::aws::queue_depth;
+use nami_harness::local::NamiLocal;
+use nami_harness::terraform::Terraform;
+use nami_harness::webhooks::{Burst, quantile, send_all};
+use nami_harness::{Mongo, Moto, workspace_root};
 
 /// The example's pipeline name and signing secret (examples/basic/main.tf).
 const PIPELINE: &str = "github-events";
@@ -131,7 +131,7 @@ async fn run() -> anyhow::Result<()> {
             println!("{line}");
         }
     }
-    let leftovers = nami_tests::aws::leftovers(&nami_tests::aws::sdk(&moto).await).await;
+    let leftovers = nami_harness::aws::leftovers(&nami_harness::aws::sdk(&moto).await).await;
     result?;
     destroyed?;
     step("What is left in the emulator");
@@ -222,7 +222,7 @@ async fn exercise(
     );
 
     step("Waiting for the queue to drain into MongoDB");
-    let sdk = nami_tests::aws::sdk(moto).await;
+    let sdk = nami_harness::aws::sdk(moto).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let pipeline = nami_dataplane::discover(&sdk, PIPELINE).await?;
     let client = mongodb::Client::with_uri_str(mongo.uri()).await?;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::signature::Scheme;
+use crate::scheme::Scheme;
 
 /// Longest id taken from a request; longer ones fall back to the request id.
 pub const MAX_ID_LENGTH: usize = 512;

@@ -1,5 +1,5 @@
 //! Prints the envelope's JSON Schema (`make schema` writes it to docs/envelope.schema.json).
 
 fn main() {
-    print!("{}", nami_handlers::envelope::json_schema());
+    print!("{}", nami_contract::envelope::json_schema());
 }

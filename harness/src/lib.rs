@@ -52,7 +52,7 @@ pub enum HarnessError {
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("tests/ sits in the workspace")
+        .expect("harness/ sits in the workspace")
         .to_path_buf()
 }
 

@@ -1,174 +1,47 @@
-//! The store: an existing MongoDB reached by connection string, or a managed one (MongoDB in
-//! Docker on an EC2 instance in the pipeline's VPC). The post-queue function gets the connection
-//! string through its environment.
-
-use std::collections::HashMap;
-
-use nami_handlers::config::vars;
-use tf_provider::value::Value;
-
-use crate::pipeline::model::StoreBlock;
-use crate::pipeline::spec::StoreSettings;
-
-/// The password inside a managed store's connection string.
-pub fn password_of(uri: &str) -> Option<String> {
-    let credentials = uri.strip_prefix(&format!("mongodb://{MONGODB_USER}:"))?;
-    Some(credentials.split_once('@')?.0.to_owned())
-}
-
-/// Server-selection timeout given to the function: a third of its timeout, at most 5 s, so a dead
-/// store fails a batch well before the function is killed.
-pub fn server_selection_timeout_ms(function_timeout_seconds: i64) -> i64 {
-    (function_timeout_seconds * 1000 / 3).clamp(100, 5000)
-}
-
-/// The post-queue function's store variables.
-pub fn environment(
-    mongodb_uri: &str,
-    store: &StoreSettings,
-    function_timeout_seconds: i64,
-) -> HashMap<String, String> {
-    HashMap::from([
-        (vars::MONGODB_URI.to_owned(), mongodb_uri.to_owned()),
-        (vars::MONGODB_DATABASE.to_owned(), store.database.clone()),
-        (
-            vars::MONGODB_COLLECTION.to_owned(),
-            store.collection.clone(),
-        ),
-        (
-            vars::MONGODB_TIMEOUT_MS.to_owned(),
-            server_selection_timeout_ms(function_timeout_seconds).to_string(),
-        ),
-    ])
-}
-
-/// The `store` block a function's environment describes (for import).
-pub fn from_environment(env: &HashMap<String, String>) -> StoreBlock {
-    let get = |var: &str| {
-        env.get(var)
-            .cloned()
-            .map(Value::Value)
-            .unwrap_or(Value::Null)
-    };
-    StoreBlock {
-        mongodb_uri: get(vars::MONGODB_URI),
-        database: get(vars::MONGODB_DATABASE),
-        collection: get(vars::MONGODB_COLLECTION),
-        ..Default::default()
-    }
-}
-
-// --- The managed store: MongoDB in Docker on an EC2 instance, its data on a separate EBS volume
-// that outlives the instance (and, with `retain_volume`, the pipeline).
+//! The managed store's EC2 parts: MongoDB in Docker on an instance (IMDSv2 required, no key
+//! pair), its data on a separate encrypted EBS volume that outlives the instance (and, with
+//! `retain_volume`, the pipeline).
 
 use aws_sdk_ec2::types::{
-    HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, IpPermission,
-    ResourceType, TagSpecification, UserIdGroupPair, VolumeType,
+    Filter, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType,
+    TagSpecification, VolumeType,
 };
 use base64::Engine as _;
+use nami_contract::naming::{Part, object_name};
+use tf_provider::value::Value;
 
-use super::Context;
+use super::{MONGODB_USER, ManagedSettings};
 use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, wait_for};
+use crate::components::Context;
+use crate::components::security_groups::MONGODB_PORT;
+use crate::model::{PipelineState, block};
 
-/// The MongoDB image run by default (pinned).
-pub const DEFAULT_IMAGE: &str = "mongo:7.0.14";
-/// The instance type by default.
-pub const DEFAULT_INSTANCE_TYPE: &str = "t3.small";
-/// Data volume size in GiB by default.
-pub const DEFAULT_VOLUME_SIZE: i64 = 20;
 /// The public SSM parameter naming the latest Amazon Linux 2023 AMI.
 pub const AMI_PARAMETER: &str =
     "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-/// MongoDB's port, the only one the store's security group opens (to the post-queue function).
-pub const MONGODB_PORT: i32 = 27017;
 /// The device the data volume is attached as.
 pub const DATA_DEVICE: &str = "/dev/sdf";
-/// The MongoDB user the function connects as.
-pub const MONGODB_USER: &str = "nami";
 
-/// How the managed store is configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedSettings {
-    pub instance_type: String,
-    pub image: String,
-    pub volume_size: i64,
-    pub retain_volume: bool,
-    pub password: String,
-}
-
-/// The connection string of the managed store.
-pub fn managed_uri(password: &str, private_ip: &str) -> String {
-    format!(
-        "mongodb://{MONGODB_USER}:{password}@{private_ip}:{MONGODB_PORT}/?authSource=admin&directConnection=true"
-    )
-}
-
-/// A fresh password (122 random bits, hex).
-pub fn generate_password() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn tags(ctx: Context<'_>, resource_type: ResourceType, part: &str) -> TagSpecification {
-    super::network::tag_spec(ctx, resource_type, &ctx.object_name(part))
-}
-
-/// The store's security group: MongoDB's port from the post-queue function's group, nothing else.
-pub async fn create_security_group(
-    ctx: Context<'_>,
-    vpc_id: &str,
-    function_group_id: &str,
-) -> Result<String, AwsError> {
-    let ec2 = &ctx.clients.ec2;
-    let group_id = ec2
-        .create_security_group()
-        .group_name(ctx.object_name("store"))
-        .description(format!(
-            "Nami pipeline {}: MongoDB, from the post-queue function only",
-            ctx.name
-        ))
-        .vpc_id(vpc_id)
-        .tag_specifications(tags(ctx, ResourceType::SecurityGroup, "store"))
-        .send()
-        .await
-        .map_err(aws_error("ec2:CreateSecurityGroup"))?
-        .group_id
-        .unwrap_or_default();
-    ec2.authorize_security_group_ingress()
-        .group_id(&group_id)
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(MONGODB_PORT)
-                .to_port(MONGODB_PORT)
-                .user_id_group_pairs(
-                    UserIdGroupPair::builder()
-                        .group_id(function_group_id)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"))?;
-    Ok(group_id)
+fn tags(ctx: Context<'_>, resource_type: ResourceType, part: Part) -> TagSpecification {
+    ctx.ec2_tags(resource_type, &ctx.object_name(part))
 }
 
 /// The encrypted gp3 data volume, in the instance's availability zone.
 pub async fn create_volume(
     ctx: Context<'_>,
     zone: &str,
-    size_gib: i64,
+    size_gib: i32,
 ) -> Result<String, AwsError> {
     let output = ctx
         .clients
         .ec2
         .create_volume()
         .availability_zone(zone)
-        .size(size_gib as i32)
+        .size(size_gib)
         .volume_type(VolumeType::Gp3)
         .encrypted(true)
-        .tag_specifications(tags(ctx, ResourceType::Volume, "data"))
+        .tag_specifications(tags(ctx, ResourceType::Volume, Part::DataVolume))
         .send()
         .await
         .map_err(aws_error("ec2:CreateVolume"))?;
@@ -249,7 +122,7 @@ pub async fn launch(
                 .build(),
         )
         .user_data(user_data(settings))
-        .tag_specifications(tags(ctx, ResourceType::Instance, "store"))
+        .tag_specifications(tags(ctx, ResourceType::Instance, Part::Store))
         .send()
         .await
         .map_err(aws_error("ec2:RunInstances"))?;
@@ -304,8 +177,11 @@ pub async fn attach_volume(
 /// An instance as AWS reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceFacts {
+    /// Its private address (the store's connection string names it).
     pub private_ip: String,
+    /// Whether it is running.
     pub running: bool,
+    /// Its instance type.
     pub instance_type: String,
 }
 
@@ -376,35 +252,47 @@ pub async fn terminate(ctx: Context<'_>, instance_id: &str) -> Result<(), AwsErr
 pub async fn resize_volume(
     ctx: Context<'_>,
     volume_id: &str,
-    size_gib: i64,
+    size_gib: i32,
 ) -> Result<(), AwsError> {
     ctx.clients
         .ec2
         .modify_volume()
         .volume_id(volume_id)
-        .size(size_gib as i32)
+        .size(size_gib)
         .send()
         .await
         .map_err(aws_error("ec2:ModifyVolume"))?;
     Ok(())
 }
 
-/// The ids of the managed store's instance, data volume and security group, found by name (import).
+/// The managed store of `pipeline` as import finds it by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedFacts {
+    /// The instance (pending, running, stopping or stopped).
+    pub instance_id: String,
+    /// The data volume, when it exists.
+    pub volume_id: Option<String>,
+    /// Its size in GiB.
+    pub volume_size: Option<i32>,
+}
+
+/// The managed store's instance and data volume, found by their `Name` tags (import); `None`
+/// when the pipeline has no live store instance.
 pub async fn find_by_name(
     clients: &Clients,
     pipeline: &str,
-) -> Result<(Option<String>, Option<String>, Option<String>), AwsError> {
-    use aws_sdk_ec2::types::Filter;
-    let name = |part: &str| super::object_name(pipeline, part);
+) -> Result<Option<ManagedFacts>, AwsError> {
+    let name = |part| object_name(pipeline, part);
+    let named = |part| {
+        Filter::builder()
+            .name("tag:Name")
+            .values(name(part))
+            .build()
+    };
     let instances = clients
         .ec2
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("tag:Name")
-                .values(name("store"))
-                .build(),
-        )
+        .filters(named(Part::Store))
         .filters(
             Filter::builder()
                 .name("instance-state-name")
@@ -417,47 +305,28 @@ pub async fn find_by_name(
         .send()
         .await
         .map_err(aws_error("ec2:DescribeInstances"))?;
-    let instance_id = instances
+    let Some(instance_id) = instances
         .reservations
         .unwrap_or_default()
         .into_iter()
         .flat_map(|r| r.instances.unwrap_or_default())
-        .find_map(|i| i.instance_id);
+        .find_map(|i| i.instance_id)
+    else {
+        return Ok(None);
+    };
     let volumes = clients
         .ec2
         .describe_volumes()
-        .filters(
-            Filter::builder()
-                .name("tag:Name")
-                .values(name("data"))
-                .build(),
-        )
+        .filters(named(Part::DataVolume))
         .send()
         .await
         .map_err(aws_error("ec2:DescribeVolumes"))?;
-    let volume_id = volumes
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|v| v.volume_id);
-    let groups = clients
-        .ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values(name("store"))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeSecurityGroups"))?;
-    let group_id = groups
-        .security_groups
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|g| g.group_id);
-    Ok((instance_id, volume_id, group_id))
+    let volume = volumes.volumes.unwrap_or_default().into_iter().next();
+    Ok(Some(ManagedFacts {
+        instance_id,
+        volume_size: volume.as_ref().and_then(|v| v.size),
+        volume_id: volume.and_then(|v| v.volume_id),
+    }))
 }
 
 /// Whether volume `volume_id` exists.
@@ -473,22 +342,35 @@ pub async fn volume_exists(clients: &Clients, volume_id: &str) -> Result<bool, A
         .is_some_and(|o| !o.volumes.unwrap_or_default().is_empty()))
 }
 
-/// Deletes the data volume (after its instance is gone).
+/// Deletes the data volume (after its instance is gone; until EC2 shows it detached, it answers
+/// VolumeInUse or IncorrectState).
 pub async fn delete_volume(ctx: Context<'_>, volume_id: &str) -> Result<(), AwsError> {
     retry_while(
         has_code(&["VolumeInUse", "IncorrectState"]),
         ctx.deadline,
         || async {
-            ctx.clients
-                .ec2
-                .delete_volume()
-                .volume_id(volume_id)
-                .send()
-                .await
-                .map_err(aws_error("ec2:DeleteVolume"))
-                .found()
+            let call = ctx.clients.ec2.delete_volume().volume_id(volume_id);
+            crate::aws::delete("ec2:DeleteVolume", call.send()).await
         },
     )
     .await
-    .map(drop)
+}
+
+/// Writes what EC2 reports into `state`: the instance type, and ids cleared when the instance
+/// (terminated counts as gone) or the volume is gone.
+pub async fn read_back(clients: &Clients, state: &mut PipelineState) -> Result<(), AwsError> {
+    if let Some(id) = state.instance_id.as_ref_option().cloned() {
+        match find_instance(clients, &id).await? {
+            Some(facts) => {
+                block(&mut state.store).instance_type = Value::Value(facts.instance_type)
+            }
+            None => state.instance_id = Value::Null,
+        }
+    }
+    if let Some(id) = state.data_volume_id.as_ref_option().cloned() {
+        if !volume_exists(clients, &id).await? {
+            state.data_volume_id = Value::Null;
+        }
+    }
+    Ok(())
 }

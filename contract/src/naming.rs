@@ -1,0 +1,102 @@
+//! How a pipeline's AWS objects are named and marked. The provider creates them by these names,
+//! and import, the data sources and the local data plane find them by the same names.
+
+use crate::limits::PIPELINE_NAME_MAX_LEN;
+
+/// The tag on every object of a pipeline, holding the pipeline's name.
+pub const PIPELINE_TAG: &str = "nami:pipeline";
+
+/// One of the pipeline's two functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// Verifies, wraps and enqueues webhooks behind API Gateway.
+    PreQueue,
+    /// Stores batches from the queue.
+    PostQueue,
+}
+
+impl Function {
+    /// Both functions, pre-queue first.
+    pub const ALL: [Function; 2] = [Function::PreQueue, Function::PostQueue];
+
+    /// The function's name part and artifact folder: `pre-queue` or `post-queue`.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Function::PreQueue => "pre-queue",
+            Function::PostQueue => "post-queue",
+        }
+    }
+}
+
+/// A named object of a pipeline, by the part its name adds to `nami-<pipeline>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The REST API, the main queue and the managed network: `nami-<pipeline>`.
+    Main,
+    /// The dead-letter queue: `nami-<pipeline>-dlq`.
+    DeadLetterQueue,
+    /// A function, its role and (post-queue) its security group: `nami-<pipeline>-<slug>`.
+    Function(Function),
+    /// The managed store's instance and security group: `nami-<pipeline>-store`.
+    Store,
+    /// The managed store's data volume: `nami-<pipeline>-data`.
+    DataVolume,
+}
+
+impl Part {
+    fn suffix(self) -> &'static str {
+        match self {
+            Part::Main => "",
+            Part::DeadLetterQueue => "dlq",
+            Part::Function(function) => function.slug(),
+            Part::Store => "store",
+            Part::DataVolume => "data",
+        }
+    }
+}
+
+/// The AWS name of one of `pipeline`'s objects: `nami-<pipeline>` or `nami-<pipeline>-<part>`.
+pub fn object_name(pipeline: &str, part: Part) -> String {
+    match part.suffix() {
+        "" => format!("nami-{pipeline}"),
+        suffix => format!("nami-{pipeline}-{suffix}"),
+    }
+}
+
+/// Whether `name` is a usable pipeline name: 1–40 lower-case letters, digits and hyphens,
+/// starting with a letter and not ending with a hyphen.
+pub fn is_valid_pipeline_name(name: &str) -> bool {
+    (1..=PIPELINE_NAME_MAX_LEN).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_named_after_the_pipeline() {
+        assert_eq!(object_name("orders", Part::Main), "nami-orders");
+        assert_eq!(
+            object_name("orders", Part::DeadLetterQueue),
+            "nami-orders-dlq"
+        );
+        assert_eq!(
+            object_name("orders", Part::Function(Function::PostQueue)),
+            "nami-orders-post-queue"
+        );
+        assert_eq!(object_name("orders", Part::DataVolume), "nami-orders-data");
+    }
+
+    #[test]
+    fn pipeline_names() {
+        assert!(is_valid_pipeline_name("github-events-2"));
+        for bad in ["", "Orders", "1st", "a_b", "ends-", &"a".repeat(41)] {
+            assert!(!is_valid_pipeline_name(bad), "{bad}");
+        }
+    }
+}

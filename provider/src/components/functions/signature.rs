@@ -1,0 +1,236 @@
+//! The `signature` block: how the pre-queue function verifies senders. Validated at plan time
+//! with the contract's parsers, the very ones the function uses at start.
+
+use nami_contract::delivery_id::DeliveryIdRule;
+use nami_contract::limits::TOLERANCE_SECONDS;
+use nami_contract::scheme::{HMAC_ALGORITHMS, HMAC_ENCODINGS, SCHEME_NAMES, standard_webhooks_key};
+use nami_contract::secret_arn::SecretStore;
+use tf_provider::schema::{AttributeConstraint::*, AttributeType::String as Text, Block};
+
+use crate::check::{Checker, at};
+use crate::model::{PipelineState, SignatureBlock, block, default};
+use crate::schema::{attribute, block as schema_block, number, sensitive};
+
+/// The `signature` block's schema.
+pub fn schema() -> Block {
+    schema_block(
+        "How the pre-queue function verifies senders. Fail closed: a request whose signature does not verify gets a 401 \
+         and is not enqueued.",
+        vec![
+            (
+                "scheme",
+                attribute(
+                    Text,
+                    Required,
+                    "`github`, `stripe`, `slack`, `shopify`, `standard-webhooks`, `hmac` or `none` (no verification; \
+                     must be chosen explicitly).",
+                ),
+            ),
+            (
+                "secret",
+                sensitive(attribute(
+                    Text,
+                    Optional,
+                    "The signing secret. Exactly one of `secret` and `secret_arn` for every scheme but `none`.",
+                )),
+            ),
+            (
+                "secret_arn",
+                attribute(
+                    Text,
+                    Optional,
+                    "ARN of a Secrets Manager secret or SSM parameter holding the signing secret, read once at function start.",
+                ),
+            ),
+            (
+                "tolerance_seconds",
+                number(
+                    "How far a signed timestamp may be from now, either side, in seconds (stripe, slack, standard-webhooks)",
+                    TOLERANCE_SECONDS,
+                ),
+            ),
+            (
+                "delivery_id",
+                attribute(
+                    Text,
+                    Optional,
+                    "Where the delivery id (the stored `_id`) comes from: `header:<name>` or `json:<pointer>`. Default: the \
+                     scheme's own (GitHub `X-GitHub-Delivery`, Shopify `X-Shopify-Webhook-Id`, Standard Webhooks `webhook-id`, \
+                     Stripe `/id`), else the API Gateway request id.",
+                ),
+            ),
+            (
+                "header",
+                attribute(
+                    Text,
+                    Optional,
+                    "`hmac` scheme: the header carrying the signature.",
+                ),
+            ),
+            (
+                "algorithm",
+                attribute(
+                    Text,
+                    Optional,
+                    &format!(
+                        "`hmac` scheme: `{}` (default) or `{}`.",
+                        HMAC_ALGORITHMS[0], HMAC_ALGORITHMS[1]
+                    ),
+                ),
+            ),
+            (
+                "encoding",
+                attribute(
+                    Text,
+                    Optional,
+                    &format!(
+                        "`hmac` scheme: `{}` (default) or `{}`.",
+                        HMAC_ENCODINGS[0], HMAC_ENCODINGS[1]
+                    ),
+                ),
+            ),
+            (
+                "prefix",
+                attribute(
+                    Text,
+                    Optional,
+                    "`hmac` scheme: text before the signature, such as `sha256=`.",
+                ),
+            ),
+        ],
+    )
+}
+
+/// Fills the `signature` block's defaults.
+pub fn fill_defaults(state: &mut PipelineState) {
+    let signature = block(&mut state.signature);
+    default(&mut signature.tolerance_seconds, TOLERANCE_SECONDS.default);
+}
+
+/// Checks the `signature` block.
+pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
+    let Some(signature) = state.signature.as_ref_option() else {
+        return;
+    };
+    let path = |attribute| at("signature", attribute);
+    let Some(scheme) = signature.scheme.as_ref_option() else {
+        return;
+    };
+    if !SCHEME_NAMES.contains(&scheme.as_str()) {
+        check.fail(
+            path("scheme"),
+            "Unknown signature scheme",
+            format!("{scheme:?}: use one of {}", SCHEME_NAMES.join(", ")),
+        );
+        return;
+    }
+    validate_secret(scheme, signature, check);
+    validate_hmac(scheme, signature, check);
+    check.limit(
+        &signature.tolerance_seconds,
+        TOLERANCE_SECONDS,
+        path("tolerance_seconds"),
+    );
+    if let Some(rule) = signature.delivery_id.as_ref_option() {
+        check.that(
+            DeliveryIdRule::parse(rule).is_some(),
+            path("delivery_id"),
+            "Invalid delivery id rule",
+            format!("{rule:?}: use header:<name> or json:<pointer> (e.g. json:/id)"),
+        );
+    }
+}
+
+fn validate_secret(scheme: &str, signature: &SignatureBlock, check: &mut Checker<'_>) {
+    let path = |attribute| at("signature", attribute);
+    let (secret, arn) = (&signature.secret, &signature.secret_arn);
+    if scheme == "none" {
+        check.that(
+            secret.is_null() && arn.is_null(),
+            path("secret"),
+            "No secret with scheme none",
+            "scheme none verifies nothing: remove secret / secret_arn",
+        );
+    } else if secret.is_null() && arn.is_null() {
+        check.fail(
+            path("secret"),
+            "Secret required",
+            format!("scheme {scheme} needs secret or secret_arn"),
+        );
+    } else if secret.is_value() && arn.is_value() {
+        check.fail(
+            path("secret_arn"),
+            "Conflicting secrets",
+            "set only one of secret and secret_arn",
+        );
+    }
+    if let Some(arn) = arn.as_ref_option() {
+        check.that(
+            SecretStore::of_arn(arn).is_some(),
+            path("secret_arn"),
+            "Invalid secret ARN",
+            format!(
+                "{arn:?}: expected arn:aws:secretsmanager:…:secret:… or arn:aws:ssm:…:parameter/…"
+            ),
+        );
+    }
+    if let (Some(secret), "standard-webhooks") = (secret.as_ref_option(), scheme) {
+        check.that(
+            standard_webhooks_key(secret).is_ok(),
+            path("secret"),
+            "Invalid Standard Webhooks secret",
+            "expected whsec_ followed by base64",
+        );
+    }
+}
+
+fn validate_hmac(scheme: &str, signature: &SignatureBlock, check: &mut Checker<'_>) {
+    let path = |attribute| at("signature", attribute);
+    if scheme != "hmac" {
+        let hmac_only = [
+            ("header", &signature.header),
+            ("algorithm", &signature.algorithm),
+            ("encoding", &signature.encoding),
+            ("prefix", &signature.prefix),
+        ];
+        for (attribute, value) in hmac_only {
+            check.that(
+                value.is_null(),
+                path(attribute),
+                "Setting of scheme hmac",
+                format!("{attribute} applies only to scheme hmac"),
+            );
+        }
+        return;
+    }
+    check.that(
+        !signature.header.is_null(),
+        path("header"),
+        "Header required",
+        "scheme hmac needs the header that carries the signature",
+    );
+    let choices = [
+        (
+            "algorithm",
+            &signature.algorithm,
+            HMAC_ALGORITHMS,
+            "Invalid algorithm",
+        ),
+        (
+            "encoding",
+            &signature.encoding,
+            HMAC_ENCODINGS,
+            "Invalid encoding",
+        ),
+    ];
+    for (attribute, value, allowed, summary) in choices {
+        if let Some(value) = value.as_ref_option() {
+            check.that(
+                allowed.contains(&value.as_str()),
+                path(attribute),
+                summary,
+                format!("use {} or {}", allowed[0], allowed[1]),
+            );
+        }
+    }
+}

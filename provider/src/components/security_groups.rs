@@ -1,0 +1,159 @@
+//! The two security groups: the post-queue function's (egress only, created when it runs in a
+//! VPC) and the managed store's (MongoDB's port from the function's group, nothing else).
+
+use aws_sdk_ec2::types::{Filter, IpPermission, ResourceType, UserIdGroupPair};
+use nami_contract::naming::{Function, Part, object_name};
+use tf_provider::value::Value;
+
+use super::Context;
+use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while};
+use crate::model::PipelineState;
+
+/// MongoDB's port, the only one the store's group opens (to the post-queue function).
+pub const MONGODB_PORT: i32 = 27017;
+
+/// Which of the pipeline's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// The post-queue function's: `nami-<name>-post-queue`.
+    Function,
+    /// The managed store's: `nami-<name>-store`.
+    Store,
+}
+
+impl Group {
+    fn part(self) -> Part {
+        match self {
+            Group::Function => Part::Function(Function::PostQueue),
+            Group::Store => Part::Store,
+        }
+    }
+}
+
+/// Creates the post-queue function's group in `vpc_id` (egress only). Returns its id.
+pub async fn create_function_group(ctx: Context<'_>, vpc_id: &str) -> Result<String, AwsError> {
+    let description = format!("Nami pipeline {}: post-queue function", ctx.name);
+    create(ctx, Group::Function, vpc_id, &description).await
+}
+
+/// Creates the store's group in `vpc_id`: MongoDB's port from `function_group_id` only.
+pub async fn create_store_group(
+    ctx: Context<'_>,
+    vpc_id: &str,
+    function_group_id: &str,
+) -> Result<String, AwsError> {
+    let description = format!(
+        "Nami pipeline {}: MongoDB, from the post-queue function only",
+        ctx.name
+    );
+    let group_id = create(ctx, Group::Store, vpc_id, &description).await?;
+    ctx.clients
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&group_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(MONGODB_PORT)
+                .to_port(MONGODB_PORT)
+                .user_id_group_pairs(
+                    UserIdGroupPair::builder()
+                        .group_id(function_group_id)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"))?;
+    Ok(group_id)
+}
+
+async fn create(
+    ctx: Context<'_>,
+    group: Group,
+    vpc_id: &str,
+    description: &str,
+) -> Result<String, AwsError> {
+    let name = ctx.object_name(group.part());
+    let output = ctx
+        .clients
+        .ec2
+        .create_security_group()
+        .group_name(&name)
+        .description(description)
+        .vpc_id(vpc_id)
+        .tag_specifications(ctx.ec2_tags(ResourceType::SecurityGroup, &name))
+        .send()
+        .await
+        .map_err(aws_error("ec2:CreateSecurityGroup"))?;
+    Ok(output.group_id.unwrap_or_default())
+}
+
+/// Deletes a group, waiting (within the deadline) while Lambda still holds network interfaces
+/// in it — they are released minutes after the function is deleted (DependencyViolation).
+pub async fn delete(ctx: Context<'_>, group_id: &str) -> Result<(), AwsError> {
+    retry_while(has_code(&["DependencyViolation"]), ctx.deadline, || async {
+        crate::aws::delete(
+            "ec2:DeleteSecurityGroup",
+            ctx.clients
+                .ec2
+                .delete_security_group()
+                .group_id(group_id)
+                .send(),
+        )
+        .await
+    })
+    .await
+}
+
+/// The VPC of group `group_id`, or `None` when the group does not exist.
+pub async fn find(clients: &Clients, group_id: &str) -> Result<Option<String>, AwsError> {
+    let output = clients
+        .ec2
+        .describe_security_groups()
+        .group_ids(group_id)
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeSecurityGroups"))
+        .found()?;
+    Ok(output
+        .and_then(|o| o.security_groups.unwrap_or_default().into_iter().next())
+        .map(|g| g.vpc_id.unwrap_or_default()))
+}
+
+/// The id and VPC of the pipeline's `group`, found by name (import).
+pub async fn find_by_name(
+    clients: &Clients,
+    pipeline: &str,
+    group: Group,
+) -> Result<Option<(String, String)>, AwsError> {
+    let output = clients
+        .ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values(object_name(pipeline, group.part()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeSecurityGroups"))?;
+    Ok(output
+        .security_groups
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|g| (g.group_id.unwrap_or_default(), g.vpc_id.unwrap_or_default())))
+}
+
+/// Clears the id of `group` in `state` when the group is gone (`found` false).
+pub fn read_back(group: Group, found: bool, state: &mut PipelineState) {
+    if !found {
+        match group {
+            Group::Function => state.security_group_id = Value::Null,
+            Group::Store => state.store_security_group_id = Value::Null,
+        }
+    }
+}

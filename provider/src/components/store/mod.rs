@@ -1,0 +1,330 @@
+//! The store: an existing MongoDB reached by connection string, or a managed one — MongoDB in
+//! Docker on an EC2 instance in the pipeline's VPC, its data on a separate EBS volume
+//! ([`instance`]). This module owns the `store` block: its schema, defaults, validation,
+//! settings, the post-queue function's store variables, and their read-back on import.
+
+pub mod instance;
+
+use std::collections::HashMap;
+
+use nami_contract::limits::{DEFAULT_DATABASE, Limit, MONGODB_TIMEOUT_MS};
+use nami_contract::vars;
+use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
+use tf_provider::value::Value;
+
+use crate::check::{Checker, at};
+use crate::model::{PipelineState, SettingsError, StoreBlock, block, default, known, known_i32};
+use crate::schema::{attribute, sensitive};
+
+/// The MongoDB image run by default (pinned).
+pub const DEFAULT_IMAGE: &str = "mongo:7.0.14";
+/// The instance type by default.
+pub const DEFAULT_INSTANCE_TYPE: &str = "t3.small";
+/// Data volume size in GiB (gp3's range).
+pub const VOLUME_SIZE: Limit = Limit::new(8, 16_384, 20);
+/// The MongoDB user the function connects as.
+pub const MONGODB_USER: &str = "nami";
+/// Longest database or collection name this provider accepts.
+const MONGODB_NAME_MAX_LEN: usize = 64;
+
+/// The `store` block's schema.
+pub fn schema() -> Block {
+    use AttributeConstraint::{Computed, Optional, OptionalComputed};
+    use AttributeType::{Bool, Number, String as Text};
+    crate::schema::block(
+        "Where envelopes are stored: an existing MongoDB when `mongodb_uri` is set, else a managed one — MongoDB in Docker \
+         on an EC2 instance (Amazon Linux 2023, IMDSv2 required, no SSH, no key pair) whose security group admits MongoDB's \
+         port only from the post-queue function, with its data on a separate encrypted EBS volume. Switching between the \
+         two replaces the pipeline.",
+        vec![
+            (
+                "mongodb_uri",
+                sensitive(attribute(
+                    Text,
+                    Optional,
+                    "Connection string of an existing MongoDB (Atlas, DocumentDB, a replica set): `mongodb://…` or `mongodb+srv://…`. Unset: the managed store.",
+                )),
+            ),
+            (
+                "database",
+                attribute(
+                    Text,
+                    OptionalComputed,
+                    &format!("Database name. Default `{DEFAULT_DATABASE}`."),
+                ),
+            ),
+            (
+                "collection",
+                attribute(
+                    Text,
+                    OptionalComputed,
+                    "Collection name. Default: the pipeline's name.",
+                ),
+            ),
+            (
+                "instance_type",
+                attribute(
+                    Text,
+                    OptionalComputed,
+                    &format!(
+                        "Managed store: EC2 instance type. Default `{DEFAULT_INSTANCE_TYPE}`. A change replaces the instance; the data volume is re-attached."
+                    ),
+                ),
+            ),
+            (
+                "image",
+                attribute(
+                    Text,
+                    OptionalComputed,
+                    &format!(
+                        "Managed store: the MongoDB container image, pinned. Default `{DEFAULT_IMAGE}`. A change replaces the instance; the data volume is re-attached."
+                    ),
+                ),
+            ),
+            (
+                "volume_size",
+                attribute(
+                    Number,
+                    OptionalComputed,
+                    &format!(
+                        "Managed store: data volume size in GiB, {}",
+                        VOLUME_SIZE.describe()
+                    ),
+                ),
+            ),
+            (
+                "retain_volume",
+                attribute(
+                    Bool,
+                    OptionalComputed,
+                    "Managed store: keep the data volume when the pipeline is destroyed. Default `true`.",
+                ),
+            ),
+            (
+                "password",
+                sensitive(attribute(
+                    Text,
+                    Computed,
+                    &format!(
+                        "Managed store: the generated password of MongoDB's `{MONGODB_USER}` user."
+                    ),
+                )),
+            ),
+        ],
+    )
+}
+
+/// Fills the `store` block's defaults.
+pub fn fill_defaults(state: &mut PipelineState) {
+    let name = state.name.as_ref_option().cloned();
+    let store = block(&mut state.store);
+    default(&mut store.database, DEFAULT_DATABASE.to_owned());
+    if store.is_managed() {
+        default(&mut store.instance_type, DEFAULT_INSTANCE_TYPE.to_owned());
+        default(&mut store.image, DEFAULT_IMAGE.to_owned());
+        default(&mut store.volume_size, VOLUME_SIZE.default);
+        default(&mut store.retain_volume, true);
+    }
+    if store.collection.is_null() {
+        store.collection = name.map_or(Value::Unknown, Value::Value);
+    }
+}
+
+/// Checks the `store` block.
+pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
+    let Some(store) = state.store.as_ref_option() else {
+        return;
+    };
+    if let Some(uri) = store.mongodb_uri.as_ref_option() {
+        check.that(
+            uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://"),
+            at("store", "mongodb_uri"),
+            "Invalid MongoDB connection string",
+            "it must start with mongodb:// or mongodb+srv://",
+        );
+    }
+    for (attribute, value) in [
+        ("database", &store.database),
+        ("collection", &store.collection),
+    ] {
+        if let Some(text) = value.as_ref_option() {
+            check.that(
+                !text.is_empty()
+                    && !text.contains(['$', '\0', '/', '\\', ' ', '.'])
+                    && text.len() <= MONGODB_NAME_MAX_LEN,
+                at("store", attribute),
+                "Invalid MongoDB name",
+                format!("{text:?}: 1–{MONGODB_NAME_MAX_LEN} characters, none of $ / \\ . space"),
+            );
+        }
+    }
+    check.limit(&store.volume_size, VOLUME_SIZE, at("store", "volume_size"));
+}
+
+/// How the managed store is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedSettings {
+    /// EC2 instance type.
+    pub instance_type: String,
+    /// MongoDB container image.
+    pub image: String,
+    /// Data volume size in GiB.
+    pub volume_size: i32,
+    /// Whether destroy keeps the data volume.
+    pub retain_volume: bool,
+    /// The `nami` user's password.
+    pub password: String,
+}
+
+/// Which store, and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// An existing MongoDB.
+    External {
+        /// Its connection string.
+        mongodb_uri: String,
+    },
+    /// MongoDB on an EC2 instance the pipeline owns.
+    Managed(ManagedSettings),
+}
+
+/// The store's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Which store.
+    pub kind: StoreKind,
+    /// Database name.
+    pub database: String,
+    /// Collection name.
+    pub collection: String,
+}
+
+impl Settings {
+    /// The store's settings in a planned state.
+    pub fn from_state(state: &PipelineState) -> Result<Self, SettingsError> {
+        let store = known(&state.store, "store")?;
+        let kind = if store.is_managed() {
+            StoreKind::Managed(ManagedSettings {
+                instance_type: known(&store.instance_type, "store.instance_type")?,
+                image: known(&store.image, "store.image")?,
+                volume_size: known_i32(&store.volume_size, "store.volume_size")?,
+                retain_volume: known(&store.retain_volume, "store.retain_volume")?,
+                password: known(&store.password, "store.password")?,
+            })
+        } else {
+            StoreKind::External {
+                mongodb_uri: known(&store.mongodb_uri, "store.mongodb_uri")?,
+            }
+        };
+        Ok(Settings {
+            kind,
+            database: known(&store.database, "store.database")?,
+            collection: known(&store.collection, "store.collection")?,
+        })
+    }
+
+    /// The managed store's settings, if it is the managed store.
+    pub fn managed(&self) -> Option<&ManagedSettings> {
+        match &self.kind {
+            StoreKind::Managed(settings) => Some(settings),
+            StoreKind::External { .. } => None,
+        }
+    }
+
+    /// The post-queue function's store variables, with the store's connection string.
+    pub fn environment(
+        &self,
+        mongodb_uri: &str,
+        function_timeout_seconds: i32,
+    ) -> HashMap<String, String> {
+        HashMap::from([
+            (vars::MONGODB_URI.to_owned(), mongodb_uri.to_owned()),
+            (vars::MONGODB_DATABASE.to_owned(), self.database.clone()),
+            (vars::MONGODB_COLLECTION.to_owned(), self.collection.clone()),
+            (
+                vars::MONGODB_TIMEOUT_MS.to_owned(),
+                server_selection_timeout_ms(function_timeout_seconds).to_string(),
+            ),
+        ])
+    }
+}
+
+/// Generates the managed store's password when the state has none yet.
+pub fn ensure_password(state: &mut PipelineState) {
+    let store = block(&mut state.store);
+    if store.is_managed() && !store.password.is_value() {
+        store.password = Value::Value(generate_password());
+    }
+}
+
+/// Server-selection timeout given to the function: a third of its timeout, from the contract's
+/// minimum up to its default, so a dead store fails a batch well before the function is killed.
+pub fn server_selection_timeout_ms(function_timeout_seconds: i32) -> i64 {
+    (i64::from(function_timeout_seconds) * 1000 / 3)
+        .clamp(MONGODB_TIMEOUT_MS.min, MONGODB_TIMEOUT_MS.default)
+}
+
+/// The connection string of the managed store.
+pub fn managed_uri(password: &str, private_ip: &str) -> String {
+    let port = crate::components::security_groups::MONGODB_PORT;
+    format!(
+        "mongodb://{MONGODB_USER}:{password}@{private_ip}:{port}/?authSource=admin&directConnection=true"
+    )
+}
+
+/// The password inside a managed store's connection string.
+pub fn password_of(uri: &str) -> Option<String> {
+    let credentials = uri.strip_prefix(&format!("mongodb://{MONGODB_USER}:"))?;
+    Some(credentials.split_once('@')?.0.to_owned())
+}
+
+/// A fresh password (122 random bits, hex).
+pub fn generate_password() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The `store` block a post-queue environment describes (import). For the managed store (found
+/// by its instance), the connection string becomes the password and the settings AWS holds.
+pub fn from_environment(
+    env: &HashMap<String, String>,
+    managed: Option<&instance::ManagedFacts>,
+) -> StoreBlock {
+    let get = |var: &str| env.get(var).cloned().map_or(Value::Null, Value::Value);
+    let mut store = StoreBlock {
+        mongodb_uri: get(vars::MONGODB_URI),
+        database: get(vars::MONGODB_DATABASE),
+        collection: get(vars::MONGODB_COLLECTION),
+        ..Default::default()
+    };
+    if let Some(facts) = managed {
+        store.password = crate::model::value_of(
+            store
+                .mongodb_uri
+                .as_ref_option()
+                .and_then(|uri| password_of(uri)),
+        );
+        store.mongodb_uri = Value::Null;
+        store.image = Value::Value(DEFAULT_IMAGE.to_owned());
+        store.retain_volume = Value::Value(true);
+        store.volume_size = crate::model::value_of(facts.volume_size.map(i64::from));
+    }
+    store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_managed_password_round_trips_through_the_connection_string() {
+        let uri = managed_uri("s3cr3t", "10.42.1.7");
+        assert_eq!(password_of(&uri).as_deref(), Some("s3cr3t"));
+        assert_eq!(password_of("mongodb+srv://x@atlas"), None);
+    }
+
+    #[test]
+    fn a_third_of_the_function_timeout_bounded_by_the_contract() {
+        assert_eq!(server_selection_timeout_ms(3), 1000);
+        assert_eq!(server_selection_timeout_ms(900), MONGODB_TIMEOUT_MS.default);
+    }
+}

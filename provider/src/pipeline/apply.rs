@@ -1,0 +1,79 @@
+//! One apply, for create and update alike: create what is missing ([`super::create`]), then
+//! converge the rest ([`super::update`]), within the operation's timeout. State keeps every id
+//! made, whatever happens.
+
+use std::time::Duration;
+
+use tf_provider::Diagnostics;
+use tf_provider::value::Value;
+use tokio::time::Instant;
+
+use super::create::ensure;
+use super::ids::{Ids, MissingId};
+use super::spec::Spec;
+use super::update::converge;
+use crate::aws::{AwsError, Clients};
+use crate::components::{Context, api, store};
+use crate::model::PipelineState;
+
+/// Why an apply stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// An AWS call failed (or a local artifact could not be read).
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// An id an earlier step should have made is missing.
+    #[error(transparent)]
+    MissingId(#[from] MissingId),
+}
+
+/// Creates what is missing and converges the rest, within `timeout`; errors go to `diags` and
+/// `state` keeps every id created so far. `prior` is the state before an update.
+pub async fn apply(
+    clients: &Clients,
+    prior: Option<&PipelineState>,
+    state: &mut PipelineState,
+    timeout: Duration,
+    diags: &mut Diagnostics,
+) {
+    store::ensure_password(state);
+    let spec = match Spec::from_state(state) {
+        Ok(spec) => spec,
+        Err(error) => {
+            diags.root_error("Invalid pipeline configuration", error.to_string());
+            return;
+        }
+    };
+    let ctx = Context {
+        clients,
+        name: &spec.name,
+        tags: &spec.tags,
+        deadline: Instant::now() + timeout,
+    };
+    let mut ids = Ids::from_state(state);
+    let deployed = state.endpoint_url.is_value();
+    let work = async {
+        ensure(ctx, &spec, &mut ids, deployed).await?;
+        converge(ctx, &spec, prior, &mut ids).await
+    };
+    let outcome = tokio::time::timeout(timeout, work).await;
+    ids.record(state);
+    state.id = Value::Value(spec.name.clone());
+    match (outcome, &ids.api_id) {
+        (Ok(Ok(())), Some(api_id)) => {
+            state.endpoint_url = Value::Value(api::endpoint_url(clients, api_id, &spec.api.stage));
+        }
+        (Ok(Ok(())), None) => diags.root_error(
+            "Applying the pipeline failed",
+            MissingId("api_id").to_string(),
+        ),
+        (Ok(Err(error)), _) => diags.root_error("Applying the pipeline failed", error.to_string()),
+        (Err(_), _) => diags.root_error(
+            "Applying the pipeline timed out",
+            format!("not finished within {timeout:?}"),
+        ),
+    }
+    if state.endpoint_url.is_unknown() {
+        state.endpoint_url = Value::Null;
+    }
+}

@@ -1,0 +1,299 @@
+//! Create and repair: [`ensure`] creates every object whose id is missing, independent ones
+//! concurrently, recording each id in [`Ids`] as soon as it exists — so a create that fails
+//! midway leaves state that `destroy` cleans up, and the next apply finishes the job.
+//!
+//! Order: managed network → DLQ, roles, function security group, API → queue, managed store →
+//! role policies → functions → mapping and route → deployment.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use nami_contract::naming::Function;
+
+use super::apply::ApplyError;
+use super::ids::{Ids, need};
+use super::spec::Spec;
+use crate::aws::{AwsError, Clients};
+use crate::components::functions::{self, environment};
+use crate::components::store::{StoreKind, instance};
+use crate::components::{Context, api, iam, mapping, network, queue, security_groups};
+
+/// Runs `create` only when `id` is missing.
+async fn when_missing<I, T>(
+    id: &Option<I>,
+    create: impl Future<Output = Result<T, AwsError>>,
+) -> Option<Result<T, AwsError>> {
+    match id {
+        Some(_) => None,
+        None => Some(create.await),
+    }
+}
+
+/// Records the outcomes of concurrent creates: each id that was made, and the first error.
+#[derive(Default)]
+struct Outcomes {
+    first_error: Option<AwsError>,
+}
+
+impl Outcomes {
+    fn record<T>(&mut self, slot: &mut Option<T>, outcome: Option<Result<T, AwsError>>) {
+        match outcome {
+            Some(Ok(id)) => *slot = Some(id),
+            Some(Err(error)) => {
+                self.first_error.get_or_insert(error);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(self) -> Result<(), AwsError> {
+        self.first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Creates every object whose id `ids` lacks. `deployed` says whether the stage is deployed.
+pub async fn ensure(
+    ctx: Context<'_>,
+    spec: &Spec,
+    ids: &mut Ids,
+    deployed: bool,
+) -> Result<(), ApplyError> {
+    // 0. Where the function and the store run.
+    match &spec.network {
+        network::Plan::Managed => {
+            let mut managed = ids.managed_network();
+            let result = network::create_managed(ctx, &mut managed).await;
+            ids.set_managed_network(&managed);
+            result?;
+        }
+        network::Plan::Existing(existing) => {
+            ids.vpc_id = Some(existing.vpc_id.clone());
+            ids.subnet_ids = existing.subnet_ids.clone();
+        }
+        network::Plan::None => {}
+    }
+
+    // 1. Nothing depends on these: the DLQ, both roles, the function's security group, the API.
+    let function_group = async {
+        match (&ids.vpc_id, spec.network.in_vpc()) {
+            (Some(vpc_id), true) => {
+                when_missing(
+                    &ids.security_group_id,
+                    security_groups::create_function_group(ctx, vpc_id),
+                )
+                .await
+            }
+            _ => None,
+        }
+    };
+    let (dlq, pre_role, post_role, function_group, api_id) = tokio::join!(
+        when_missing(&ids.dlq, queue::create_dlq(ctx, &spec.queue)),
+        when_missing(
+            &ids.pre_queue_role_arn,
+            iam::create_role(ctx, Function::PreQueue)
+        ),
+        when_missing(
+            &ids.post_queue_role_arn,
+            iam::create_role(ctx, Function::PostQueue)
+        ),
+        function_group,
+        when_missing(&ids.api_id, api::create_api(ctx)),
+    );
+    let mut outcomes = Outcomes::default();
+    outcomes.record(&mut ids.dlq, dlq);
+    outcomes.record(&mut ids.pre_queue_role_arn, pre_role);
+    outcomes.record(&mut ids.post_queue_role_arn, post_role);
+    outcomes.record(&mut ids.security_group_id, function_group);
+    outcomes.record(&mut ids.api_id, api_id);
+    outcomes.finish()?;
+
+    // 2. The main queue redrives to the DLQ; the managed store needs the function's group.
+    if ids.queue.is_none() {
+        let dlq_arn = &ids
+            .dlq
+            .as_ref()
+            .ok_or(super::ids::MissingId("dlq_arn"))?
+            .arn;
+        ids.queue = Some(queue::create_queue(ctx, &spec.queue, dlq_arn).await?);
+    }
+    ensure_store(ctx, spec, ids).await?;
+
+    // 3. The roles' policies name the queue (and the secret); rewriting them is idempotent.
+    let queue = ids
+        .queue
+        .clone()
+        .ok_or(super::ids::MissingId("queue_arn"))?;
+    let grants = iam::Grants {
+        queue_arn: &queue.arn,
+        secret_arn: spec
+            .signature
+            .secret_arn
+            .as_ref_option()
+            .map(String::as_str),
+        in_vpc: spec.network.in_vpc(),
+    };
+    let policy = async |function| {
+        let role_arn = need(ids.role_arn(function), "role_arn")?;
+        iam::put_policy(ctx, function, role_arn, &grants)
+            .await
+            .map_err(ApplyError::from)
+    };
+    tokio::try_join!(policy(Function::PreQueue), policy(Function::PostQueue))?;
+
+    // 4. Both functions.
+    let mongodb_uri = store_uri(ctx.clients, spec, ids).await?;
+    let environments = environments(spec, &queue.url, &mongodb_uri);
+    let placement = match &ids.security_group_id {
+        Some(group) if spec.network.in_vpc() => Some(functions::Placement {
+            subnet_ids: &ids.subnet_ids,
+            security_group_id: group,
+        }),
+        _ => None,
+    };
+    let roles = HashMap::from([
+        (
+            Function::PreQueue,
+            need(&ids.pre_queue_role_arn, "pre_queue_role_arn")?.to_owned(),
+        ),
+        (
+            Function::PostQueue,
+            need(&ids.post_queue_role_arn, "post_queue_role_arn")?.to_owned(),
+        ),
+    ]);
+    let create_function = |function: Function, placement| {
+        let (role_arn, environment) = (&roles[&function], environments[&function].clone());
+        let settings = spec.function(function);
+        functions::create(ctx, function, role_arn, settings, environment, placement)
+    };
+    let (pre_function, post_function) = tokio::join!(
+        when_missing(
+            &ids.pre_queue_function_arn,
+            create_function(Function::PreQueue, None)
+        ),
+        when_missing(
+            &ids.post_queue_function_arn,
+            create_function(Function::PostQueue, placement.clone())
+        ),
+    );
+    let pre_function_created = matches!(pre_function, Some(Ok(_)));
+    let mut outcomes = Outcomes::default();
+    outcomes.record(&mut ids.pre_queue_function_arn, pre_function);
+    outcomes.record(&mut ids.post_queue_function_arn, post_function);
+    outcomes.finish()?;
+
+    // 5. The mapping feeds the post-queue function; the API's route invokes the pre-queue one.
+    let api_id = need(&ids.api_id, "api_id")?.to_owned();
+    let pre_function_arn = need(&ids.pre_queue_function_arn, "pre_queue_function_arn")?.to_owned();
+    let account = need(&ids.pre_queue_role_arn, "pre_queue_role_arn")?
+        .split(':')
+        .nth(4)
+        .unwrap_or_default()
+        .to_owned();
+    let route = async {
+        let resource = when_missing(
+            &ids.api_resource_id,
+            api::create_route(ctx, &api_id, &pre_function_arn),
+        )
+        .await;
+        if matches!(resource, Some(Err(_))) {
+            return resource;
+        }
+        // A new route, or a re-created function (whose permissions went with it), needs the
+        // permission to invoke.
+        if resource.is_some() || pre_function_created {
+            if let Err(error) = api::allow_invoke(ctx, &account, &api_id).await {
+                return Some(Err(error));
+            }
+        }
+        resource
+    };
+    let (mapping_id, route) = tokio::join!(
+        when_missing(
+            &ids.mapping_id,
+            mapping::create(ctx, &queue.arn, &spec.mapping)
+        ),
+        route,
+    );
+    let mut outcomes = Outcomes::default();
+    outcomes.record(&mut ids.mapping_id, mapping_id);
+    outcomes.record(&mut ids.api_resource_id, route);
+    outcomes.finish()?;
+    if !deployed {
+        api::deploy(ctx, &api_id, &spec.api.stage).await?;
+    }
+    Ok(())
+}
+
+/// Creates the managed store's missing parts: its security group, data volume and instance.
+pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Result<(), ApplyError> {
+    let Some(settings) = spec.store.managed() else {
+        return Ok(());
+    };
+    let vpc_id = need(&ids.vpc_id, "vpc_id")?.to_owned();
+    let subnet_id = ids
+        .subnet_ids
+        .first()
+        .cloned()
+        .ok_or(super::ids::MissingId("subnet_ids"))?;
+    if ids.store_security_group_id.is_none() {
+        let function_group = need(&ids.security_group_id, "security_group_id")?;
+        ids.store_security_group_id =
+            Some(security_groups::create_store_group(ctx, &vpc_id, function_group).await?);
+    }
+    if ids.data_volume_id.is_none() {
+        let zone = network::subnet_zone(ctx.clients, &subnet_id).await?;
+        ids.data_volume_id = Some(instance::create_volume(ctx, &zone, settings.volume_size).await?);
+    }
+    if ids.instance_id.is_none() {
+        let public_ip = spec.network == network::Plan::Managed;
+        let group = need(&ids.store_security_group_id, "store_security_group_id")?;
+        let (instance_id, _) =
+            instance::launch(ctx, settings, &subnet_id, group, public_ip).await?;
+        ids.instance_id = Some(instance_id.clone());
+        let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
+        instance::attach_volume(ctx, volume_id, &instance_id).await?;
+    }
+    Ok(())
+}
+
+/// The store's connection string: the user's, or the managed instance's.
+pub async fn store_uri(clients: &Clients, spec: &Spec, ids: &Ids) -> Result<String, ApplyError> {
+    match &spec.store.kind {
+        StoreKind::External { mongodb_uri } => Ok(mongodb_uri.clone()),
+        StoreKind::Managed(settings) => {
+            let instance_id = need(&ids.instance_id, "instance_id")?;
+            let facts = instance::find_instance(clients, instance_id).await?;
+            let private_ip = facts.map(|f| f.private_ip).unwrap_or_default();
+            Ok(crate::components::store::managed_uri(
+                &settings.password,
+                &private_ip,
+            ))
+        }
+    }
+}
+
+/// Both functions' environments.
+pub fn environments(
+    spec: &Spec,
+    queue_url: &str,
+    mongodb_uri: &str,
+) -> HashMap<Function, HashMap<String, String>> {
+    HashMap::from([
+        (
+            Function::PreQueue,
+            environment::pre_queue(
+                &spec.name,
+                queue_url,
+                spec.queue.max_message_bytes,
+                &spec.signature,
+            ),
+        ),
+        (
+            Function::PostQueue,
+            environment::post_queue(
+                &spec.name,
+                spec.store.environment(mongodb_uri, spec.post_queue.timeout),
+            ),
+        ),
+    ])
+}

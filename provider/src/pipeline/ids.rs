@@ -1,0 +1,263 @@
+//! The ids of the AWS objects a pipeline owns, typed and derived from state once. Create,
+//! update, delete and read act on objects by these ids; `None` is an object that does not exist
+//! (yet). [`Ids::record`] writes them back, so state always holds every object made so far.
+
+use nami_contract::naming::Function;
+use tf_provider::value::Value;
+
+use crate::aws::AwsError;
+use crate::components::network::ManagedNetwork;
+use crate::components::queue::QueueIds;
+use crate::model::{PipelineState, Str, str_list, strings, value_of};
+
+/// An id an earlier step should have recorded is missing: a bug in the order of steps, or state
+/// edited by hand.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not known: an earlier step did not record it")]
+pub struct MissingId(pub &'static str);
+
+/// Every object id of a pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ids {
+    /// The REST API.
+    pub api_id: Option<String>,
+    /// Its `/webhook` resource.
+    pub api_resource_id: Option<String>,
+    /// The main queue.
+    pub queue: Option<QueueIds>,
+    /// The dead-letter queue.
+    pub dlq: Option<QueueIds>,
+    /// The pre-queue function's role.
+    pub pre_queue_role_arn: Option<String>,
+    /// The post-queue function's role.
+    pub post_queue_role_arn: Option<String>,
+    /// The pre-queue function.
+    pub pre_queue_function_arn: Option<String>,
+    /// The post-queue function.
+    pub post_queue_function_arn: Option<String>,
+    /// The event source mapping.
+    pub mapping_id: Option<String>,
+    /// The post-queue function's security group.
+    pub security_group_id: Option<String>,
+    /// The VPC the function (and store) run in: the user's or the managed one.
+    pub vpc_id: Option<String>,
+    /// Their subnets (empty: none).
+    pub subnet_ids: Vec<String>,
+    /// The managed network's internet gateway.
+    pub internet_gateway_id: Option<String>,
+    /// The managed network's route table.
+    pub route_table_id: Option<String>,
+    /// The managed store's security group.
+    pub store_security_group_id: Option<String>,
+    /// The managed store's instance.
+    pub instance_id: Option<String>,
+    /// The managed store's data volume.
+    pub data_volume_id: Option<String>,
+}
+
+fn id(value: &Str) -> Option<String> {
+    value.as_ref_option().cloned()
+}
+
+fn queue_ids(url: &Str, arn: &Str) -> Option<QueueIds> {
+    Some(QueueIds {
+        url: id(url)?,
+        arn: id(arn)?,
+    })
+}
+
+impl Ids {
+    /// The ids a state holds (null and unknown ones are `None`).
+    pub fn from_state(state: &PipelineState) -> Ids {
+        Ids {
+            api_id: id(&state.api_id),
+            api_resource_id: id(&state.api_resource_id),
+            queue: queue_ids(&state.queue_url, &state.queue_arn),
+            dlq: queue_ids(&state.dlq_url, &state.dlq_arn),
+            pre_queue_role_arn: id(&state.pre_queue_role_arn),
+            post_queue_role_arn: id(&state.post_queue_role_arn),
+            pre_queue_function_arn: id(&state.pre_queue_function_arn),
+            post_queue_function_arn: id(&state.post_queue_function_arn),
+            mapping_id: id(&state.event_source_mapping_id),
+            security_group_id: id(&state.security_group_id),
+            vpc_id: id(&state.vpc_id),
+            subnet_ids: strings(&state.subnet_ids),
+            internet_gateway_id: id(&state.internet_gateway_id),
+            route_table_id: id(&state.route_table_id),
+            store_security_group_id: id(&state.store_security_group_id),
+            instance_id: id(&state.instance_id),
+            data_volume_id: id(&state.data_volume_id),
+        }
+    }
+
+    /// Writes every id into `state`: `None` as null.
+    pub fn record(&self, state: &mut PipelineState) {
+        let queue = |ids: &Option<QueueIds>| {
+            (
+                value_of(ids.as_ref().map(|q| q.url.clone())),
+                value_of(ids.as_ref().map(|q| q.arn.clone())),
+            )
+        };
+        (state.queue_url, state.queue_arn) = queue(&self.queue);
+        (state.dlq_url, state.dlq_arn) = queue(&self.dlq);
+        state.api_id = value_of(self.api_id.clone());
+        state.api_resource_id = value_of(self.api_resource_id.clone());
+        state.pre_queue_role_arn = value_of(self.pre_queue_role_arn.clone());
+        state.post_queue_role_arn = value_of(self.post_queue_role_arn.clone());
+        state.pre_queue_function_arn = value_of(self.pre_queue_function_arn.clone());
+        state.post_queue_function_arn = value_of(self.post_queue_function_arn.clone());
+        state.event_source_mapping_id = value_of(self.mapping_id.clone());
+        state.security_group_id = value_of(self.security_group_id.clone());
+        state.vpc_id = value_of(self.vpc_id.clone());
+        state.subnet_ids = if self.subnet_ids.is_empty() {
+            Value::Null
+        } else {
+            str_list(&self.subnet_ids)
+        };
+        state.internet_gateway_id = value_of(self.internet_gateway_id.clone());
+        state.route_table_id = value_of(self.route_table_id.clone());
+        state.store_security_group_id = value_of(self.store_security_group_id.clone());
+        state.instance_id = value_of(self.instance_id.clone());
+        state.data_volume_id = value_of(self.data_volume_id.clone());
+    }
+
+    /// `function`'s role.
+    pub fn role_arn(&self, function: Function) -> &Option<String> {
+        match function {
+            Function::PreQueue => &self.pre_queue_role_arn,
+            Function::PostQueue => &self.post_queue_role_arn,
+        }
+    }
+
+    /// The managed network's ids (empty where none).
+    pub fn managed_network(&self) -> ManagedNetwork {
+        ManagedNetwork {
+            vpc_id: self.vpc_id.clone().unwrap_or_default(),
+            subnet_ids: self.subnet_ids.clone(),
+            internet_gateway_id: self.internet_gateway_id.clone().unwrap_or_default(),
+            route_table_id: self.route_table_id.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Records the managed network's ids.
+    pub fn set_managed_network(&mut self, network: &ManagedNetwork) {
+        let id = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        self.vpc_id = id(&network.vpc_id);
+        self.subnet_ids = network.subnet_ids.clone();
+        self.internet_gateway_id = id(&network.internet_gateway_id);
+        self.route_table_id = id(&network.route_table_id);
+    }
+
+    /// Whether the pipeline has a managed network.
+    pub fn has_managed_network(&self) -> bool {
+        self.internet_gateway_id.is_some() || self.route_table_id.is_some()
+    }
+}
+
+/// The id in `slot`, or [`MissingId`] naming `what`.
+pub fn need<'a>(slot: &'a Option<String>, what: &'static str) -> Result<&'a str, MissingId> {
+    slot.as_deref().ok_or(MissingId(what))
+}
+
+/// Runs `call` on an id that exists; for one that does not, there is nothing to find or delete:
+/// `T`'s default (`None`, `()`).
+pub async fn with_id<'a, T, F, Fut>(id: Option<&'a str>, call: F) -> Result<T, AwsError>
+where
+    T: Default,
+    F: FnOnce(&'a str) -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    match id {
+        Some(id) => call(id).await,
+        None => Ok(T::default()),
+    }
+}
+
+/// The state's object-id attributes (subnets aside), for plans that mark them unknown or clear them.
+pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 18] {
+    [
+        &mut state.api_id,
+        &mut state.api_resource_id,
+        &mut state.queue_url,
+        &mut state.queue_arn,
+        &mut state.dlq_url,
+        &mut state.dlq_arn,
+        &mut state.pre_queue_role_arn,
+        &mut state.post_queue_role_arn,
+        &mut state.pre_queue_function_arn,
+        &mut state.post_queue_function_arn,
+        &mut state.event_source_mapping_id,
+        &mut state.security_group_id,
+        &mut state.vpc_id,
+        &mut state.internet_gateway_id,
+        &mut state.route_table_id,
+        &mut state.store_security_group_id,
+        &mut state.instance_id,
+        &mut state.data_volume_id,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some(text: &str) -> Str {
+        Value::Value(text.to_owned())
+    }
+
+    #[test]
+    fn ids_survive_the_round_trip_through_state() {
+        let mut state = PipelineState {
+            api_id: some("a1"),
+            queue_url: some("https://q"),
+            queue_arn: some("arn:q"),
+            dlq_url: some("https://d"),
+            post_queue_role_arn: some("arn:aws:iam::123456789012:role/r"),
+            instance_id: some("i-1"),
+            subnet_ids: str_list(&["subnet-1".into(), "subnet-2".into()]),
+            ..Default::default()
+        };
+        let ids = Ids::from_state(&state);
+        assert_eq!(ids.queue.as_ref().map(|q| q.arn.as_str()), Some("arn:q"));
+        // A queue whose ARN is missing is not a queue the pipeline can act on.
+        assert_eq!(ids.dlq, None);
+        assert_eq!(ids.subnet_ids.len(), 2);
+        let before = state.clone();
+        ids.record(&mut state);
+        assert_eq!(state.queue_arn, before.queue_arn);
+        assert_eq!(state.instance_id, before.instance_id);
+        assert_eq!(state.subnet_ids, before.subnet_ids);
+        assert_eq!(
+            state.dlq_url,
+            Value::Null,
+            "half a queue is recorded as none"
+        );
+    }
+
+    #[test]
+    fn unknown_ids_are_objects_to_create() {
+        let mut state = PipelineState::default();
+        for field in id_fields(&mut state) {
+            *field = Value::Unknown;
+        }
+        assert_eq!(Ids::from_state(&state), Ids::default());
+        assert_eq!(
+            need(&None, "api_id").unwrap_err().to_string(),
+            "api_id is not known: an earlier step did not record it"
+        );
+    }
+
+    #[test]
+    fn a_managed_network_is_recorded_whole() {
+        let mut ids = Ids::default();
+        ids.set_managed_network(&ManagedNetwork {
+            vpc_id: "vpc-1".into(),
+            subnet_ids: vec!["subnet-1".into()],
+            internet_gateway_id: "igw-1".into(),
+            route_table_id: String::new(),
+        });
+        assert!(ids.has_managed_network());
+        assert_eq!(ids.route_table_id, None);
+        assert_eq!(ids.managed_network().vpc_id, "vpc-1");
+    }
+}

@@ -1,0 +1,367 @@
+//! Plan rules: defaults, validation, which changes replace the pipeline, and which ids a plan
+//! shows as unknown (objects to create) or null (objects this configuration does not use).
+
+use std::collections::BTreeMap;
+
+use nami_contract::naming::is_valid_pipeline_name;
+use tf_provider::value::Value;
+use tf_provider::{AttributePath, Diagnostics};
+
+use super::ids::id_fields;
+use super::timeouts;
+use crate::check::Checker;
+use crate::components::functions::{self, signature};
+use crate::components::{api, mapping, network, queue, store};
+use crate::model::{PipelineState, StoreBlock, block, string_map, to_str_map};
+
+/// Fills every unset optional-computed attribute with its default. The post-queue function's
+/// timeout comes before the queue's visibility timeout, which derives from it.
+pub fn fill_defaults(state: &mut PipelineState) {
+    api::fill_defaults(state);
+    signature::fill_defaults(state);
+    functions::fill_defaults(state);
+    mapping::fill_defaults(state);
+    queue::fill_defaults(state);
+    store::fill_defaults(state);
+    network::fill_defaults(state);
+    block(&mut state.timeouts);
+}
+
+/// Checks every known value; each problem is reported at its attribute.
+pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
+    let mut check = Checker::new(diags);
+    if let Some(name) = state.name.as_ref_option() {
+        check.that(
+            is_valid_pipeline_name(name),
+            AttributePath::new("name"),
+            "Invalid pipeline name",
+            format!(
+                "{name:?}: use 1–{} lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen",
+                nami_contract::limits::PIPELINE_NAME_MAX_LEN
+            ),
+        );
+    }
+    api::validate(state, &mut check);
+    signature::validate(state, &mut check);
+    functions::validate(state, &mut check);
+    mapping::validate(state, &mut check);
+    queue::validate(state, &mut check);
+    store::validate(state, &mut check);
+    network::validate(state, &mut check);
+    timeouts::validate(state, &mut check);
+}
+
+/// Fills defaults, `tags_all` and the artifacts' hashes of a plan; reports invalid values.
+pub fn plan_settings(
+    default_tags: &BTreeMap<String, String>,
+    state: &mut PipelineState,
+    diags: &mut Diagnostics,
+) {
+    fill_defaults(state);
+    validate(state, diags);
+    let mut tags_all = default_tags.clone();
+    tags_all.extend(string_map(&state.tags));
+    state.tags_all = if state.tags.is_unknown() {
+        Value::Unknown
+    } else {
+        to_str_map(&tags_all)
+    };
+    functions::plan_code_hashes(state, diags);
+}
+
+/// Plans a pipeline created from nothing: every id unknown, then the unused ones cleared.
+pub fn plan_create(
+    default_tags: &BTreeMap<String, String>,
+    state: &mut PipelineState,
+    diags: &mut Diagnostics,
+) {
+    for field in id_fields(state) {
+        *field = Value::Unknown;
+    }
+    state.subnet_ids = Value::Unknown;
+    state.id = Value::Unknown;
+    state.endpoint_url = Value::Unknown;
+    plan_settings(default_tags, state, diags);
+    block(&mut state.store).password = Value::Unknown;
+    clear_unused(state);
+}
+
+/// Plans an update of `prior` to `state` (the proposed state, changed in place). Returns the
+/// attributes whose change replaces the pipeline; empty for an update in place.
+pub fn plan_update(
+    default_tags: &BTreeMap<String, String>,
+    prior: &PipelineState,
+    config: &PipelineState,
+    state: &mut PipelineState,
+    diags: &mut Diagnostics,
+) -> Vec<AttributePath> {
+    plan_settings(default_tags, state, diags);
+    let replace = replacing_changes(prior, state);
+    if !replace.is_empty() {
+        if managed_store(state) != managed_store(prior) {
+            // The new store's settings are the configuration's, not the old store's carried over.
+            let configured = config.store.as_ref_option().cloned().unwrap_or_default();
+            let store = block(&mut state.store);
+            store.instance_type = configured.instance_type;
+            store.image = configured.image;
+            store.volume_size = configured.volume_size;
+            store.retain_volume = configured.retain_volume;
+        }
+        plan_create(default_tags, state, diags);
+        return replace;
+    }
+
+    // An object deleted out of band (its id cleared by read) is re-created: show it as unknown.
+    for field in id_fields(state) {
+        if field.is_null() {
+            *field = Value::Unknown;
+        }
+    }
+    if state.subnet_ids.is_null() {
+        state.subnet_ids = Value::Unknown;
+    }
+    let store = block(&mut state.store);
+    if store.password.is_null() {
+        store.password = Value::Unknown;
+    }
+    clear_unused(state);
+    let missing = id_fields(state).into_iter().any(|field| field.is_unknown());
+    if missing || state.stage != prior.stage {
+        state.endpoint_url = Value::Unknown;
+    }
+    Vec::new()
+}
+
+fn managed_store(state: &PipelineState) -> Option<bool> {
+    state.store.as_ref_option().map(StoreBlock::is_managed)
+}
+
+/// The changes that replace the pipeline: its name, its VPC, or the kind of store.
+pub fn replacing_changes(prior: &PipelineState, planned: &PipelineState) -> Vec<AttributePath> {
+    let mut replace = Vec::new();
+    if planned.name != prior.name {
+        replace.push(AttributePath::new("name"));
+    }
+    let vpc = |s: &PipelineState| {
+        s.network
+            .as_ref_option()
+            .map(|n| n.vpc_id.clone())
+            .unwrap_or_default()
+    };
+    if vpc(planned) != vpc(prior) {
+        replace.push(AttributePath::new("network").attribute("vpc_id"));
+    }
+    if managed_store(planned) != managed_store(prior) {
+        replace.push(AttributePath::new("store").attribute("mongodb_uri"));
+    }
+    replace
+}
+
+/// Clears the ids this configuration does not use (no VPC, no managed network or store).
+pub fn clear_unused(state: &mut PipelineState) {
+    let managed_store = managed_store(state) == Some(true);
+    let existing_network = state
+        .network
+        .as_ref_option()
+        .is_some_and(|n| n.vpc_id.is_value());
+    if !(managed_store || existing_network) {
+        state.security_group_id = Value::Null;
+        state.vpc_id = Value::Null;
+        state.subnet_ids = Value::Null;
+    }
+    if !managed_store || existing_network {
+        state.internet_gateway_id = Value::Null;
+        state.route_table_id = Value::Null;
+    }
+    if existing_network {
+        let network = state.network.as_ref_option().cloned().unwrap_or_default();
+        state.vpc_id = network.vpc_id;
+        state.subnet_ids = network.subnet_ids;
+    }
+    if !managed_store {
+        state.store_security_group_id = Value::Null;
+        state.instance_id = Value::Null;
+        state.data_volume_id = Value::Null;
+        block(&mut state.store).password = Value::Null;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{NetworkBlock, PostQueueBlock, SignatureBlock};
+
+    fn errors(state: &PipelineState) -> Vec<String> {
+        let mut diags = Diagnostics::default();
+        validate(state, &mut diags);
+        diags
+            .errors
+            .iter()
+            .map(|d| format!("{}: {}", d.summary, d.detail))
+            .collect()
+    }
+
+    fn valid() -> PipelineState {
+        let mut state = PipelineState {
+            name: Value::Value("orders".into()),
+            signature: Value::Value(SignatureBlock {
+                scheme: Value::Value("github".into()),
+                secret: Value::Value("s".into()),
+                ..Default::default()
+            }),
+            store: Value::Value(StoreBlock {
+                mongodb_uri: Value::Value("mongodb://db:27017".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        fill_defaults(&mut state);
+        state
+    }
+
+    fn managed(mut state: PipelineState) -> PipelineState {
+        block(&mut state.store).mongodb_uri = Value::Null;
+        fill_defaults(&mut state);
+        state
+    }
+
+    #[test]
+    fn defaults_are_valid_and_derived() {
+        let state = valid();
+        assert!(errors(&state).is_empty(), "{:?}", errors(&state));
+        let queue = state.queue.as_ref_option().unwrap();
+        assert_eq!(queue.visibility_timeout_seconds, Value::Value(180));
+        assert_eq!(
+            state.store.as_ref_option().unwrap().collection,
+            Value::Value("orders".into())
+        );
+        assert_eq!(
+            state.post_queue.as_ref_option().unwrap().max_concurrency,
+            Value::Value(mapping::MAX_CONCURRENCY.default)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut state = managed(valid());
+        state.name = Value::Value("Orders_1".into());
+        block(&mut state.post_queue).max_concurrency = Value::Value(1);
+        block(&mut state.post_queue).batch_size = Value::Value(100);
+        block(&mut state.queue).visibility_timeout_seconds = Value::Value(60);
+        block(&mut state.signature).scheme = Value::Value("gitlab".into());
+        block(&mut state.store).volume_size = Value::Value(4);
+        let errors = errors(&state).join("\n");
+        for expected in [
+            "Invalid pipeline name",
+            "1 is outside 2–1000",
+            "batch_size 100 is over 10",
+            "60 s is less than 6 × post_queue.timeout (30 s = 180 s)",
+            "Unknown signature scheme",
+            "4 is outside 8–16384",
+        ] {
+            assert!(
+                errors.contains(expected),
+                "missing {expected:?} in:\n{errors}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_pipeline_plans_every_used_id_unknown_and_unused_ones_null() {
+        let mut external = valid();
+        plan_create(&BTreeMap::new(), &mut external, &mut Diagnostics::default());
+        assert!(external.queue_arn.is_unknown() && external.api_id.is_unknown());
+        assert!(external.instance_id.is_null() && external.vpc_id.is_null());
+        assert!(block(&mut external.store).password.is_null());
+
+        let mut in_managed_network = managed(valid());
+        plan_create(
+            &BTreeMap::new(),
+            &mut in_managed_network,
+            &mut Diagnostics::default(),
+        );
+        assert!(in_managed_network.internet_gateway_id.is_unknown());
+        assert!(in_managed_network.instance_id.is_unknown());
+        assert!(block(&mut in_managed_network.store).password.is_unknown());
+    }
+
+    #[test]
+    fn name_vpc_and_store_kind_replace_everything_else_updates_in_place() {
+        let prior = valid();
+        let mut planned = prior.clone();
+        block(&mut planned.post_queue).max_concurrency = Value::Value(50);
+        planned.stage = Value::Value("live".into());
+        assert!(replacing_changes(&prior, &planned).is_empty());
+
+        let named = PipelineState {
+            name: Value::Value("payments".into()),
+            ..prior.clone()
+        };
+        assert_eq!(
+            replacing_changes(&prior, &named),
+            [AttributePath::new("name")]
+        );
+        let in_vpc = PipelineState {
+            network: Value::Value(NetworkBlock {
+                vpc_id: Value::Value("vpc-1".into()),
+                subnet_ids: Value::Null,
+            }),
+            ..prior.clone()
+        };
+        assert_eq!(
+            replacing_changes(&prior, &in_vpc),
+            [AttributePath::new("network").attribute("vpc_id")]
+        );
+        assert_eq!(
+            replacing_changes(&prior, &managed(prior.clone())),
+            [AttributePath::new("store").attribute("mongodb_uri")]
+        );
+    }
+
+    #[test]
+    fn an_object_gone_out_of_band_is_planned_again_and_the_endpoint_with_it() {
+        let mut prior = valid();
+        plan_create(&BTreeMap::new(), &mut prior, &mut Diagnostics::default());
+        for field in id_fields(&mut prior) {
+            if field.is_unknown() {
+                *field = Value::Value("id".into());
+            }
+        }
+        prior.endpoint_url = Value::Value("https://x".into());
+        let mut unchanged = prior.clone();
+        let replace = plan_update(
+            &BTreeMap::new(),
+            &prior,
+            &prior,
+            &mut unchanged,
+            &mut Diagnostics::default(),
+        );
+        assert!(replace.is_empty());
+        assert_eq!(unchanged.endpoint_url, prior.endpoint_url);
+
+        let mut repaired = prior.clone();
+        repaired.event_source_mapping_id = Value::Null;
+        plan_update(
+            &BTreeMap::new(),
+            &prior,
+            &prior,
+            &mut repaired,
+            &mut Diagnostics::default(),
+        );
+        assert!(repaired.event_source_mapping_id.is_unknown());
+        assert!(repaired.endpoint_url.is_unknown());
+        assert!(repaired.instance_id.is_null(), "unused ids stay null");
+    }
+
+    #[test]
+    fn a_batch_over_ten_needs_a_window() {
+        let mut state = valid();
+        state.post_queue = Value::Value(PostQueueBlock {
+            batch_size: Value::Value(100),
+            batching_window_seconds: Value::Value(1),
+            ..Default::default()
+        });
+        fill_defaults(&mut state);
+        assert!(errors(&state).is_empty(), "{:?}", errors(&state));
+    }
+}

@@ -1,0 +1,153 @@
+//! The resource's schema, assembled from the components' own attribute descriptions. Every
+//! attribute is described; `docs/resources/webhook_pipeline.md` is generated from it.
+
+use nami_contract::limits::PIPELINE_NAME_MAX_LEN;
+use nami_contract::naming::Function;
+use tf_provider::schema::{AttributeConstraint, AttributeType, NestedBlock, Schema};
+
+use super::timeouts;
+use crate::components::functions::{self, signature};
+use crate::components::{api, mapping, network, queue, store};
+use crate::schema::{attribute, block, computed};
+
+/// The resource's schema.
+pub fn schema() -> Schema {
+    let string_map = || AttributeType::Map(AttributeType::String.into());
+    let mut attributes = vec![
+        ("id", computed("The pipeline's name.")),
+        (
+            "name",
+            attribute(
+                AttributeType::String,
+                AttributeConstraint::Required,
+                &format!(
+                    "Name of the pipeline: 1–{PIPELINE_NAME_MAX_LEN} lower-case letters, digits and hyphens, starting with a letter. \
+                     It prefixes every AWS name (`nami-<name>…`). Changing it replaces the pipeline."
+                ),
+            ),
+        ),
+        (
+            "tags",
+            attribute(
+                string_map(),
+                AttributeConstraint::Optional,
+                "Tags for every AWS object of the pipeline, merged over the provider's `default_tags`.",
+            ),
+        ),
+        (
+            "tags_all",
+            attribute(
+                string_map(),
+                AttributeConstraint::Computed,
+                "`tags` merged over the provider's `default_tags`.",
+            ),
+        ),
+    ];
+    attributes.extend(api::attributes());
+    attributes.extend(id_attributes());
+    let mut root = block(
+        "A webhook-ingestion pipeline: API Gateway endpoint → pre-queue Lambda (verify, envelope, enqueue) → \
+         SQS queue with a dead-letter queue → post-queue Lambda throttled by the event source mapping's maximum \
+         concurrency → MongoDB. Every webhook answered 2xx is stored or in the dead-letter queue.",
+        attributes,
+    );
+
+    let pre_queue = block(
+        "The pre-queue function (verify, envelope, enqueue).",
+        functions::attributes(Function::PreQueue),
+    );
+    let mut post_queue_attributes = mapping::attributes();
+    post_queue_attributes.extend(functions::attributes(Function::PostQueue));
+    let post_queue = block(
+        "The post-queue function and its event source mapping.",
+        post_queue_attributes,
+    );
+    root.blocks = [
+        ("signature", NestedBlock::Single(signature::schema())),
+        ("queue", NestedBlock::Group(queue::schema())),
+        ("pre_queue", NestedBlock::Group(pre_queue)),
+        ("post_queue", NestedBlock::Group(post_queue)),
+        ("store", NestedBlock::Single(store::schema())),
+        ("network", NestedBlock::Group(network::schema())),
+        ("timeouts", NestedBlock::Group(timeouts::schema())),
+    ]
+    .into_iter()
+    .map(|(name, block)| (name.to_owned(), block))
+    .collect();
+    Schema {
+        version: 1,
+        block: root,
+    }
+}
+
+/// The ids of the AWS objects, read-only.
+fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
+    vec![
+        ("queue_url", computed("URL of the SQS queue.")),
+        ("queue_arn", computed("ARN of the SQS queue.")),
+        ("dlq_url", computed("URL of the dead-letter queue.")),
+        ("dlq_arn", computed("ARN of the dead-letter queue.")),
+        (
+            "pre_queue_role_arn",
+            computed("ARN of the pre-queue function's IAM role."),
+        ),
+        (
+            "post_queue_role_arn",
+            computed("ARN of the post-queue function's IAM role."),
+        ),
+        (
+            "pre_queue_function_arn",
+            computed("ARN of the pre-queue function."),
+        ),
+        (
+            "post_queue_function_arn",
+            computed("ARN of the post-queue function."),
+        ),
+        (
+            "event_source_mapping_id",
+            computed("UUID of the event source mapping from the queue to the post-queue function."),
+        ),
+        (
+            "security_group_id",
+            computed("ID of the post-queue function's security group (when it runs in a VPC)."),
+        ),
+        (
+            "vpc_id",
+            computed(
+                "ID of the VPC the post-queue function (and the managed store) run in: `network.vpc_id`, or the managed network's.",
+            ),
+        ),
+        (
+            "subnet_ids",
+            attribute(
+                AttributeType::List(AttributeType::String.into()),
+                AttributeConstraint::Computed,
+                "Subnets of the post-queue function (and the managed store).",
+            ),
+        ),
+        (
+            "internet_gateway_id",
+            computed(
+                "ID of the managed network's internet gateway (the store instance's outbound route).",
+            ),
+        ),
+        (
+            "route_table_id",
+            computed("ID of the managed network's route table."),
+        ),
+        (
+            "store_security_group_id",
+            computed(
+                "ID of the managed store's security group (MongoDB's port, from the post-queue function only).",
+            ),
+        ),
+        (
+            "instance_id",
+            computed("ID of the managed store's EC2 instance."),
+        ),
+        (
+            "data_volume_id",
+            computed("ID of the managed store's EBS data volume."),
+        ),
+    ]
+}

@@ -1,0 +1,129 @@
+//! Update in place: [`converge`] brings existing objects to the planned settings, changing only
+//! what differs from what AWS reports; [`retag`] re-tags every object after a tag change.
+
+use nami_contract::naming::Function;
+
+use super::apply::ApplyError;
+use super::create::{ensure_store, environments, store_uri};
+use super::ids::{Ids, MissingId, need};
+use super::spec::Spec;
+use crate::aws::TagChange;
+use crate::components::store::instance;
+use crate::components::{Context, api, functions, iam, mapping, queue, retag_ec2};
+use crate::model::{PipelineState, string_map};
+
+/// Brings existing objects to `spec`, changing only what differs. `prior` is the state before
+/// this apply (`None` on create).
+pub async fn converge(
+    ctx: Context<'_>,
+    spec: &Spec,
+    prior: Option<&PipelineState>,
+    ids: &mut Ids,
+) -> Result<(), ApplyError> {
+    let clients = ctx.clients;
+    let main = ids.queue.clone().ok_or(MissingId("queue_url"))?;
+    let dlq = ids.dlq.clone().ok_or(MissingId("dlq_url"))?;
+    let mapping_id = need(&ids.mapping_id, "event_source_mapping_id")?.to_owned();
+    let (queue_facts, dlq_facts, pre, post, mapping_facts) = tokio::try_join!(
+        queue::find(clients, &main.url),
+        queue::find(clients, &dlq.url),
+        functions::find(clients, &spec.name, Function::PreQueue),
+        functions::find(clients, &spec.name, Function::PostQueue),
+        mapping::find(clients, &mapping_id),
+    )?;
+    if spec.queue.drifted(queue_facts.as_ref(), dlq_facts.as_ref()) {
+        queue::update(ctx, &spec.queue, &main, &dlq).await?;
+    }
+
+    if let (Some(prior), Some(settings)) = (prior, spec.store.managed()) {
+        let prior_store = prior.store.as_ref_option().cloned().unwrap_or_default();
+        let changed =
+            |old: &crate::model::Str, new: &str| old.as_ref_option().is_some_and(|old| old != new);
+        if changed(&prior_store.instance_type, &settings.instance_type)
+            || changed(&prior_store.image, &settings.image)
+        {
+            // A new instance with the new type or image; the data volume moves over.
+            instance::terminate(ctx, need(&ids.instance_id, "instance_id")?).await?;
+            ids.instance_id = None;
+            ensure_store(ctx, spec, ids).await?;
+        }
+        let grows = prior_store
+            .volume_size
+            .as_ref_option()
+            .is_some_and(|&old| old < i64::from(settings.volume_size));
+        if grows {
+            let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
+            instance::resize_volume(ctx, volume_id, settings.volume_size).await?;
+        }
+    }
+
+    let mongodb_uri = store_uri(clients, spec, ids).await?;
+    let mut environments = environments(spec, &main.url, &mongodb_uri);
+    for (function, facts) in [(Function::PreQueue, pre), (Function::PostQueue, post)] {
+        let (Some(facts), Some(environment)) = (facts, environments.remove(&function)) else {
+            continue;
+        };
+        functions::converge(ctx, function, &facts, spec.function(function), environment).await?;
+    }
+
+    if mapping_facts.is_some_and(|facts| spec.mapping.drifted(&facts)) {
+        mapping::update(ctx, &mapping_id, &spec.mapping).await?;
+    }
+
+    let Some(prior) = prior else {
+        return Ok(());
+    };
+    let prior_tags = string_map(&prior.tags_all);
+    let mut planned_tags = clients.default_tags.clone();
+    planned_tags.extend(spec.tags.clone());
+    if prior_tags != planned_tags {
+        let change = TagChange::new(&prior_tags, ctx.object_tags());
+        retag(ctx, ids, &change).await?;
+    }
+    let old_stage = prior.stage.as_ref_option();
+    if let Some(old_stage) =
+        old_stage.filter(|old| prior.endpoint_url.is_value() && **old != spec.api.stage)
+    {
+        let api_id = need(&ids.api_id, "api_id")?;
+        api::rename_stage(ctx, api_id, old_stage, &spec.api.stage).await?;
+    }
+    Ok(())
+}
+
+/// Applies a tag change to every object of the pipeline.
+pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<(), ApplyError> {
+    let clients = ctx.clients;
+    let mut ec2_ids: Vec<String> = [
+        &ids.security_group_id,
+        &ids.store_security_group_id,
+        &ids.instance_id,
+        &ids.data_volume_id,
+        &ids.internet_gateway_id,
+        &ids.route_table_id,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    if ids.has_managed_network() {
+        ec2_ids.extend(ids.vpc_id.clone());
+        ec2_ids.extend(ids.subnet_ids.iter().cloned());
+    }
+    for queue_ids in [&ids.queue, &ids.dlq].into_iter().flatten() {
+        queue::retag(clients, &queue_ids.url, change).await?;
+    }
+    for arn in [&ids.pre_queue_function_arn, &ids.post_queue_function_arn]
+        .into_iter()
+        .flatten()
+    {
+        functions::retag(clients, arn, change).await?;
+    }
+    for function in Function::ALL {
+        iam::retag(clients, ctx.name, function, change).await?;
+    }
+    if let Some(api_id) = &ids.api_id {
+        api::retag(clients, api_id, change).await?;
+    }
+    retag_ec2(clients, &ec2_ids, change).await?;
+    Ok(())
+}

@@ -209,7 +209,12 @@ pub enum EnvelopeError {
     Base64(#[from] base64::DecodeError),
     /// `raw` does not have the declared size.
     #[error("body.size is {declared} but body.raw holds {actual} bytes")]
-    SizeMismatch { declared: usize, actual: usize },
+    SizeMismatch {
+        /// The size the envelope states.
+        declared: usize,
+        /// The size of the decoded bytes.
+        actual: usize,
+    },
 }
 
 /// Lower-cases header names, joins repeated values and redacts credentials.
@@ -253,14 +258,17 @@ fn escape_sqs_forbidden(json: String) -> String {
 
 /// Serializes timestamps as RFC 3339 UTC with milliseconds (`2026-11-23T12:00:00.123Z`).
 mod millis_rfc3339 {
-    use super::*;
+    use super::{DateTime, Deserialize, SecondsFormat, Utc};
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        at: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(deserializer)?;

@@ -43,8 +43,11 @@ pub enum SchemeConfigError {
     /// A setting of the `hmac` scheme has a value it does not know.
     #[error("invalid {setting} {value:?}; expected {expected}")]
     InvalidSetting {
+        /// Which setting.
         setting: &'static str,
+        /// The value given.
         value: String,
+        /// What is allowed.
         expected: &'static str,
     },
 }
@@ -52,14 +55,18 @@ pub enum SchemeConfigError {
 /// Digest of the generic `hmac` scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HmacAlgorithm {
+    /// HMAC-SHA256 (the default).
     Sha256,
+    /// HMAC-SHA1, for senders that still use it.
     Sha1,
 }
 
 /// Text encoding of the generic `hmac` scheme's signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureEncoding {
+    /// Lower-case hexadecimal (the default).
     Hex,
+    /// Standard base64.
     Base64,
 }
 
@@ -68,7 +75,9 @@ pub enum SignatureEncoding {
 pub struct HmacScheme {
     /// Lower-cased header name that carries the signature.
     pub header: String,
+    /// The digest.
     pub algorithm: HmacAlgorithm,
+    /// How the signature is written.
     pub encoding: SignatureEncoding,
     /// Text before the signature in the header, e.g. `sha256=`; empty for none.
     pub prefix: String,

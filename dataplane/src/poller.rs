@@ -151,6 +151,7 @@ impl Worker {
         let mut batch: Vec<Message> = Vec::new();
         let mut bytes = 0;
         loop {
+            // SQS hands out at most 10 messages per receive.
             let wanted = (self.mapping.batch_size - batch.len()).min(10);
             let wait = match window_ends {
                 None => LONG_POLL,
@@ -160,7 +161,7 @@ impl Worker {
                 .sqs
                 .receive_message()
                 .queue_url(&self.queue.url)
-                .max_number_of_messages(wanted as i32)
+                .max_number_of_messages(i32::try_from(wanted).unwrap_or(10))
                 .wait_time_seconds(wait.as_secs().min(20) as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")

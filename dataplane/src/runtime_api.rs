@@ -73,7 +73,7 @@ struct State {
 
 impl RuntimeApi {
     /// Starts the API for a function on a free loopback port.
-    pub async fn start(function_arn: &str) -> std::io::Result<Self> {
+    pub(crate) async fn start(function_arn: &str) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let (invocations, next) = mpsc::channel(1);
@@ -97,17 +97,17 @@ impl RuntimeApi {
     }
 
     /// The value of `AWS_LAMBDA_RUNTIME_API` (host:port).
-    pub fn address(&self) -> SocketAddr {
+    pub(crate) fn address(&self) -> SocketAddr {
         self.address
     }
 
     /// Queues an invocation for the runtime's next `/next`; false if the API has stopped.
-    pub async fn offer(&self, invocation: Invocation) -> bool {
+    pub(crate) async fn offer(&self, invocation: Invocation) -> bool {
         self.invocations.send(invocation).await.is_ok()
     }
 
     /// Watches for an error reported on `/init/error`.
-    pub fn init_errors(&self) -> watch::Receiver<Option<Diagnostic>> {
+    pub(crate) fn init_errors(&self) -> watch::Receiver<Option<Diagnostic>> {
         self.init_error.clone()
     }
 }

@@ -19,8 +19,11 @@ pub enum ConfigError {
     /// A variable holds a value that is not allowed.
     #[error("{var}={value:?} is invalid: expected {expected}")]
     Invalid {
+        /// The variable.
         var: &'static str,
+        /// Its value.
         value: String,
+        /// What is allowed.
         expected: String,
     },
     /// Both a value and an ARN were given for the same secret.

@@ -51,10 +51,15 @@ pub struct BatchError(usize);
 /// What the post-queue function is configured with.
 #[derive(Debug, Clone)]
 pub struct PostQueueSettings {
+    /// The pipeline's name.
     pub pipeline: String,
+    /// The store's connection string, by value or by ARN.
     pub mongodb_uri: SecretSource,
+    /// Database name.
     pub database: String,
+    /// Collection name.
     pub collection: String,
+    /// How long to wait for a usable server before failing the batch.
     pub server_selection_timeout: Duration,
 }
 
@@ -96,10 +101,15 @@ pub struct PostQueue<S> {
 /// Counts of one batch, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// Records in the batch.
     pub received: usize,
+    /// Records inserted.
     pub stored: usize,
+    /// Records already stored (a redelivery): success.
     pub duplicates: usize,
+    /// Records that are not envelopes (reported failed, so they reach the DLQ).
     pub unparseable: usize,
+    /// Records that could not be stored (reported failed, so SQS retries them).
     pub failed: usize,
 }
 

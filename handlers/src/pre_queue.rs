@@ -48,12 +48,19 @@ pub struct EnqueueError(pub String);
 /// What the pre-queue function is configured with.
 #[derive(Debug, Clone)]
 pub struct PreQueueSettings {
+    /// The pipeline's name.
     pub pipeline: String,
+    /// The queue to send to.
     pub queue_url: String,
+    /// The queue's MaximumMessageSize; larger envelopes get a 413.
     pub max_message_bytes: usize,
+    /// How senders are verified.
     pub scheme: Scheme,
+    /// The signing secret, by value or by ARN (none for scheme `none`).
     pub secret: Option<SecretSource>,
+    /// Allowed distance of a signed timestamp from now.
     pub tolerance_seconds: u64,
+    /// Where the delivery id comes from, when configured.
     pub delivery_id: Option<DeliveryIdRule>,
 }
 
@@ -118,7 +125,12 @@ pub enum Rejection {
     #[error(
         "payload too large: the webhook's envelope is {size} bytes; the queue's maximum message size is {limit} bytes"
     )]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The envelope's size in bytes.
+        size: usize,
+        /// The queue's limit.
+        limit: usize,
+    },
 }
 
 impl Rejection {

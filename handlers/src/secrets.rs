@@ -31,7 +31,12 @@ impl fmt::Debug for SecretSource {
 pub enum SecretError {
     /// The service call failed.
     #[error("could not read secret {arn}: {message}")]
-    Fetch { arn: String, message: String },
+    Fetch {
+        /// The secret's ARN.
+        arn: String,
+        /// The service's error.
+        message: String,
+    },
     /// The secret exists but holds no text.
     #[error("secret {0} has no string value")]
     Empty(String),

@@ -30,13 +30,17 @@ pub enum SignatureError {
     /// A header is present but not in the scheme's format.
     #[error("malformed header {header}: {reason}")]
     MalformedHeader {
+        /// The header.
         header: String,
+        /// What is wrong with it.
         reason: &'static str,
     },
     /// The signed timestamp is further from now than the tolerance.
     #[error("timestamp in {header} is more than {tolerance_seconds} s from now")]
     TimestampOutOfTolerance {
+        /// The header carrying the timestamp.
         header: String,
+        /// The tolerance it exceeded.
         tolerance_seconds: u64,
     },
     /// No signature in the request matches the body and secret.

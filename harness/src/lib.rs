@@ -25,26 +25,40 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error("{0} is missing; run `make setup` first")]
+    /// A program of `.venv/` is not installed.
     NotInstalled(PathBuf),
     #[error("could not start {name}: {source}")]
+    /// The process could not be started.
     Spawn {
+        /// The server.
         name: String,
+        /// Why.
         source: std::io::Error,
     },
     #[error("{name} exited before accepting connections (status {status}); see {log}")]
+    /// The process exited before it was ready.
     Exited {
+        /// The server.
         name: String,
+        /// How it exited.
         status: std::process::ExitStatus,
+        /// Its log.
         log: PathBuf,
     },
     #[error("{name} did not accept connections on port {port} within {timeout:?}; see {log}")]
+    /// The server did not accept connections in time.
     NotReady {
+        /// The server.
         name: String,
+        /// The port it was given.
         port: u16,
+        /// How long it had.
         timeout: Duration,
+        /// Its log.
         log: PathBuf,
     },
     #[error(transparent)]
+    /// A file or folder of the harness could not be used.
     Io(#[from] std::io::Error),
 }
 

@@ -146,7 +146,9 @@ fn shuffle<T>(items: &mut [T]) {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        items.swap(i, (state % (i as u64 + 1)) as usize);
+        let bound = u64::try_from(i + 1).expect("a slice's length fits in u64");
+        let j = usize::try_from(state % bound).expect("below a slice index");
+        items.swap(i, j);
     }
 }
 
@@ -256,6 +258,8 @@ pub fn quantile(latencies: &[Duration], q: f64) -> Duration {
     }
     let mut sorted = latencies.to_vec();
     sorted.sort();
+    // The nearest rank, round(q × (n − 1)): non-negative and below n for q in 0..=1.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }

@@ -15,13 +15,21 @@ use crate::artifacts::ArtifactError;
 /// Every AWS client the provider uses, built once by `configure`.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// API Gateway (REST APIs).
     pub apigateway: aws_sdk_apigateway::Client,
+    /// EC2 (network, security groups, the store's instance and volume).
     pub ec2: aws_sdk_ec2::Client,
+    /// IAM (the functions' roles).
     pub iam: aws_sdk_iam::Client,
+    /// Lambda (functions, permissions, the mapping).
     pub lambda: aws_sdk_lambda::Client,
+    /// SQS (the queues).
     pub sqs: aws_sdk_sqs::Client,
+    /// STS (the credentials check at configure).
     pub sts: aws_sdk_sts::Client,
+    /// SSM (the store's AMI parameter).
     pub ssm: aws_sdk_ssm::Client,
+    /// Secrets Manager.
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     /// The region every object is created in.
     pub region: String,
@@ -47,13 +55,21 @@ pub fn configured<'c>(
 /// Per-service endpoint overrides (the provider's `endpoints {}` block).
 #[derive(Debug, Clone, Default)]
 pub struct Endpoints {
+    /// API Gateway's endpoint.
     pub apigateway: Option<String>,
+    /// EC2's endpoint.
     pub ec2: Option<String>,
+    /// IAM's endpoint.
     pub iam: Option<String>,
+    /// Lambda's endpoint.
     pub lambda: Option<String>,
+    /// SQS's endpoint.
     pub sqs: Option<String>,
+    /// STS's endpoint.
     pub sts: Option<String>,
+    /// SSM's endpoint.
     pub ssm: Option<String>,
+    /// Secrets Manager's endpoint.
     pub secretsmanager: Option<String>,
 }
 
@@ -101,12 +117,18 @@ impl Clients {
 pub enum AwsError {
     /// The object does not exist (any service's "not found" code).
     #[error("{operation}: not found")]
-    NotFound { operation: &'static str },
+    NotFound {
+        /// The call, as `service:Operation`.
+        operation: &'static str,
+    },
     /// Any other failure, with the service's code when it sent one.
     #[error("{operation} failed: {message}")]
     Api {
+        /// The call, as `service:Operation`.
         operation: &'static str,
+        /// The service's error code, when it sent one.
         code: Option<String>,
+        /// The service's message.
         message: String,
     },
     /// A wait for a state ran out of time.
@@ -178,6 +200,7 @@ where
 
 /// `Ok(None)` for NotFound, so finders read naturally.
 pub trait OptionalNotFound<T> {
+    /// The value, `None` for NotFound, any other error as it is.
     fn found(self) -> Result<Option<T>, AwsError>;
 }
 

@@ -25,6 +25,7 @@ pub struct PipelineDataSource {
 }
 
 impl PipelineDataSource {
+    /// The data source, reading clients from `clients` once the provider is configured.
     pub fn new(clients: Arc<OnceLock<Clients>>) -> Self {
         PipelineDataSource { clients }
     }
@@ -33,16 +34,27 @@ impl PipelineDataSource {
 /// One pipeline's ids.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PipelineData {
+    /// The pipeline's name (the argument).
     pub name: Str,
+    /// The pipeline's name.
     pub id: Str,
+    /// URL to POST webhooks to.
     pub endpoint_url: Str,
+    /// ID of the REST API.
     pub api_id: Str,
+    /// URL of the SQS queue.
     pub queue_url: Str,
+    /// ARN of the SQS queue.
     pub queue_arn: Str,
+    /// URL of the dead-letter queue.
     pub dlq_url: Str,
+    /// ARN of the dead-letter queue.
     pub dlq_arn: Str,
+    /// ARN of the pre-queue function.
     pub pre_queue_function_arn: Str,
+    /// ARN of the post-queue function.
     pub post_queue_function_arn: Str,
+    /// UUID of the event source mapping.
     pub event_source_mapping_id: Str,
 }
 
@@ -144,6 +156,7 @@ pub struct PipelinesDataSource {
 }
 
 impl PipelinesDataSource {
+    /// The data source, reading clients from `clients` once the provider is configured.
     pub fn new(clients: Arc<OnceLock<Clients>>) -> Self {
         PipelinesDataSource { clients }
     }
@@ -152,16 +165,22 @@ impl PipelinesDataSource {
 /// Every pipeline.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PipelinesData {
+    /// The region listed.
     pub id: Str,
+    /// The pipelines, by name.
     pub pipelines: Value<Vec<Value<PipelineSummary>>>,
 }
 
 /// One pipeline in the list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PipelineSummary {
+    /// The pipeline's name.
     pub name: Str,
+    /// URL to POST webhooks to.
     pub endpoint_url: Str,
+    /// Messages in the queue, visible or in flight.
     pub queue_depth: Num,
+    /// Messages in the dead-letter queue, visible or in flight.
     pub dlq_depth: Num,
 }
 

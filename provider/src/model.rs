@@ -19,95 +19,160 @@ pub type StrMap = Value<BTreeMap<String, Str>>;
 /// The resource's state (and configuration, and plan).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PipelineState {
+    /// The pipeline's name.
     pub id: Str,
+    /// Name of the pipeline; prefixes every AWS name.
     pub name: Str,
+    /// API Gateway stage.
     pub stage: Str,
+    /// The resource's own tags.
     pub tags: StrMap,
+    /// `tags` over the provider's `default_tags`.
     pub tags_all: StrMap,
+    /// `signature { }`.
     pub signature: Value<SignatureBlock>,
+    /// `queue { }`.
     pub queue: Value<QueueBlock>,
+    /// `pre_queue { }`.
     pub pre_queue: Value<PreQueueBlock>,
+    /// `post_queue { }`.
     pub post_queue: Value<PostQueueBlock>,
+    /// `store { }`.
     pub store: Value<StoreBlock>,
+    /// `network { }`.
     pub network: Value<NetworkBlock>,
+    /// `timeouts { }`.
     pub timeouts: Value<TimeoutsBlock>,
+    /// URL to POST webhooks to.
     pub endpoint_url: Str,
+    /// ID of the REST API.
     pub api_id: Str,
+    /// ID of its `/webhook` resource.
     pub api_resource_id: Str,
+    /// URL of the queue.
     pub queue_url: Str,
+    /// ARN of the queue.
     pub queue_arn: Str,
+    /// URL of the dead-letter queue.
     pub dlq_url: Str,
+    /// ARN of the dead-letter queue.
     pub dlq_arn: Str,
+    /// ARN of the pre-queue function's role.
     pub pre_queue_role_arn: Str,
+    /// ARN of the post-queue function's role.
     pub post_queue_role_arn: Str,
+    /// ARN of the pre-queue function.
     pub pre_queue_function_arn: Str,
+    /// ARN of the post-queue function.
     pub post_queue_function_arn: Str,
+    /// UUID of the event source mapping.
     pub event_source_mapping_id: Str,
+    /// ID of the post-queue function's security group.
     pub security_group_id: Str,
+    /// ID of the VPC.
     pub vpc_id: Str,
+    /// IDs of the subnets.
     pub subnet_ids: Value<Vec<Str>>,
+    /// ID of the managed network's internet gateway.
     pub internet_gateway_id: Str,
+    /// ID of the managed network's route table.
     pub route_table_id: Str,
+    /// ID of the managed store's security group.
     pub store_security_group_id: Str,
+    /// ID of the managed store's instance.
     pub instance_id: Str,
+    /// ID of the managed store's data volume.
     pub data_volume_id: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SignatureBlock {
+    /// Signature scheme.
     pub scheme: Str,
+    /// The signing secret.
     pub secret: Str,
+    /// ARN of the signing secret.
     pub secret_arn: Str,
+    /// Allowed distance of a signed timestamp from now, in seconds.
     pub tolerance_seconds: Num,
+    /// Where the delivery id comes from.
     pub delivery_id: Str,
+    /// `hmac`: the header carrying the signature.
     pub header: Str,
+    /// `hmac`: the digest.
     pub algorithm: Str,
+    /// `hmac`: how the signature is written.
     pub encoding: Str,
+    /// `hmac`: text before the signature.
     pub prefix: Str,
 }
 
 /// `queue { }`: the SQS queue and its dead-letter queue.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueBlock {
+    /// Visibility timeout in seconds.
     pub visibility_timeout_seconds: Num,
+    /// Message retention in seconds.
     pub retention_seconds: Num,
+    /// Receives before the dead-letter queue.
     pub max_receive_count: Num,
+    /// Dead-letter queue retention in seconds.
     pub dlq_retention_seconds: Num,
+    /// Largest message in bytes.
     pub max_message_bytes: Num,
 }
 
 /// `pre_queue { }`: the receiving function.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PreQueueBlock {
+    /// Memory in MB.
     pub memory_size: Num,
+    /// Timeout in seconds.
     pub timeout: Num,
+    /// Path to a custom `bootstrap.zip`.
     pub artifact: Str,
+    /// Base64 SHA-256 of the deployed code.
     pub source_code_hash: Str,
 }
 
 /// `post_queue { }`: the storing function and its event source mapping.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PostQueueBlock {
+    /// Records per invocation.
     pub batch_size: Num,
+    /// Seconds to gather a batch.
     pub batching_window_seconds: Num,
+    /// The mapping's MaximumConcurrency.
     pub max_concurrency: Num,
+    /// Memory in MB.
     pub memory_size: Num,
+    /// Timeout in seconds.
     pub timeout: Num,
+    /// Path to a custom `bootstrap.zip`.
     pub artifact: Str,
+    /// Base64 SHA-256 of the deployed code.
     pub source_code_hash: Str,
 }
 
 /// `store { }`: where envelopes are stored: an existing MongoDB (`mongodb_uri`) or a managed one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoreBlock {
+    /// Connection string of an existing MongoDB.
     pub mongodb_uri: Str,
+    /// Database name.
     pub database: Str,
+    /// Collection name.
     pub collection: Str,
+    /// Managed store: instance type.
     pub instance_type: Str,
+    /// Managed store: MongoDB image.
     pub image: Str,
+    /// Managed store: data volume size in GiB.
     pub volume_size: Num,
+    /// Managed store: keep the volume on destroy.
     pub retain_volume: Value<bool>,
+    /// Managed store: the generated password.
     pub password: Str,
 }
 
@@ -121,15 +186,20 @@ impl StoreBlock {
 /// `network { }`: the VPC the post-queue function runs in.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkBlock {
+    /// ID of the VPC.
     pub vpc_id: Str,
+    /// IDs of the subnets.
     pub subnet_ids: Value<Vec<Str>>,
 }
 
 /// `timeouts { }`: bounds of create, update and delete.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimeoutsBlock {
+    /// Bound of create.
     pub create: Str,
+    /// Bound of update.
     pub update: Str,
+    /// Bound of delete.
     pub delete: Str,
 }
 

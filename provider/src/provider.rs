@@ -36,15 +36,24 @@ pub const ENDPOINT_SERVICES: [&str; 9] = [
 /// The provider block.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProviderConfig {
+    /// AWS region.
     pub region: Str,
+    /// Named profile of the shared config files.
     pub profile: Str,
+    /// Access key id.
     pub access_key: Str,
+    /// Secret access key.
     pub secret_key: Str,
+    /// Session token.
     pub token: Str,
+    /// Skip the STS check at configure.
     pub skip_credentials_validation: Value<bool>,
+    /// Most retries of a throttled or failed AWS call.
     pub max_retries: Num,
+    /// Per-service endpoint URLs.
     #[serde(with = "value::serde_as_vec")]
     pub endpoints: Value<BTreeMap<String, Str>>,
+    /// Tags added to every object.
     #[serde(with = "value::serde_as_vec")]
     pub default_tags: Value<DefaultTags>,
 }
@@ -52,6 +61,7 @@ pub struct ProviderConfig {
 /// `default_tags { tags = {...} }`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DefaultTags {
+    /// The tags.
     pub tags: StrMap,
 }
 

@@ -1,10 +1,10 @@
 //! Acceptance-test helpers: the harness's Terraform runner and AWS checks, and policy decoding.
 
-pub use nami_harness::aws::{leftovers, sdk};
-pub use nami_harness::terraform::Terraform;
+pub(crate) use nami_harness::aws::{leftovers, sdk};
+pub(crate) use nami_harness::terraform::Terraform;
 
 /// Decodes an IAM policy document (IAM returns them URL-encoded).
-pub fn decode_policy(document: &str) -> serde_json::Value {
+pub(crate) fn decode_policy(document: &str) -> serde_json::Value {
     let bytes = document.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;

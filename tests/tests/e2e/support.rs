@@ -13,10 +13,10 @@ use nami_harness::terraform::Terraform;
 use nami_harness::{Mongo, Moto, workspace_root};
 
 /// The signing secret of every test pipeline.
-pub const SECRET: &str = "e2e-secret";
+pub(crate) const SECRET: &str = "e2e-secret";
 
 /// A deployed pipeline and its emulators.
-pub struct Deployed {
+pub(crate) struct Deployed {
     pub name: String,
     pub moto: Moto,
     pub mongo: Mongo,
@@ -26,7 +26,7 @@ pub struct Deployed {
 
 /// Applies a `github` pipeline named `name` storing into the test's SecantusDB; `blocks` are
 /// extra HCL blocks for the resource (e.g. `post_queue { timeout = 1 }`).
-pub async fn deploy(name: &str, blocks: &str) -> Deployed {
+pub(crate) async fn deploy(name: &str, blocks: &str) -> Deployed {
     let moto = Moto::start().expect("moto starts");
     let mongo = Mongo::start().expect("SecantusDB starts");
     let terraform = Terraform::new(name, &moto);
@@ -60,7 +60,7 @@ resource "nami_webhook_pipeline" "p" {{
 impl Deployed {
     /// Starts the data plane in this process, optionally pointing the post-queue function at
     /// another store.
-    pub async fn start(&self, mongodb_uri: Option<String>) -> DataPlane {
+    pub(crate) async fn start(&self, mongodb_uri: Option<String>) -> DataPlane {
         let options = Options {
             pipeline: self.name.clone(),
             endpoint: Some(self.moto.endpoint()),
@@ -77,7 +77,7 @@ impl Deployed {
     }
 
     /// The pipeline's collection.
-    pub async fn collection(&self) -> mongodb::Collection<Document> {
+    pub(crate) async fn collection(&self) -> mongodb::Collection<Document> {
         mongodb::Client::with_uri_str(self.mongo.uri())
             .await
             .unwrap()
@@ -86,7 +86,7 @@ impl Deployed {
     }
 
     /// The `_id` of every stored document.
-    pub async fn stored_ids(&self) -> BTreeSet<String> {
+    pub(crate) async fn stored_ids(&self) -> BTreeSet<String> {
         let mut cursor = self.collection().await.find(Document::new()).await.unwrap();
         let mut ids = BTreeSet::new();
         while cursor.advance().await.unwrap() {
@@ -98,7 +98,7 @@ impl Deployed {
 }
 
 /// Waits until the main queue is empty (panics after `timeout`).
-pub async fn drained(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client, timeout: Duration) {
+pub(crate) async fn drained(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client, timeout: Duration) {
     let started = Instant::now();
     while queue_depth(sqs, &data_plane.pipeline().queue.url)
         .await
@@ -116,7 +116,7 @@ pub async fn drained(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client, timeout:
 }
 
 /// Takes every message off the dead-letter queue; returns their bodies.
-pub async fn dead_letters(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client) -> Vec<String> {
+pub(crate) async fn dead_letters(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client) -> Vec<String> {
     let url = &data_plane
         .pipeline()
         .dead_letter_queue
@@ -127,13 +127,13 @@ pub async fn dead_letters(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client) -> 
 }
 
 /// The delivery id inside an envelope on a queue.
-pub fn envelope_id(body: &str) -> Option<String> {
+pub(crate) fn envelope_id(body: &str) -> Option<String> {
     let envelope: serde_json::Value = serde_json::from_str(body).ok()?;
     envelope["id"].as_str().map(str::to_owned)
 }
 
 /// Polls `condition` every 100 ms until it holds (panics with `what` after `timeout`).
-pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
         assert!(started.elapsed() < timeout, "timed out waiting for {what}");

@@ -9,7 +9,7 @@ use nami_harness::Moto;
 use sha2::Sha256;
 
 /// SDK configuration for moto, with the handlers' own timeouts and retries.
-pub async fn sdk_config(moto: &Moto) -> SdkConfig {
+pub(crate) async fn sdk_config(moto: &Moto) -> SdkConfig {
     nami_handlers::aws::sdk_config_loader()
         .endpoint_url(moto.endpoint())
         .region(Region::new("us-east-1"))
@@ -25,7 +25,7 @@ pub async fn sdk_config(moto: &Moto) -> SdkConfig {
 }
 
 /// A GitHub-signed API Gateway REST proxy request.
-pub fn github_request(
+pub(crate) fn github_request(
     body: &[u8],
     secret: &str,
     delivery: &str,
@@ -60,7 +60,7 @@ pub fn github_request(
 }
 
 /// An SQS event as Lambda delivers it, one record per `(message id, body)`.
-pub fn sqs_event(records: impl IntoIterator<Item = (String, String)>) -> SqsEvent {
+pub(crate) fn sqs_event(records: impl IntoIterator<Item = (String, String)>) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = records
         .into_iter()
@@ -74,4 +74,4 @@ pub fn sqs_event(records: impl IntoIterator<Item = (String, String)>) -> SqsEven
     event
 }
 
-pub use nami_harness::aws::receive_all as drain;
+pub(crate) use nami_harness::aws::receive_all as drain;

@@ -1,11 +1,16 @@
 //! What a deployed pipeline consists of, read back from the AWS API (the emulator, locally) by
-//! the pipeline's name — the same names the provider gives its objects (`nami-<name>…`).
+//! the pipeline's name, with the provider's own lookup (`terraform_provider_nami::lookup`) — the
+//! one that import and the data sources use.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use nami_contract::naming::{Function, Part, object_name};
+use terraform_provider_nami::aws::{Clients, Endpoints};
+use terraform_provider_nami::components::functions::FunctionFacts;
+use terraform_provider_nami::components::queue::QueueFacts;
+use terraform_provider_nami::lookup::find_pipeline;
 
 /// A function's configuration as Lambda holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,213 +96,92 @@ pub enum DiscoveryError {
         pipeline: String,
     },
     /// The API call failed.
-    #[error("reading {what}: {message}")]
+    #[error("reading pipeline {pipeline}: {message}")]
     Aws {
-        /// What was being read.
-        what: String,
-        /// The SDK's error, with its causes.
+        /// The pipeline.
+        pipeline: String,
+        /// The failed call, in one sentence.
         message: String,
     },
 }
 
-fn aws_error<E>(what: impl Into<String>) -> impl FnOnce(E) -> DiscoveryError
-where
-    E: std::error::Error,
-{
-    move |error| DiscoveryError::Aws {
-        what: what.into(),
-        message: aws_sdk_sqs::error::DisplayErrorContext(error).to_string(),
+/// Reads pipeline `name` back from the API that `sdk` points at.
+pub async fn discover(sdk: &SdkConfig, name: &str) -> Result<PipelineSpec, DiscoveryError> {
+    let clients = Clients::new(sdk, &Endpoints::default(), BTreeMap::new());
+    let missing = |what, part| DiscoveryError::Missing {
+        what,
+        name: object_name(name, part),
+        pipeline: name.to_owned(),
+    };
+    let found = find_pipeline(&clients, name)
+        .await
+        .map_err(|error| DiscoveryError::Aws {
+            pipeline: name.to_owned(),
+            message: error.to_string(),
+        })?
+        .ok_or_else(|| missing("Lambda function", Part::Function(Function::PreQueue)))?;
+    let post_queue = found
+        .post_queue
+        .as_ref()
+        .ok_or_else(|| missing("Lambda function", Part::Function(Function::PostQueue)))?;
+    let api = found
+        .api
+        .as_ref()
+        .ok_or_else(|| missing("REST API", Part::Main))?;
+    let stage = found
+        .stage()
+        .ok_or_else(|| missing("stage of REST API", Part::Main))?;
+    let mapping = found.mapping.as_ref().ok_or_else(|| {
+        missing(
+            "event source mapping of",
+            Part::Function(Function::PostQueue),
+        )
+    })?;
+    let queue = found
+        .queue
+        .as_ref()
+        .ok_or_else(|| missing("queue", Part::Main))?;
+    let count = |n: i32| usize::try_from(n.max(1)).unwrap_or(1);
+    Ok(PipelineSpec {
+        name: name.to_owned(),
+        api_id: api.api_id.clone(),
+        stage: stage.to_owned(),
+        binary_media_types: found.binary_media_types.clone(),
+        pre_queue: function(name, Function::PreQueue, &found.pre_queue),
+        post_queue: function(name, Function::PostQueue, post_queue),
+        mapping: MappingSpec {
+            uuid: mapping.uuid.clone(),
+            batch_size: count(mapping.settings.batch_size),
+            batching_window: seconds(mapping.settings.batching_window_seconds),
+            max_concurrency: (mapping.settings.max_concurrency > 0)
+                .then(|| count(mapping.settings.max_concurrency)),
+            report_batch_item_failures: mapping.reports_batch_item_failures,
+            enabled: mapping.enabled,
+        },
+        queue: queue_spec(queue),
+        dead_letter_queue: found.dlq.as_ref().map(queue_spec),
+    })
+}
+
+fn seconds(count: i32) -> Duration {
+    Duration::from_secs(u64::try_from(count).unwrap_or(0))
+}
+
+fn function(pipeline: &str, function: Function, facts: &FunctionFacts) -> FunctionSpec {
+    FunctionSpec {
+        name: object_name(pipeline, Part::Function(function)),
+        arn: facts.arn.clone(),
+        timeout: seconds(facts.timeout.max(1)),
+        memory_mb: facts.memory_size,
+        code_sha256: facts.code_sha256.clone(),
+        environment: facts.environment.clone().into_iter().collect(),
     }
 }
 
-/// Reads pipeline `name` back from the API that `sdk` points at.
-pub async fn discover(sdk: &SdkConfig, name: &str) -> Result<PipelineSpec, DiscoveryError> {
-    let api_name = object_name(name, Part::Main);
-    let lambda = aws_sdk_lambda::Client::new(sdk);
-    let missing = |what, object: &str| DiscoveryError::Missing {
-        what,
-        name: object.to_owned(),
-        pipeline: name.to_owned(),
-    };
-    let (pre_queue_name, post_queue_name) = (
-        object_name(name, Part::Function(Function::PreQueue)),
-        object_name(name, Part::Function(Function::PostQueue)),
-    );
-    let (pre_queue, post_queue, api) = tokio::try_join!(
-        function(&lambda, &pre_queue_name, name),
-        function(&lambda, &post_queue_name, name),
-        rest_api(sdk, &api_name, name),
-    )?;
-    let mapping = lambda
-        .list_event_source_mappings()
-        .function_name(&post_queue.name)
-        .send()
-        .await
-        .map_err(aws_error("event source mappings"))?
-        .event_source_mappings
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .ok_or_else(|| missing("event source mapping of", &post_queue.name))?;
-    let queue_arn = mapping.event_source_arn.clone().unwrap_or_default();
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let (queue, redrive) = read_queue(&sqs, &queue_arn).await?;
-    let dead_letter_queue = match redrive {
-        Some(arn) => Some(read_queue(&sqs, &arn).await?.0),
-        None => None,
-    };
-    let (api_id, stage, binary_media_types) = api;
-    Ok(PipelineSpec {
-        name: name.to_owned(),
-        api_id,
-        stage,
-        binary_media_types,
-        pre_queue,
-        post_queue,
-        mapping: MappingSpec {
-            uuid: mapping.uuid.unwrap_or_default(),
-            batch_size: mapping.batch_size.unwrap_or(10).max(1) as usize,
-            batching_window: Duration::from_secs(
-                mapping
-                    .maximum_batching_window_in_seconds
-                    .unwrap_or(0)
-                    .max(0) as u64,
-            ),
-            max_concurrency: mapping
-                .scaling_config
-                .and_then(|s| s.maximum_concurrency)
-                .map(|n| n.max(1) as usize),
-            report_batch_item_failures: mapping.function_response_types.is_some_and(|types| {
-                types
-                    .contains(&aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures)
-            }),
-            enabled: mapping
-                .state
-                .is_none_or(|state| matches!(state.as_str(), "Enabled" | "Enabling" | "Updating")),
-        },
-        queue,
-        dead_letter_queue,
-    })
-}
-
-async fn function(
-    lambda: &aws_sdk_lambda::Client,
-    function_name: &str,
-    pipeline: &str,
-) -> Result<FunctionSpec, DiscoveryError> {
-    let configuration = lambda
-        .get_function_configuration()
-        .function_name(function_name)
-        .send()
-        .await
-        .map_err(|error| {
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception())
-            {
-                DiscoveryError::Missing {
-                    what: "Lambda function",
-                    name: function_name.to_owned(),
-                    pipeline: pipeline.to_owned(),
-                }
-            } else {
-                aws_error(format!("function {function_name}"))(error)
-            }
-        })?;
-    Ok(FunctionSpec {
-        name: function_name.to_owned(),
-        arn: configuration.function_arn.unwrap_or_default(),
-        timeout: Duration::from_secs(configuration.timeout.unwrap_or(3).max(1) as u64),
-        memory_mb: configuration.memory_size.unwrap_or(128),
-        code_sha256: configuration.code_sha256.unwrap_or_default(),
-        environment: configuration
-            .environment
-            .and_then(|e| e.variables)
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-    })
-}
-
-/// The REST API named `api_name`: its id, first stage and binary media types.
-async fn rest_api(
-    sdk: &SdkConfig,
-    api_name: &str,
-    pipeline: &str,
-) -> Result<(String, String, Vec<String>), DiscoveryError> {
-    let apigateway = aws_sdk_apigateway::Client::new(sdk);
-    let api = apigateway
-        .get_rest_apis()
-        .limit(500)
-        .send()
-        .await
-        .map_err(aws_error("REST APIs"))?
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .find(|api| api.name.as_deref() == Some(api_name))
-        .ok_or_else(|| DiscoveryError::Missing {
-            what: "REST API",
-            name: api_name.to_owned(),
-            pipeline: pipeline.to_owned(),
-        })?;
-    let id = api.id.unwrap_or_default();
-    let stage = apigateway
-        .get_stages()
-        .rest_api_id(&id)
-        .send()
-        .await
-        .map_err(aws_error(format!("stages of REST API {id}")))?
-        .item
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|stage| stage.stage_name)
-        .ok_or_else(|| DiscoveryError::Missing {
-            what: "stage of REST API",
-            name: api_name.to_owned(),
-            pipeline: pipeline.to_owned(),
-        })?;
-    Ok((id, stage, api.binary_media_types.unwrap_or_default()))
-}
-
-/// The queue with ARN `arn` and the ARN of its dead-letter queue, if any.
-async fn read_queue(
-    sqs: &aws_sdk_sqs::Client,
-    arn: &str,
-) -> Result<(QueueSpec, Option<String>), DiscoveryError> {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let queue_name = arn.rsplit(':').next().unwrap_or(arn);
-    let url = sqs
-        .get_queue_url()
-        .queue_name(queue_name)
-        .send()
-        .await
-        .map_err(aws_error(format!("queue {queue_name}")))?
-        .queue_url
-        .unwrap_or_default();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .map_err(aws_error(format!("attributes of queue {queue_name}")))?
-        .attributes
-        .unwrap_or_default();
-    let visibility = attributes
-        .get(&QueueAttributeName::VisibilityTimeout)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let dead_letter_arn = attributes
-        .get(&QueueAttributeName::RedrivePolicy)
-        .and_then(|policy| serde_json::from_str::<serde_json::Value>(policy).ok())
-        .and_then(|policy| policy["deadLetterTargetArn"].as_str().map(str::to_owned));
-    Ok((
-        QueueSpec {
-            url,
-            arn: arn.to_owned(),
-            visibility_timeout: Duration::from_secs(visibility),
-        },
-        dead_letter_arn,
-    ))
+fn queue_spec(facts: &QueueFacts) -> QueueSpec {
+    QueueSpec {
+        url: facts.ids.url.clone(),
+        arn: facts.ids.arn.clone(),
+        visibility_timeout: seconds(facts.visibility_timeout_seconds),
+    }
 }

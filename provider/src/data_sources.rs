@@ -129,7 +129,7 @@ impl DataSource for PipelineDataSource {
                 dlq_arn: value_of(found.dlq.map(|q| q.ids.arn)),
                 pre_queue_function_arn: Value::Value(found.pre_queue.arn),
                 post_queue_function_arn: value_of(found.post_queue.map(|p| p.arn)),
-                event_source_mapping_id: value_of(found.mapping_id),
+                event_source_mapping_id: value_of(found.mapping.map(|m| m.uuid)),
             })
         });
         match result {

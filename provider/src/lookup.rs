@@ -1,5 +1,6 @@
-//! Finding a pipeline by its name: the one lookup that import and the data sources share. It
-//! reads the objects the provider names `nami-<name>…` (see `nami_contract::naming`).
+//! Finding a pipeline by its name: the one lookup that import, the data sources and the local
+//! data plane (`nami-local`) share. It reads the objects the provider names `nami-<name>…`
+//! (see `nami_contract::naming`).
 
 use nami_contract::naming::Function;
 
@@ -19,12 +20,14 @@ pub struct FoundPipeline {
     pub post_queue: Option<FunctionFacts>,
     /// The REST API, with what it reports.
     pub api: Option<api::ApiFacts>,
+    /// The REST API's binary media types.
+    pub binary_media_types: Vec<String>,
     /// The main queue.
     pub queue: Option<QueueFacts>,
     /// The dead-letter queue.
     pub dlq: Option<QueueFacts>,
     /// The mapping from the main queue to the post-queue function.
-    pub mapping_id: Option<String>,
+    pub mapping: Option<mapping::MappingFacts>,
 }
 
 impl FoundPipeline {
@@ -47,11 +50,14 @@ pub async fn find_pipeline(
 ) -> Result<Option<FoundPipeline>, AwsError> {
     let api = async {
         match api::find_by_name(clients, name).await? {
-            Some(api_id) => api::find(clients, &api_id).await,
-            None => Ok(None),
+            Some(named) => Ok((
+                api::find(clients, &named.api_id).await?,
+                named.binary_media_types,
+            )),
+            None => Ok((None, Vec::new())),
         }
     };
-    let (pre_queue, post_queue, api, (queue, dlq)) = tokio::try_join!(
+    let (pre_queue, post_queue, (api, binary_media_types), (queue, dlq)) = tokio::try_join!(
         functions::find(clients, name, Function::PreQueue),
         functions::find(clients, name, Function::PostQueue),
         api,
@@ -60,7 +66,7 @@ pub async fn find_pipeline(
     let Some(pre_queue) = pre_queue else {
         return Ok(None);
     };
-    let mapping_id = match &queue {
+    let mapping = match &queue {
         Some(facts) => mapping::find_for(clients, name, &facts.ids.arn).await?,
         None => None,
     };
@@ -69,8 +75,9 @@ pub async fn find_pipeline(
         pre_queue,
         post_queue,
         api,
+        binary_media_types,
         queue,
         dlq,
-        mapping_id,
+        mapping,
     }))
 }

@@ -353,8 +353,17 @@ pub async fn find(clients: &Clients, api_id: &str) -> Result<Option<ApiFacts>, A
     }))
 }
 
-/// The ID of the REST API named `nami-<pipeline>`, if any.
-pub async fn find_by_name(clients: &Clients, pipeline: &str) -> Result<Option<String>, AwsError> {
+/// The REST API named `nami-<pipeline>` as the list of APIs shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedApi {
+    /// Its id.
+    pub api_id: String,
+    /// Media types passed to the function base64-encoded (`*/*` from the provider).
+    pub binary_media_types: Vec<String>,
+}
+
+/// The REST API named `nami-<pipeline>`, if any.
+pub async fn find_by_name(clients: &Clients, pipeline: &str) -> Result<Option<NamedApi>, AwsError> {
     let name = object_name(pipeline, Part::Main);
     let output = clients
         .apigateway
@@ -368,7 +377,12 @@ pub async fn find_by_name(clients: &Clients, pipeline: &str) -> Result<Option<St
         .unwrap_or_default()
         .into_iter()
         .find(|a| a.name.as_deref() == Some(name.as_str()))
-        .and_then(|a| a.id))
+        .and_then(|a| {
+            Some(NamedApi {
+                api_id: a.id?,
+                binary_media_types: a.binary_media_types.unwrap_or_default(),
+            })
+        }))
 }
 
 /// Writes what API Gateway reports into `state`: ids cleared when gone, and the endpoint cleared

@@ -1,7 +1,7 @@
 //! The event source mapping from the queue to the post-queue function: the throttle that
 //! protects the store (MaximumConcurrency), batching, and partial batch responses.
 
-use aws_sdk_lambda::types::{FunctionResponseType, ScalingConfig};
+use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType, ScalingConfig};
 use nami_contract::limits::Limit;
 use nami_contract::naming::{Function, Part};
 use tf_provider::schema::Attribute;
@@ -203,41 +203,61 @@ pub struct MappingFacts {
     pub settings: Settings,
     /// Whether the function may report partial batch failures.
     pub reports_batch_item_failures: bool,
+    /// Whether the mapping polls (enabled, or on its way there).
+    pub enabled: bool,
+}
+
+fn facts_of(m: EventSourceMappingConfiguration) -> MappingFacts {
+    MappingFacts {
+        uuid: m.uuid.unwrap_or_default(),
+        settings: Settings {
+            batch_size: m.batch_size.unwrap_or_default(),
+            batching_window_seconds: m.maximum_batching_window_in_seconds.unwrap_or_default(),
+            max_concurrency: m
+                .scaling_config
+                .and_then(|s| s.maximum_concurrency)
+                .unwrap_or_default(),
+        },
+        reports_batch_item_failures: m
+            .function_response_types
+            .unwrap_or_default()
+            .contains(&FunctionResponseType::ReportBatchItemFailures),
+        enabled: m
+            .state
+            .is_none_or(|state| matches!(state.as_str(), "Enabled" | "Enabling" | "Updating")),
+    }
 }
 
 /// The mapping `uuid`, or `None` when it does not exist.
 pub async fn find(clients: &Clients, uuid: &str) -> Result<Option<MappingFacts>, AwsError> {
-    Ok(clients
+    let found = clients
         .lambda
         .get_event_source_mapping()
         .uuid(uuid)
         .send()
         .await
         .map_err(aws_error("lambda:GetEventSourceMapping"))
-        .found()?
-        .map(|m| MappingFacts {
-            uuid: m.uuid.unwrap_or_default(),
-            settings: Settings {
-                batch_size: m.batch_size.unwrap_or_default(),
-                batching_window_seconds: m.maximum_batching_window_in_seconds.unwrap_or_default(),
-                max_concurrency: m
-                    .scaling_config
-                    .and_then(|s| s.maximum_concurrency)
-                    .unwrap_or_default(),
-            },
-            reports_batch_item_failures: m
-                .function_response_types
-                .unwrap_or_default()
-                .contains(&FunctionResponseType::ReportBatchItemFailures),
-        }))
+        .found()?;
+    Ok(found.map(|m| {
+        facts_of(
+            EventSourceMappingConfiguration::builder()
+                .set_uuid(m.uuid)
+                .set_batch_size(m.batch_size)
+                .set_maximum_batching_window_in_seconds(m.maximum_batching_window_in_seconds)
+                .set_scaling_config(m.scaling_config)
+                .set_function_response_types(m.function_response_types)
+                .set_state(m.state)
+                .build(),
+        )
+    }))
 }
 
-/// The UUID of the mapping from `queue_arn` to `pipeline`'s post-queue function, if any (import).
+/// The mapping from `queue_arn` to `pipeline`'s post-queue function, if any (import, lookup).
 pub async fn find_for(
     clients: &Clients,
     pipeline: &str,
     queue_arn: &str,
-) -> Result<Option<String>, AwsError> {
+) -> Result<Option<MappingFacts>, AwsError> {
     let function =
         nami_contract::naming::object_name(pipeline, Part::Function(Function::PostQueue));
     let output = clients
@@ -253,7 +273,8 @@ pub async fn find_for(
         o.event_source_mappings
             .unwrap_or_default()
             .into_iter()
-            .find_map(|m| m.uuid)
+            .next()
+            .map(facts_of)
     }))
 }
 

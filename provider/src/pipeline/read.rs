@@ -98,7 +98,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         api_resource_id: found.api.as_ref().and_then(|a| a.resource_id.clone()),
         queue: found.queue.as_ref().map(|q| q.ids.clone()),
         dlq: found.dlq.as_ref().map(|q| q.ids.clone()),
-        mapping_id: found.mapping_id.clone(),
+        mapping_id: found.mapping.as_ref().map(|m| m.uuid.clone()),
         store_security_group_id: managed_store.as_ref().and(store_group.map(|(id, _)| id)),
         instance_id: managed_store.as_ref().map(|m| m.instance_id.clone()),
         data_volume_id: managed_store.as_ref().and_then(|m| m.volume_id.clone()),

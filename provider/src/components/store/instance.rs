@@ -155,6 +155,8 @@ pub async fn attach_volume(
         },
     )
     .await?;
+    // A volume just released by a terminated instance (an instance swap) reads as in use, or in
+    // the wrong state, until EC2 shows it available.
     retry_while(
         has_code(&["IncorrectState", "VolumeInUse"]),
         ctx.deadline,
@@ -373,4 +375,73 @@ pub async fn read_back(clients: &Clients, state: &mut PipelineState) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn rendered(settings: &ManagedSettings) -> String {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(user_data(settings))
+            .unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn settings() -> ManagedSettings {
+        ManagedSettings {
+            instance_type: "t3.small".into(),
+            image: "mongo:7.0.99".into(),
+            volume_size: 20,
+            retain_volume: true,
+            password: "0123abcd".into(),
+        }
+    }
+
+    #[test]
+    fn user_data_runs_the_configured_image_with_the_password_on_the_data_volume() {
+        let script = rendered(&settings());
+        assert!(script.starts_with("#!/bin/bash\nset -euo pipefail\n"));
+        let run = script
+            .lines()
+            .skip_while(|line| !line.starts_with("docker run"))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            run.contains(&format!("-p {MONGODB_PORT}:{MONGODB_PORT}")),
+            "{run}"
+        );
+        assert!(run.contains("-v /data/db:/data/db"), "{run}");
+        assert!(
+            run.contains(&format!("MONGO_INITDB_ROOT_USERNAME={MONGODB_USER}")),
+            "{run}"
+        );
+        assert!(
+            run.contains("MONGO_INITDB_ROOT_PASSWORD='0123abcd'"),
+            "{run}"
+        );
+        assert!(run.trim_end().ends_with("mongo:7.0.99"), "{run}");
+        // A blank volume is formatted; one with a file system never is.
+        assert!(script.contains("blkid \"$device\" || mkfs.xfs \"$device\""));
+    }
+
+    #[test]
+    fn user_data_is_valid_bash() {
+        let path = std::env::temp_dir().join(format!("nami-user-data-{}.sh", std::process::id()));
+        std::fs::write(&path, rendered(&settings())).unwrap();
+        let check = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&path)
+            .output()
+            .unwrap();
+        std::fs::remove_file(&path).ok();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
 }

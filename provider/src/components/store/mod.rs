@@ -323,6 +323,35 @@ mod tests {
     }
 
     #[test]
+    fn import_reads_the_managed_store_back_from_the_environment() {
+        let uri = managed_uri("s3cr3t", "10.42.1.7");
+        let env = Settings {
+            kind: StoreKind::External {
+                mongodb_uri: uri.clone(),
+            },
+            database: "events".into(),
+            collection: "inbound".into(),
+        }
+        .environment(&uri, 30);
+        let external = from_environment(&env, None);
+        assert_eq!(external.mongodb_uri, Value::Value(uri));
+        assert_eq!(external.collection, Value::Value("inbound".into()));
+        let facts = instance::ManagedFacts {
+            instance_id: "i-1".into(),
+            volume_id: Some("vol-1".into()),
+            volume_size: Some(30),
+        };
+        let managed = from_environment(&env, Some(&facts));
+        assert!(
+            managed.is_managed(),
+            "no connection string: the managed store"
+        );
+        assert_eq!(managed.password, Value::Value("s3cr3t".into()));
+        assert_eq!(managed.volume_size, Value::Value(30));
+        assert_eq!(managed.database, Value::Value("events".into()));
+    }
+
+    #[test]
     fn a_third_of_the_function_timeout_bounded_by_the_contract() {
         assert_eq!(server_selection_timeout_ms(3), 1000);
         assert_eq!(server_selection_timeout_ms(900), MONGODB_TIMEOUT_MS.default);

@@ -15,17 +15,7 @@ pub struct Terraform {
 
 /// The provider block pointing every service at moto.
 pub fn provider_block(endpoint: &str) -> String {
-    let services = [
-        "apigateway",
-        "ec2",
-        "iam",
-        "lambda",
-        "sqs",
-        "sts",
-        "ssm",
-        "secretsmanager",
-        "s3",
-    ];
+    let services = terraform_provider_nami::provider::ENDPOINT_SERVICES;
     let endpoints: String = services
         .iter()
         .map(|s| format!("    {s} = \"{endpoint}\"\n"))

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tf_provider::schema::{AttributeConstraint, AttributeType, Block, Description, Schema};
+use tf_provider::schema::{AttributeConstraint, AttributeType, Schema};
 use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{DataSource, Diagnostics};
 
@@ -16,7 +16,7 @@ use crate::aws::{AwsError, Clients, aws_error};
 use crate::components::queue;
 use crate::lookup::find_pipeline;
 use crate::model::{Num, Str, value_of};
-use crate::schema::attribute;
+use crate::schema::{attribute, block};
 
 /// `nami_webhook_pipeline`.
 #[derive(Debug, Clone)]
@@ -64,48 +64,37 @@ impl DataSource for PipelineDataSource {
     type ProviderMetaState<'a> = ValueEmpty;
 
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
-        let computed = |d: &str| attribute(AttributeType::String, AttributeConstraint::Computed, d);
-        let attributes = [
-            (
-                "name",
-                attribute(
-                    AttributeType::String,
-                    AttributeConstraint::Required,
-                    "Name of the pipeline.",
-                ),
+        // The ids are the resource's: their descriptions come from its schema.
+        let resource = crate::pipeline::schema::schema().block.attributes;
+        let mut attributes = vec![(
+            "name",
+            attribute(
+                AttributeType::String,
+                AttributeConstraint::Required,
+                "Name of the pipeline.",
             ),
-            ("id", computed("The pipeline's name.")),
-            ("endpoint_url", computed("URL to POST webhooks to.")),
-            ("api_id", computed("ID of the REST API.")),
-            ("queue_url", computed("URL of the SQS queue.")),
-            ("queue_arn", computed("ARN of the SQS queue.")),
-            ("dlq_url", computed("URL of the dead-letter queue.")),
-            ("dlq_arn", computed("ARN of the dead-letter queue.")),
-            (
+        )];
+        attributes.extend(
+            [
+                "id",
+                "endpoint_url",
+                "api_id",
+                "queue_url",
+                "queue_arn",
+                "dlq_url",
+                "dlq_arn",
                 "pre_queue_function_arn",
-                computed("ARN of the pre-queue function."),
-            ),
-            (
                 "post_queue_function_arn",
-                computed("ARN of the post-queue function."),
-            ),
-            (
                 "event_source_mapping_id",
-                computed("UUID of the event source mapping."),
-            ),
-        ];
+            ]
+            .map(|name| (name, resource[name].clone())),
+        );
         Some(Schema {
             version: 1,
-            block: Block {
-                description: Description::markdown(
-                    "One Nami pipeline, by name: its endpoint and the ids of its AWS objects.",
-                ),
-                attributes: attributes
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
-                ..Default::default()
-            },
+            block: block(
+                "One Nami pipeline, by name: its endpoint and the ids of its AWS objects.",
+                attributes,
+            ),
         })
     }
 
@@ -204,10 +193,17 @@ impl DataSource for PipelinesDataSource {
         );
         Some(Schema {
             version: 1,
-            block: Block {
-                description: Description::markdown("Every Nami pipeline in the account and region, like Nami's `list`."),
-                attributes: [
-                    ("id", attribute(AttributeType::String, AttributeConstraint::Computed, "The region listed.")),
+            block: block(
+                "Every Nami pipeline in the account and region, like Nami's `list`.",
+                vec![
+                    (
+                        "id",
+                        attribute(
+                            AttributeType::String,
+                            AttributeConstraint::Computed,
+                            "The region listed.",
+                        ),
+                    ),
                     (
                         "pipelines",
                         attribute(
@@ -216,12 +212,8 @@ impl DataSource for PipelinesDataSource {
                             "The pipelines, by name: `name`, `endpoint_url`, `queue_depth` and `dlq_depth` (messages waiting, visible or in flight).",
                         ),
                     ),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-                ..Default::default()
-            },
+                ],
+            ),
         })
     }
 

@@ -198,6 +198,15 @@ where
     }
 }
 
+/// The id a create call returned; a response without one is an error naming the call.
+pub fn returned<T>(operation: &'static str, id: Option<T>) -> Result<T, AwsError> {
+    id.ok_or_else(|| AwsError::Api {
+        operation,
+        code: None,
+        message: "the response carried no id".to_owned(),
+    })
+}
+
 /// `Ok(None)` for NotFound, so finders read naturally.
 pub trait OptionalNotFound<T> {
     /// The value, `None` for NotFound, any other error as it is.

@@ -10,7 +10,7 @@ use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType};
 use tf_provider::value::Value;
 
 use super::Context;
-use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error};
+use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
 use crate::check::Checker;
 use crate::model::{PipelineState, default, known};
 use crate::schema::{attribute, computed};
@@ -110,7 +110,7 @@ pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
         .binary_media_types()
         .iter()
         .any(|t| t == ALL_MEDIA_TYPES);
-    let api_id = output.id.unwrap_or_default();
+    let api_id = returned("apigateway:CreateRestApi", output.id)?;
     if !has_all_media_types {
         // Some implementations (moto) ignore binaryMediaTypes on create; add it before the
         // first deployment. The value is in the path (AWS) and in `value` (moto reads that).
@@ -150,18 +150,17 @@ pub async fn create_route(
         .unwrap_or_default()
         .into_iter()
         .find(|r| r.path.as_deref() == Some("/"))
-        .and_then(|r| r.id)
-        .unwrap_or_default();
-    let resource_id = api
+        .and_then(|r| r.id);
+    let root_id = returned("apigateway:GetResources", root_id)?;
+    let created = api
         .create_resource()
         .rest_api_id(api_id)
         .parent_id(root_id)
         .path_part(PATH_PART)
         .send()
         .await
-        .map_err(aws_error("apigateway:CreateResource"))?
-        .id
-        .unwrap_or_default();
+        .map_err(aws_error("apigateway:CreateResource"))?;
+    let resource_id = returned("apigateway:CreateResource", created.id)?;
     api.put_method()
         .rest_api_id(api_id)
         .resource_id(&resource_id)

@@ -9,7 +9,7 @@ use nami_contract::secret_arn::SecretStore;
 use serde_json::{Value, json};
 
 use super::Context;
-use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error};
+use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
 use crate::model::PipelineState;
 
 /// Name of the inline policy on each role.
@@ -70,7 +70,7 @@ pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String,
         .await
         .map_err(aws_error("iam:CreateRole"))?
         .role;
-    Ok(role.map(|r| r.arn).unwrap_or_default())
+    returned("iam:CreateRole", role.map(|r| r.arn))
 }
 
 /// Writes (or rewrites) the inline policy of `function`'s role.

@@ -10,6 +10,7 @@ use tf_provider::value::Value;
 use super::Context;
 use crate::aws::{
     AwsError, Clients, OptionalNotFound, aws_error, has_code, has_code_and_message, retry_while,
+    returned,
 };
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, block, default, known, known_i32};
@@ -157,7 +158,7 @@ pub async fn create(
             .map_err(aws_error("lambda:CreateEventSourceMapping"))
     })
     .await?;
-    Ok(output.uuid.unwrap_or_default())
+    returned("lambda:CreateEventSourceMapping", output.uuid)
 }
 
 /// Applies the settings to the mapping `uuid`.

@@ -9,7 +9,7 @@ use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
 use tf_provider::value::Value;
 
 use super::Context;
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while};
+use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned};
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, block, known};
 use crate::schema::attribute;
@@ -117,39 +117,43 @@ impl Plan {
     }
 }
 
-/// The managed network's ids.
+/// The managed network's ids; `None` for a part not made (yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagedNetwork {
     /// The VPC.
-    pub vpc_id: String,
-    /// Its two subnets, in two availability zones.
+    pub vpc_id: Option<String>,
+    /// Its two subnets, in two availability zones (empty: not made).
     pub subnet_ids: Vec<String>,
     /// The internet gateway (the store instance's outbound route).
-    pub internet_gateway_id: String,
+    pub internet_gateway_id: Option<String>,
     /// The route table of both subnets.
-    pub route_table_id: String,
+    pub route_table_id: Option<String>,
 }
 
 const VPC_CIDR: &str = "10.42.0.0/16";
 const SUBNET_CIDRS: [&str; 2] = ["10.42.1.0/24", "10.42.2.0/24"];
 
-/// Creates the managed network. Each id is recorded in `network` as soon as it exists.
+/// Creates what the managed network lacks. Each id is recorded in `network` as soon as it exists.
 pub async fn create_managed(
     ctx: Context<'_>,
     network: &mut ManagedNetwork,
 ) -> Result<(), AwsError> {
     let ec2 = &ctx.clients.ec2;
     let name = ctx.object_name(Part::Main);
-    if network.vpc_id.is_empty() {
-        let vpc = ec2
-            .create_vpc()
-            .cidr_block(VPC_CIDR)
-            .tag_specifications(ctx.ec2_tags(ResourceType::Vpc, &name))
-            .send()
-            .await
-            .map_err(aws_error("ec2:CreateVpc"))?;
-        network.vpc_id = vpc.vpc.and_then(|v| v.vpc_id).unwrap_or_default();
-    }
+    let vpc_id = match &network.vpc_id {
+        Some(id) => id.clone(),
+        None => {
+            let vpc = ec2
+                .create_vpc()
+                .cidr_block(VPC_CIDR)
+                .tag_specifications(ctx.ec2_tags(ResourceType::Vpc, &name))
+                .send()
+                .await
+                .map_err(aws_error("ec2:CreateVpc"))?;
+            let id = returned("ec2:CreateVpc", vpc.vpc.and_then(|v| v.vpc_id))?;
+            network.vpc_id.insert(id).clone()
+        }
+    };
     if network.subnet_ids.is_empty() {
         let zones: Vec<String> = ec2
             .describe_availability_zones()
@@ -165,58 +169,63 @@ pub async fn create_managed(
         for (cidr, zone) in SUBNET_CIDRS.iter().zip(zones.iter().cycle()) {
             let subnet = ec2
                 .create_subnet()
-                .vpc_id(&network.vpc_id)
+                .vpc_id(&vpc_id)
                 .cidr_block(*cidr)
                 .availability_zone(zone)
                 .tag_specifications(ctx.ec2_tags(ResourceType::Subnet, &format!("{name}-{zone}")))
                 .send()
                 .await
                 .map_err(aws_error("ec2:CreateSubnet"))?;
-            network
-                .subnet_ids
-                .push(subnet.subnet.and_then(|s| s.subnet_id).unwrap_or_default());
+            let id = returned("ec2:CreateSubnet", subnet.subnet.and_then(|s| s.subnet_id))?;
+            network.subnet_ids.push(id);
         }
     }
-    if network.internet_gateway_id.is_empty() {
-        let gateway = ec2
-            .create_internet_gateway()
-            .tag_specifications(ctx.ec2_tags(ResourceType::InternetGateway, &name))
-            .send()
-            .await
-            .map_err(aws_error("ec2:CreateInternetGateway"))?;
-        network.internet_gateway_id = gateway
-            .internet_gateway
-            .and_then(|g| g.internet_gateway_id)
-            .unwrap_or_default();
-        ec2.attach_internet_gateway()
-            .internet_gateway_id(&network.internet_gateway_id)
-            .vpc_id(&network.vpc_id)
-            .send()
-            .await
-            .map_err(aws_error("ec2:AttachInternetGateway"))?;
-    }
-    if network.route_table_id.is_empty() {
+    let gateway_id = match &network.internet_gateway_id {
+        Some(id) => id.clone(),
+        None => {
+            let gateway = ec2
+                .create_internet_gateway()
+                .tag_specifications(ctx.ec2_tags(ResourceType::InternetGateway, &name))
+                .send()
+                .await
+                .map_err(aws_error("ec2:CreateInternetGateway"))?;
+            let id = returned(
+                "ec2:CreateInternetGateway",
+                gateway.internet_gateway.and_then(|g| g.internet_gateway_id),
+            )?;
+            let id = network.internet_gateway_id.insert(id).clone();
+            ec2.attach_internet_gateway()
+                .internet_gateway_id(&id)
+                .vpc_id(&vpc_id)
+                .send()
+                .await
+                .map_err(aws_error("ec2:AttachInternetGateway"))?;
+            id
+        }
+    };
+    if network.route_table_id.is_none() {
         let table = ec2
             .create_route_table()
-            .vpc_id(&network.vpc_id)
+            .vpc_id(&vpc_id)
             .tag_specifications(ctx.ec2_tags(ResourceType::RouteTable, &name))
             .send()
             .await
             .map_err(aws_error("ec2:CreateRouteTable"))?;
-        network.route_table_id = table
-            .route_table
-            .and_then(|t| t.route_table_id)
-            .unwrap_or_default();
+        let table_id = returned(
+            "ec2:CreateRouteTable",
+            table.route_table.and_then(|t| t.route_table_id),
+        )?;
+        let table_id = network.route_table_id.insert(table_id).clone();
         ec2.create_route()
-            .route_table_id(&network.route_table_id)
+            .route_table_id(&table_id)
             .destination_cidr_block("0.0.0.0/0")
-            .gateway_id(&network.internet_gateway_id)
+            .gateway_id(&gateway_id)
             .send()
             .await
             .map_err(aws_error("ec2:CreateRoute"))?;
         for subnet_id in &network.subnet_ids {
             ec2.associate_route_table()
-                .route_table_id(&network.route_table_id)
+                .route_table_id(&table_id)
                 .subnet_id(subnet_id)
                 .send()
                 .await
@@ -232,10 +241,10 @@ pub async fn create_managed(
 pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Result<(), AwsError> {
     let ec2 = &ctx.clients.ec2;
     let busy = has_code(&["DependencyViolation"]);
-    if !network.route_table_id.is_empty() {
+    if let Some(table_id) = &network.route_table_id {
         let tables = ec2
             .describe_route_tables()
-            .route_table_ids(&network.route_table_id)
+            .route_table_ids(table_id)
             .send()
             .await
             .map_err(aws_error("ec2:DescribeRouteTables"))
@@ -253,35 +262,33 @@ pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Resul
             crate::aws::delete("ec2:DisassociateRouteTable", call.send()).await?;
         }
     }
-    for subnet_id in network.subnet_ids.iter().filter(|id| !id.is_empty()) {
+    for subnet_id in &network.subnet_ids {
         retry_while(&busy, ctx.deadline, || async {
             let call = ec2.delete_subnet().subnet_id(subnet_id);
             crate::aws::delete("ec2:DeleteSubnet", call.send()).await
         })
         .await?;
     }
-    if !network.route_table_id.is_empty() {
-        let call = ec2
-            .delete_route_table()
-            .route_table_id(&network.route_table_id);
+    if let Some(table_id) = &network.route_table_id {
+        let call = ec2.delete_route_table().route_table_id(table_id);
         crate::aws::delete("ec2:DeleteRouteTable", call.send()).await?;
     }
-    if !network.internet_gateway_id.is_empty() {
-        if !network.vpc_id.is_empty() {
+    if let Some(gateway_id) = &network.internet_gateway_id {
+        if let Some(vpc_id) = &network.vpc_id {
             let call = ec2
                 .detach_internet_gateway()
-                .internet_gateway_id(&network.internet_gateway_id)
-                .vpc_id(&network.vpc_id);
+                .internet_gateway_id(gateway_id)
+                .vpc_id(vpc_id);
             crate::aws::delete("ec2:DetachInternetGateway", call.send()).await?;
         }
         let call = ec2
             .delete_internet_gateway()
-            .internet_gateway_id(&network.internet_gateway_id);
+            .internet_gateway_id(gateway_id);
         crate::aws::delete("ec2:DeleteInternetGateway", call.send()).await?;
     }
-    if !network.vpc_id.is_empty() {
+    if let Some(vpc_id) = &network.vpc_id {
         retry_while(&busy, ctx.deadline, || async {
-            let call = ec2.delete_vpc().vpc_id(&network.vpc_id);
+            let call = ec2.delete_vpc().vpc_id(vpc_id);
             crate::aws::delete("ec2:DeleteVpc", call.send()).await
         })
         .await?;
@@ -354,15 +361,13 @@ pub async fn find_managed(
             .internet_gateways
             .unwrap_or_default()
             .into_iter()
-            .find_map(|g| g.internet_gateway_id)
-            .unwrap_or_default(),
+            .find_map(|g| g.internet_gateway_id),
         route_table_id: tables
             .route_tables
             .unwrap_or_default()
             .into_iter()
-            .find_map(|t| t.route_table_id)
-            .unwrap_or_default(),
-        vpc_id,
+            .find_map(|t| t.route_table_id),
+        vpc_id: Some(vpc_id),
     }))
 }
 

@@ -10,7 +10,7 @@ use tf_provider::value::Value;
 
 use super::Context;
 use super::functions::POST_QUEUE_TIMEOUT;
-use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error};
+use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, block, default, known_i32};
 use crate::schema;
@@ -280,12 +280,13 @@ async fn create(
         .send()
         .await
         .map_err(aws_error("sqs:CreateQueue"))?
-        .queue_url
-        .unwrap_or_default();
+        .queue_url;
+    let url = returned("sqs:CreateQueue", url)?;
     let arn = find(ctx.clients, &url)
         .await?
         .map(|facts| facts.ids.arn)
-        .unwrap_or_default();
+        .filter(|arn| !arn.is_empty());
+    let arn = returned("sqs:GetQueueAttributes", arn)?;
     Ok(QueueIds { url, arn })
 }
 

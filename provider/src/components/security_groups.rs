@@ -6,7 +6,7 @@ use nami_contract::naming::{Function, Part, object_name};
 use tf_provider::value::Value;
 
 use super::Context;
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while};
+use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned};
 use crate::model::PipelineState;
 
 /// MongoDB's port, the only one the store's group opens (to the post-queue function).
@@ -87,7 +87,7 @@ async fn create(
         .send()
         .await
         .map_err(aws_error("ec2:CreateSecurityGroup"))?;
-    Ok(output.group_id.unwrap_or_default())
+    returned("ec2:CreateSecurityGroup", output.group_id)
 }
 
 /// Deletes a group, waiting (within the deadline) while Lambda still holds network interfaces

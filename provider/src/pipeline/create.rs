@@ -11,7 +11,7 @@ use std::future::Future;
 use nami_contract::naming::Function;
 
 use super::apply::ApplyError;
-use super::ids::{Ids, need};
+use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
@@ -109,20 +109,13 @@ pub async fn ensure(
 
     // 2. The main queue redrives to the DLQ; the managed store needs the function's group.
     if ids.queue.is_none() {
-        let dlq_arn = &ids
-            .dlq
-            .as_ref()
-            .ok_or(super::ids::MissingId("dlq_arn"))?
-            .arn;
+        let dlq_arn = &ids.dlq.as_ref().ok_or(MissingId("dlq_arn"))?.arn;
         ids.queue = Some(queue::create_queue(ctx, &spec.queue, dlq_arn).await?);
     }
     ensure_store(ctx, spec, ids).await?;
 
     // 3. The roles' policies name the queue (and the secret); rewriting them is idempotent.
-    let queue = ids
-        .queue
-        .clone()
-        .ok_or(super::ids::MissingId("queue_arn"))?;
+    let queue = ids.queue.clone().ok_or(MissingId("queue_arn"))?;
     let grants = iam::Grants {
         queue_arn: &queue.arn,
         secret_arn: spec
@@ -184,10 +177,12 @@ pub async fn ensure(
     // 5. The mapping feeds the post-queue function; the API's route invokes the pre-queue one.
     let api_id = need(&ids.api_id, "api_id")?.to_owned();
     let pre_function_arn = need(&ids.pre_queue_function_arn, "pre_queue_function_arn")?.to_owned();
+    // arn:aws:iam::<account>:role/…: the account the API's invoke permission names.
     let account = need(&ids.pre_queue_role_arn, "pre_queue_role_arn")?
         .split(':')
         .nth(4)
-        .unwrap_or_default()
+        .filter(|account| !account.is_empty())
+        .ok_or(MissingId("the account in pre_queue_role_arn"))?
         .to_owned();
     let route = async {
         let resource = when_missing(
@@ -234,7 +229,7 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
         .subnet_ids
         .first()
         .cloned()
-        .ok_or(super::ids::MissingId("subnet_ids"))?;
+        .ok_or(MissingId("subnet_ids"))?;
     if ids.store_security_group_id.is_none() {
         let function_group = need(&ids.security_group_id, "security_group_id")?;
         ids.store_security_group_id =
@@ -247,8 +242,7 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     if ids.instance_id.is_none() {
         let public_ip = spec.network == network::Plan::Managed;
         let group = need(&ids.store_security_group_id, "store_security_group_id")?;
-        let (instance_id, _) =
-            instance::launch(ctx, settings, &subnet_id, group, public_ip).await?;
+        let instance_id = instance::launch(ctx, settings, &subnet_id, group, public_ip).await?;
         ids.instance_id = Some(instance_id.clone());
         let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
         instance::attach_volume(ctx, volume_id, &instance_id).await?;
@@ -262,11 +256,14 @@ pub async fn store_uri(clients: &Clients, spec: &Spec, ids: &Ids) -> Result<Stri
         StoreKind::External { mongodb_uri } => Ok(mongodb_uri.clone()),
         StoreKind::Managed(settings) => {
             let instance_id = need(&ids.instance_id, "instance_id")?;
-            let facts = instance::find_instance(clients, instance_id).await?;
-            let private_ip = facts.map(|f| f.private_ip).unwrap_or_default();
+            // The instance was made or found by this apply: gone now, it cannot be connected to.
+            let facts = instance::find_instance(clients, instance_id)
+                .await?
+                .filter(|facts| !facts.private_ip.is_empty())
+                .ok_or(MissingId("the store instance's private address"))?;
             Ok(crate::components::store::managed_uri(
                 &settings.password,
-                &private_ip,
+                &facts.private_ip,
             ))
         }
     }

@@ -132,20 +132,19 @@ impl Ids {
     /// The managed network's ids (empty where none).
     pub fn managed_network(&self) -> ManagedNetwork {
         ManagedNetwork {
-            vpc_id: self.vpc_id.clone().unwrap_or_default(),
+            vpc_id: self.vpc_id.clone(),
             subnet_ids: self.subnet_ids.clone(),
-            internet_gateway_id: self.internet_gateway_id.clone().unwrap_or_default(),
-            route_table_id: self.route_table_id.clone().unwrap_or_default(),
+            internet_gateway_id: self.internet_gateway_id.clone(),
+            route_table_id: self.route_table_id.clone(),
         }
     }
 
     /// Records the managed network's ids.
     pub fn set_managed_network(&mut self, network: &ManagedNetwork) {
-        let id = |text: &str| (!text.is_empty()).then(|| text.to_owned());
-        self.vpc_id = id(&network.vpc_id);
+        self.vpc_id = network.vpc_id.clone();
         self.subnet_ids = network.subnet_ids.clone();
-        self.internet_gateway_id = id(&network.internet_gateway_id);
-        self.route_table_id = id(&network.route_table_id);
+        self.internet_gateway_id = network.internet_gateway_id.clone();
+        self.route_table_id = network.route_table_id.clone();
     }
 
     /// Whether the pipeline has a managed network.
@@ -250,14 +249,15 @@ mod tests {
     #[test]
     fn a_managed_network_is_recorded_whole() {
         let mut ids = Ids::default();
-        ids.set_managed_network(&ManagedNetwork {
-            vpc_id: "vpc-1".into(),
+        let network = ManagedNetwork {
+            vpc_id: Some("vpc-1".into()),
             subnet_ids: vec!["subnet-1".into()],
-            internet_gateway_id: "igw-1".into(),
-            route_table_id: String::new(),
-        });
+            internet_gateway_id: Some("igw-1".into()),
+            route_table_id: None,
+        };
+        ids.set_managed_network(&network);
         assert!(ids.has_managed_network());
         assert_eq!(ids.route_table_id, None);
-        assert_eq!(ids.managed_network().vpc_id, "vpc-1");
+        assert_eq!(ids.managed_network(), network);
     }
 }

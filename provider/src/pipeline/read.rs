@@ -109,7 +109,9 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         ids.vpc_id = Some(vpc_id.clone());
         ids.subnet_ids = post.subnet_ids.clone();
         match managed_network {
-            Some(managed) if managed.vpc_id == vpc_id => ids.set_managed_network(&managed),
+            Some(managed) if managed.vpc_id.as_deref() == Some(vpc_id.as_str()) => {
+                ids.set_managed_network(&managed)
+            }
             _ => {
                 state.network = Value::Value(NetworkBlock {
                     vpc_id: Value::Value(vpc_id),

@@ -21,7 +21,7 @@ use super::Context;
 use crate::artifacts::Artifact;
 use crate::aws::{
     AwsError, Clients, OptionalNotFound, TagChange, aws_error, has_code, has_code_and_message,
-    retry_while, wait_for,
+    retry_while, returned, wait_for,
 };
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, Str, block, default, known_i32};
@@ -275,8 +275,8 @@ pub async fn create(
             .map_err(aws_error("lambda:CreateFunction"))
     })
     .await?
-    .function_arn
-    .unwrap_or_default();
+    .function_arn;
+    let arn = returned("lambda:CreateFunction", arn)?;
     wait_until_ready(ctx, &name).await?;
     Ok(arn)
 }

@@ -12,7 +12,9 @@ use nami_contract::naming::{Part, object_name};
 use tf_provider::value::Value;
 
 use super::{MONGODB_USER, ManagedSettings};
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, wait_for};
+use crate::aws::{
+    AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned, wait_for,
+};
 use crate::components::Context;
 use crate::components::security_groups::MONGODB_PORT;
 use crate::model::{PipelineState, block};
@@ -45,7 +47,7 @@ pub async fn create_volume(
         .send()
         .await
         .map_err(aws_error("ec2:CreateVolume"))?;
-    Ok(output.volume_id.unwrap_or_default())
+    returned("ec2:CreateVolume", output.volume_id)
 }
 
 /// The user data: Docker, the data volume mounted at /data (formatted only when blank), and
@@ -80,14 +82,14 @@ docker run -d --name mongodb --restart always -p {port}:{port} -v /data/db:/data
     base64::engine::general_purpose::STANDARD.encode(script)
 }
 
-/// Launches the instance (IMDSv2 required, no key pair). Returns its id and private IP.
+/// Launches the instance (IMDSv2 required, no key pair). Returns its id.
 pub async fn launch(
     ctx: Context<'_>,
     settings: &ManagedSettings,
     subnet_id: &str,
     security_group_id: &str,
     public_ip: bool,
-) -> Result<(String, String), AwsError> {
+) -> Result<String, AwsError> {
     let image_id = ctx
         .clients
         .ssm
@@ -97,8 +99,8 @@ pub async fn launch(
         .await
         .map_err(aws_error("ssm:GetParameter"))?
         .parameter
-        .and_then(|p| p.value)
-        .unwrap_or_default();
+        .and_then(|p| p.value);
+    let image_id = returned("ssm:GetParameter", image_id)?;
     let output = ctx
         .clients
         .ec2
@@ -126,16 +128,13 @@ pub async fn launch(
         .send()
         .await
         .map_err(aws_error("ec2:RunInstances"))?;
-    let instance = output
+    let instance_id = output
         .instances
         .unwrap_or_default()
         .into_iter()
         .next()
-        .unwrap_or_else(|| aws_sdk_ec2::types::Instance::builder().build());
-    Ok((
-        instance.instance_id.unwrap_or_default(),
-        instance.private_ip_address.unwrap_or_default(),
-    ))
+        .and_then(|instance| instance.instance_id);
+    returned("ec2:RunInstances", instance_id)
 }
 
 /// Attaches the data volume once the instance runs.

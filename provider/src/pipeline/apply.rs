@@ -12,20 +12,9 @@ use super::create::ensure;
 use super::ids::{Ids, MissingId};
 use super::spec::Spec;
 use super::update::converge;
-use crate::aws::{AwsError, Clients};
+use crate::aws::Clients;
 use crate::components::{Context, api, store};
 use crate::model::PipelineState;
-
-/// Why an apply stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// An AWS call failed (or a local artifact could not be read).
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    /// An id an earlier step should have made is missing.
-    #[error(transparent)]
-    MissingId(#[from] MissingId),
-}
 
 /// Creates what is missing and converges the rest, within `timeout`; errors go to `diags` and
 /// `state` keeps every id created so far. `prior` is the state before an update.

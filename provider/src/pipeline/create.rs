@@ -10,7 +10,7 @@ use std::future::Future;
 
 use nami_contract::naming::Function;
 
-use super::apply::ApplyError;
+use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::{AwsError, Clients};

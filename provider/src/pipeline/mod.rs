@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod create;
 pub mod delete;
+pub mod error;
 pub mod ids;
 pub mod plan;
 pub mod read;

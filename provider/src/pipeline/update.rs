@@ -3,8 +3,8 @@
 
 use nami_contract::naming::Function;
 
-use super::apply::ApplyError;
 use super::create::{ensure_store, environments, store_uri};
+use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::TagChange;

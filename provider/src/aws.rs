@@ -338,3 +338,42 @@ where
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_file_error_is_not_reported_as_an_aws_call() {
+        let error = AwsError::from(ArtifactError::NotZip("custom.zip".into()));
+        assert!(matches!(error, AwsError::LocalFile(_)));
+        assert_eq!(error.code(), None);
+        assert_eq!(
+            error.to_string(),
+            "custom.zip is not a zip archive (expected a bootstrap.zip built with cargo-lambda)"
+        );
+    }
+
+    #[test]
+    fn tag_changes_remove_only_dropped_keys() {
+        let before = BTreeMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned()),
+        ]);
+        let after = BTreeMap::from([
+            ("b".to_owned(), "3".to_owned()),
+            ("c".to_owned(), "4".to_owned()),
+        ]);
+        let change = TagChange::new(&before, after.clone());
+        assert_eq!(change.removed, ["a"]);
+        assert_eq!(change.tags, after);
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_the_whole_delay() {
+        for _ in 0..100 {
+            let delay = jittered(Duration::from_secs(2));
+            assert!(delay >= Duration::from_secs(1) && delay <= Duration::from_secs(2));
+        }
+    }
+}

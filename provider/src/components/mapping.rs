@@ -129,20 +129,24 @@ impl Settings {
     }
 }
 
+/// The one error creating a mapping waits out: the post-queue role's SQS grant can take seconds
+/// to propagate after PutRolePolicy, and until then CreateEventSourceMapping answers
+/// InvalidParameterValueException "The provided execution role does not have permissions to call
+/// ReceiveMessage on SQS". Any other InvalidParameterValueException is a real mistake.
+fn policy_not_ready() -> impl Fn(&AwsError) -> bool {
+    has_code_and_message(
+        "InvalidParameterValueException",
+        "execution role does not have permissions",
+    )
+}
+
 /// Creates the mapping with partial batch responses on. Returns its UUID.
 pub async fn create(
     ctx: Context<'_>,
     queue_arn: &str,
     settings: &Settings,
 ) -> Result<String, AwsError> {
-    // The post-queue role's SQS grant can take seconds to propagate after PutRolePolicy; until
-    // then CreateEventSourceMapping answers InvalidParameterValueException "The provided
-    // execution role does not have permissions to call ReceiveMessage on SQS". Only that waits.
-    let policy_not_ready = has_code_and_message(
-        "InvalidParameterValueException",
-        "execution role does not have permissions",
-    );
-    let output = retry_while(policy_not_ready, ctx.deadline, || async {
+    let output = retry_while(policy_not_ready(), ctx.deadline, || async {
         ctx.clients
             .lambda
             .create_event_source_mapping()
@@ -287,5 +291,36 @@ pub fn read_back(facts: Option<&MappingFacts>, state: &mut PipelineState) {
         post.batch_size = Value::Value(facts.settings.batch_size.into());
         post.batching_window_seconds = Value::Value(facts.settings.batching_window_seconds.into());
         post.max_concurrency = Value::Value(facts.settings.max_concurrency.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(message: &str) -> AwsError {
+        AwsError::Api {
+            operation: "lambda:CreateEventSourceMapping",
+            code: Some("InvalidParameterValueException".into()),
+            message: message.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_role_propagation_error_is_retried() {
+        let waits = policy_not_ready();
+        assert!(waits(&invalid(
+            "The provided execution role does not have permissions to call ReceiveMessage on SQS"
+        )));
+        // A real mistake fails at once, not after the resource's timeout.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut calls = 0;
+        let result: Result<(), _> = retry_while(policy_not_ready(), deadline, || {
+            calls += 1;
+            async { Err(invalid("Invalid batch size: must be between 1 and 10000")) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert!(result.unwrap_err().message().contains("Invalid batch size"));
     }
 }

@@ -143,6 +143,11 @@ async fn bad_configuration_fails_at_plan_naming_the_attribute() {
             "Subnets required",
             "subnet_ids",
         ),
+        (
+            managed_pipeline("p", "    volume_size = 4"),
+            "4 is outside 8–16384",
+            "volume_size",
+        ),
     ];
     for (config, message, attribute) in cases {
         tf.write(&config);

@@ -37,6 +37,16 @@ pub struct Clients {
     pub default_tags: BTreeMap<String, String>,
 }
 
+/// `tags_all`: the provider's `default_tags` with the resource's `tags` over them.
+pub fn tags_all(
+    default_tags: &BTreeMap<String, String>,
+    tags: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut all = default_tags.clone();
+    all.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    all
+}
+
 /// The clients once `configure` has run; otherwise an error saying so.
 pub fn configured<'c>(
     clients: &'c std::sync::OnceLock<Clients>,

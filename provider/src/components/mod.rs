@@ -21,7 +21,7 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use nami_contract::naming::{self, Part};
 use tokio::time::Instant;
 
-use crate::aws::{AwsError, Clients, TagChange, aws_error};
+use crate::aws::{AwsError, Clients, TagChange, aws_error, tags_all};
 
 /// What every component call needs: the clients, the pipeline's name and tags, and the deadline
 /// set by the resource's `timeouts`.
@@ -43,9 +43,11 @@ impl Context<'_> {
         naming::object_name(self.name, part)
     }
 
-    /// Tags of an object of the pipeline: default tags, then the resource's, then Nami's own.
+    /// Tags of an object of the pipeline: `tags_all`, then Nami's own.
     pub fn object_tags(&self) -> BTreeMap<String, String> {
-        object_tags(self.clients, self.tags, self.name)
+        let mut all = tags_all(&self.clients.default_tags, self.tags);
+        all.insert(naming::PIPELINE_TAG.to_owned(), self.name.to_owned());
+        all
     }
 
     /// EC2 tags of an object of `resource_type` named `name` (EC2 shows `Name`).
@@ -57,18 +59,6 @@ impl Context<'_> {
             .set_tags(Some(ec2_tags(&tags)))
             .build()
     }
-}
-
-/// Tags of an object of `pipeline`: default tags, then `tags`, then Nami's own.
-pub fn object_tags(
-    clients: &Clients,
-    tags: &BTreeMap<String, String>,
-    pipeline: &str,
-) -> BTreeMap<String, String> {
-    let mut all = clients.default_tags.clone();
-    all.extend(tags.clone());
-    all.insert(naming::PIPELINE_TAG.to_owned(), pipeline.to_owned());
-    all
 }
 
 fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {

@@ -59,8 +59,7 @@ pub fn plan_settings(
 ) {
     fill_defaults(state);
     validate(state, diags);
-    let mut tags_all = default_tags.clone();
-    tags_all.extend(string_map(&state.tags));
+    let tags_all = crate::aws::tags_all(default_tags, &string_map(&state.tags));
     state.tags_all = if state.tags.is_unknown() {
         Value::Unknown
     } else {

@@ -126,8 +126,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         Some(facts) => queue::own_tags(clients, &facts.ids.url).await?,
         None => Default::default(),
     };
-    let mut tags_all = clients.default_tags.clone();
-    tags_all.extend(tags.clone());
+    let tags_all = crate::aws::tags_all(&clients.default_tags, &tags);
     state.tags = if tags.is_empty() {
         Value::Null
     } else {

@@ -74,9 +74,7 @@ pub async fn converge(
         return Ok(());
     };
     let prior_tags = string_map(&prior.tags_all);
-    let mut planned_tags = clients.default_tags.clone();
-    planned_tags.extend(spec.tags.clone());
-    if prior_tags != planned_tags {
+    if prior_tags != crate::aws::tags_all(&clients.default_tags, &spec.tags) {
         let change = TagChange::new(&prior_tags, ctx.object_tags());
         retag(ctx, ids, &change).await?;
     }

@@ -6,6 +6,23 @@ use crate::limits::PIPELINE_NAME_MAX_LEN;
 /// The tag on every object of a pipeline, holding the pipeline's name.
 pub const PIPELINE_TAG: &str = "nami:pipeline";
 
+/// The tag on every object of a pipeline, holding the owner token its create generated: the
+/// provider updates or deletes only objects that carry its state's token.
+pub const OWNER_TAG: &str = "nami:owner";
+
+/// The tag a create puts on both queues as its last step: the pipeline is complete. Objects
+/// tagged with a pipeline's name but without it are the leftovers of an interrupted create.
+pub const COMPLETE_TAG: &str = "nami:complete";
+
+/// The tag on a data volume kept by `retain_volume` when its pipeline was destroyed: the data
+/// of an earlier pipeline, never adopted as a leftover.
+pub const RETAINED_TAG: &str = "nami:retained";
+
+/// Whether `key` is one of Nami's own tags (not the user's).
+pub fn is_nami_tag(key: &str) -> bool {
+    key.starts_with("nami:")
+}
+
 /// One of the pipeline's two functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {

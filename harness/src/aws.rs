@@ -112,6 +112,33 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter_map(|v| named(v.tags))
             .map(|n| format!("vpc {n}")),
     );
+    let subnets = ec2.describe_subnets().send().await.unwrap();
+    found.extend(
+        subnets
+            .subnets
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| named(s.tags))
+            .map(|n| format!("subnet {n}")),
+    );
+    let gateways = ec2.describe_internet_gateways().send().await.unwrap();
+    found.extend(
+        gateways
+            .internet_gateways
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| named(g.tags))
+            .map(|n| format!("internet gateway {n}")),
+    );
+    let tables = ec2.describe_route_tables().send().await.unwrap();
+    found.extend(
+        tables
+            .route_tables
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| named(t.tags))
+            .map(|n| format!("route table {n}")),
+    );
     let groups = ec2.describe_security_groups().send().await.unwrap();
     found.extend(
         groups

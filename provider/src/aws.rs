@@ -144,6 +144,17 @@ pub enum AwsError {
     /// A wait for a state ran out of time.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
+    /// A create answered with an object this pipeline did not create (SQS answers `CreateQueue`
+    /// with an existing queue of the same name and attributes): it is not recorded.
+    #[error(
+        "{operation} answered with {object}, which this pipeline did not create: the name is in use"
+    )]
+    NotOwned {
+        /// The call, as `service:Operation`.
+        operation: &'static str,
+        /// The object, as kind and id.
+        object: String,
+    },
     /// A local file (a function's artifact) could not be used; no AWS call was made.
     #[error(transparent)]
     LocalFile(#[from] ArtifactError),

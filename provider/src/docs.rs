@@ -163,6 +163,12 @@ fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String 
         out,
         "\n## Import\n\nA pipeline is imported by its name; every id, setting and the signature and store \
          configuration are read back from AWS (a custom `artifact` path is not recoverable: its hash is).\n\n\
+         ## Ownership\n\nEvery object carries the tags `nami:pipeline` (the name) and `nami:owner` (`owner_token`); \
+         the provider updates and deletes only objects carrying its state's token. A create whose name a complete \
+         pipeline (or an object Nami did not tag for it) already holds fails before creating anything, naming the \
+         objects and their owner; the leftovers of a create that was interrupted (a killed `terraform apply`) are \
+         adopted by the next apply instead of being made twice. Do not create one pipeline name from two \
+         configurations at the same moment: both would see the name free.\n\n\
          ```shell\n{import}```\n"
     );
     out

@@ -18,6 +18,7 @@ pub mod data_sources;
 pub mod docs;
 pub mod lookup;
 pub mod model;
+pub mod ownership;
 pub mod pipeline;
 pub mod provider;
 pub mod schema;

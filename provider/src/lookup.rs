@@ -2,12 +2,14 @@
 //! data plane (`nami-local`) share. It reads the objects the provider names `nami-<name>…`
 //! (see `nami_contract::naming`).
 
-use nami_contract::naming::Function;
+use nami_contract::naming::{Function, Part, object_name};
 
 use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, FunctionFacts};
 use crate::components::queue::{self, QueueFacts};
-use crate::components::{api, mapping};
+use crate::components::store::instance;
+use crate::components::{api, iam, mapping, network, security_groups};
+use crate::ownership::Tagged;
 
 /// A pipeline as found by name: whatever of it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,22 @@ impl FoundPipeline {
     }
 }
 
+/// Everything answering to pipeline `name`, with its tags: the objects named after it (queues,
+/// roles, functions, APIs) and those tagged with it (the EC2 parts). What a create must not
+/// collide with, and what an apply, a read or a destroy may act on (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, AwsError> {
+    let (queues, roles, functions, apis, network, groups, store) = tokio::try_join!(
+        queue::inventory(clients, name),
+        iam::inventory(clients, name),
+        functions::inventory(clients, name),
+        api::inventory(clients, name),
+        network::inventory(clients, name),
+        security_groups::inventory(clients, name),
+        instance::inventory(clients, name),
+    )?;
+    Ok([queues, roles, functions, apis, network, groups, store].concat())
+}
+
 /// Pipeline `name`, or `None` when it has no pre-queue function.
 pub async fn find_pipeline(
     clients: &Clients,
@@ -57,9 +75,14 @@ pub async fn find_pipeline(
             None => Ok((None, Vec::new())),
         }
     };
+    let function_name = |function| object_name(name, Part::Function(function));
+    let (pre_name, post_name) = (
+        function_name(Function::PreQueue),
+        function_name(Function::PostQueue),
+    );
     let (pre_queue, post_queue, (api, binary_media_types), (queue, dlq)) = tokio::try_join!(
-        functions::find(clients, name, Function::PreQueue),
-        functions::find(clients, name, Function::PostQueue),
+        functions::find(clients, &pre_name),
+        functions::find(clients, &post_name),
         api,
         queue::find_by_name(clients, name),
     )?;

@@ -83,6 +83,8 @@ pub struct PipelineState {
     pub instance_id: Str,
     /// ID of the managed store's data volume.
     pub data_volume_id: Str,
+    /// The owner token every object of the pipeline carries (see `crate::ownership`).
+    pub owner_token: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.

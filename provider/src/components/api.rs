@@ -2,9 +2,9 @@
 //! deployed to a stage.
 
 use aws_sdk_apigateway::types::{
-    EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation,
+    EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation, RestApi,
 };
-use nami_contract::naming::{Function, Part, object_name};
+use nami_contract::naming::{Part, object_name};
 use tf_provider::AttributePath;
 use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType};
 use tf_provider::value::Value;
@@ -13,6 +13,7 @@ use super::Context;
 use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
 use crate::check::Checker;
 use crate::model::{PipelineState, default, known};
+use crate::ownership::{Kind, Tagged};
 use crate::schema::{attribute, computed};
 
 /// The stage deployed when none is configured.
@@ -132,7 +133,8 @@ pub async fn create_api(ctx: Context<'_>) -> Result<String, AwsError> {
     Ok(api_id)
 }
 
-/// Adds the `/webhook` resource with its POST method and AWS_PROXY integration. Returns the
+/// Adds the `/webhook` resource with its POST method and AWS_PROXY integration, finishing what an
+/// interrupted create left (a resource without its method or integration). Returns the
 /// resource's ID.
 pub async fn create_route(
     ctx: Context<'_>,
@@ -140,35 +142,48 @@ pub async fn create_route(
     function_arn: &str,
 ) -> Result<String, AwsError> {
     let api = &ctx.clients.apigateway;
-    let root_id = api
+    let resources = api
         .get_resources()
         .rest_api_id(api_id)
         .send()
         .await
         .map_err(aws_error("apigateway:GetResources"))?
         .items
-        .unwrap_or_default()
-        .into_iter()
-        .find(|r| r.path.as_deref() == Some("/"))
-        .and_then(|r| r.id);
-    let root_id = returned("apigateway:GetResources", root_id)?;
-    let created = api
-        .create_resource()
-        .rest_api_id(api_id)
-        .parent_id(root_id)
-        .path_part(PATH_PART)
-        .send()
-        .await
-        .map_err(aws_error("apigateway:CreateResource"))?;
-    let resource_id = returned("apigateway:CreateResource", created.id)?;
-    api.put_method()
+        .unwrap_or_default();
+    let id_of = |path: &str| {
+        resources
+            .iter()
+            .find(|r| r.path.as_deref() == Some(path))
+            .and_then(|r| r.id.clone())
+    };
+    let resource_id = match id_of(&format!("/{PATH_PART}")) {
+        Some(id) => id,
+        None => {
+            let root_id = returned("apigateway:GetResources", id_of("/"))?;
+            let created = api
+                .create_resource()
+                .rest_api_id(api_id)
+                .parent_id(root_id)
+                .path_part(PATH_PART)
+                .send()
+                .await
+                .map_err(aws_error("apigateway:CreateResource"))?;
+            returned("apigateway:CreateResource", created.id)?
+        }
+    };
+    let method = api
+        .put_method()
         .rest_api_id(api_id)
         .resource_id(&resource_id)
         .http_method("POST")
         .authorization_type("NONE")
         .send()
         .await
-        .map_err(aws_error("apigateway:PutMethod"))?;
+        .map_err(aws_error("apigateway:PutMethod"));
+    match method {
+        Err(error) if error.code() == Some("ConflictException") => {}
+        other => drop(other?),
+    }
     let region = &ctx.clients.region;
     api.put_integration()
         .rest_api_id(api_id)
@@ -192,23 +207,37 @@ pub fn invoke_source_arn(clients: &Clients, account: &str, api_id: &str) -> Stri
     )
 }
 
-/// Lets this API's POST method (only) invoke the pre-queue function. A permission that exists
-/// already (a repaired route) is kept.
-pub async fn allow_invoke(ctx: Context<'_>, account: &str, api_id: &str) -> Result<(), AwsError> {
-    let added = ctx
-        .clients
-        .lambda
-        .add_permission()
-        .function_name(ctx.object_name(Part::Function(Function::PreQueue)))
-        .statement_id(API_PERMISSION_ID)
-        .action("lambda:InvokeFunction")
-        .principal("apigateway.amazonaws.com")
-        .source_arn(invoke_source_arn(ctx.clients, account, api_id))
-        .send()
-        .await
-        .map_err(aws_error("lambda:AddPermission"));
-    match added {
-        Err(error) if error.code() == Some("ResourceConflictException") => Ok(()),
+/// Lets this API's POST method (only) invoke the pre-queue function `function_arn`. A statement
+/// of the same id (left by an earlier API of this pipeline, or by an interrupted create) is
+/// replaced, so the permission always names this API.
+pub async fn allow_invoke(
+    ctx: Context<'_>,
+    account: &str,
+    api_id: &str,
+    function_arn: &str,
+) -> Result<(), AwsError> {
+    let lambda = &ctx.clients.lambda;
+    let add = || async {
+        lambda
+            .add_permission()
+            .function_name(function_arn)
+            .statement_id(API_PERMISSION_ID)
+            .action("lambda:InvokeFunction")
+            .principal("apigateway.amazonaws.com")
+            .source_arn(invoke_source_arn(ctx.clients, account, api_id))
+            .send()
+            .await
+            .map_err(aws_error("lambda:AddPermission"))
+    };
+    match add().await {
+        Err(error) if error.code() == Some("ResourceConflictException") => {
+            let remove = lambda
+                .remove_permission()
+                .function_name(function_arn)
+                .statement_id(API_PERMISSION_ID);
+            crate::aws::delete("lambda:RemovePermission", remove.send()).await?;
+            add().await.map(drop)
+        }
         other => other.map(drop),
     }
 }
@@ -352,6 +381,44 @@ pub async fn find(clients: &Clients, api_id: &str) -> Result<Option<ApiFacts>, A
     }))
 }
 
+/// Every REST API named `nami-<pipeline>`, with its tags (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let name = object_name(pipeline, Part::Main);
+    Ok(list(clients)
+        .await?
+        .into_iter()
+        .filter(|api| api.name.as_deref() == Some(name.as_str()))
+        .filter_map(|api| {
+            Some(Tagged::new(
+                Kind::Api,
+                api.id?,
+                api.tags.unwrap_or_default(),
+            ))
+        })
+        .collect())
+}
+
+/// Every REST API of the account and region.
+async fn list(clients: &Clients) -> Result<Vec<RestApi>, AwsError> {
+    let mut apis = Vec::new();
+    let mut position = None;
+    loop {
+        let page = clients
+            .apigateway
+            .get_rest_apis()
+            .limit(500)
+            .set_position(position)
+            .send()
+            .await
+            .map_err(aws_error("apigateway:GetRestApis"))?;
+        apis.extend(page.items.unwrap_or_default());
+        position = page.position.filter(|p| !p.is_empty());
+        if position.is_none() {
+            return Ok(apis);
+        }
+    }
+}
+
 /// The REST API named `nami-<pipeline>` as the list of APIs shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedApi {
@@ -364,16 +431,8 @@ pub struct NamedApi {
 /// The REST API named `nami-<pipeline>`, if any.
 pub async fn find_by_name(clients: &Clients, pipeline: &str) -> Result<Option<NamedApi>, AwsError> {
     let name = object_name(pipeline, Part::Main);
-    let output = clients
-        .apigateway
-        .get_rest_apis()
-        .limit(500)
-        .send()
-        .await
-        .map_err(aws_error("apigateway:GetRestApis"))?;
-    Ok(output
-        .items
-        .unwrap_or_default()
+    Ok(list(clients)
+        .await?
         .into_iter()
         .find(|a| a.name.as_deref() == Some(name.as_str()))
         .and_then(|a| {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::Context;
 use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
 use crate::model::PipelineState;
+use crate::ownership::{Kind, Tagged};
 
 /// Name of the inline policy on each role.
 const POLICY_NAME: &str = "nami";
@@ -42,6 +43,11 @@ fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
 
 fn role_name(pipeline: &str, function: Function) -> String {
     object_name(pipeline, Part::Function(function))
+}
+
+/// The name in a role's ARN (`arn:aws:iam::<account>:role/<path/><name>`).
+fn name_in(role_arn: &str) -> &str {
+    role_arn.rsplit('/').next().unwrap_or(role_arn)
 }
 
 /// Creates the role `function` runs as (trust: Lambda). Returns its ARN.
@@ -81,12 +87,18 @@ pub async fn put_policy(
     grants: &Grants<'_>,
 ) -> Result<(), AwsError> {
     let account = role_arn.split(':').nth(4).unwrap_or_default();
-    let name = role_name(ctx.name, function);
-    let document = policy(function, &ctx.clients.region, account, &name, grants);
+    let function_name = object_name(ctx.name, Part::Function(function));
+    let document = policy(
+        function,
+        &ctx.clients.region,
+        account,
+        &function_name,
+        grants,
+    );
     ctx.clients
         .iam
         .put_role_policy()
-        .role_name(&name)
+        .role_name(name_in(role_arn))
         .policy_name(POLICY_NAME)
         .policy_document(document.to_string())
         .send()
@@ -149,21 +161,16 @@ pub fn policy(
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
-/// Applies a tag change to `function`'s role.
-pub async fn retag(
-    clients: &Clients,
-    pipeline: &str,
-    function: Function,
-    change: &TagChange,
-) -> Result<(), AwsError> {
-    let name = role_name(pipeline, function);
+/// Applies a tag change to the role `role_arn`.
+pub async fn retag(clients: &Clients, role_arn: &str, change: &TagChange) -> Result<(), AwsError> {
+    let name = name_in(role_arn);
     change
         .apply(
             async |tags| {
                 clients
                     .iam
                     .tag_role()
-                    .role_name(&name)
+                    .role_name(name)
                     .set_tags(Some(iam_tags(tags)))
                     .send()
                     .await
@@ -173,7 +180,7 @@ pub async fn retag(
                 clients
                     .iam
                     .untag_role()
-                    .role_name(&name)
+                    .role_name(name)
                     .set_tag_keys(Some(removed.to_vec()))
                     .send()
                     .await
@@ -183,23 +190,44 @@ pub async fn retag(
         .await
 }
 
-/// Deletes `function`'s role and its inline policy; missing ones are already deleted.
-pub async fn delete_role(
-    clients: &Clients,
-    pipeline: &str,
-    function: Function,
-) -> Result<(), AwsError> {
-    let name = role_name(pipeline, function);
+/// Deletes the role `role_arn` and its inline policy; missing ones are already deleted.
+pub async fn delete_role(clients: &Clients, role_arn: &str) -> Result<(), AwsError> {
+    let name = name_in(role_arn);
     let iam = &clients.iam;
     crate::aws::delete(
         "iam:DeleteRolePolicy",
         iam.delete_role_policy()
-            .role_name(&name)
+            .role_name(name)
             .policy_name(POLICY_NAME)
             .send(),
     )
     .await?;
-    crate::aws::delete("iam:DeleteRole", iam.delete_role().role_name(&name).send()).await
+    crate::aws::delete("iam:DeleteRole", iam.delete_role().role_name(name).send()).await
+}
+
+/// Both roles answering to `pipeline`'s names, with their tags (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let named = async |function| -> Result<Option<Tagged>, AwsError> {
+        let role = clients
+            .iam
+            .get_role()
+            .role_name(role_name(pipeline, function))
+            .send()
+            .await
+            .map_err(aws_error("iam:GetRole"))
+            .found()?
+            .and_then(|output| output.role);
+        Ok(role.map(|role| {
+            let tags = role.tags.unwrap_or_default();
+            Tagged::new(
+                Kind::Role(function),
+                role.arn,
+                tags.into_iter().map(|tag| (tag.key, tag.value)),
+            )
+        }))
+    };
+    let (pre, post) = tokio::try_join!(named(Function::PreQueue), named(Function::PostQueue))?;
+    Ok(pre.into_iter().chain(post).collect())
 }
 
 /// The ARN of `function`'s role, if it exists.

@@ -17,7 +17,7 @@ pub mod store;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use nami_contract::naming::{self, Part};
 use tokio::time::Instant;
 
@@ -33,6 +33,9 @@ pub struct Context<'a> {
     pub name: &'a str,
     /// The resource's own tags (without default tags).
     pub tags: &'a BTreeMap<String, String>,
+    /// The owner token every object of this pipeline carries (`None`: a state from before
+    /// tokens; see [`crate::ownership`]).
+    pub owner: Option<&'a str>,
     /// When the current operation must be done.
     pub deadline: Instant,
 }
@@ -43,10 +46,13 @@ impl Context<'_> {
         naming::object_name(self.name, part)
     }
 
-    /// Tags of an object of the pipeline: `tags_all`, then Nami's own.
+    /// Tags of an object of the pipeline: `tags_all`, then Nami's own (name and owner token).
     pub fn object_tags(&self) -> BTreeMap<String, String> {
         let mut all = tags_all(&self.clients.default_tags, self.tags);
         all.insert(naming::PIPELINE_TAG.to_owned(), self.name.to_owned());
+        if let Some(owner) = self.owner {
+            all.insert(naming::OWNER_TAG.to_owned(), owner.to_owned());
+        }
         all
     }
 
@@ -59,6 +65,22 @@ impl Context<'_> {
             .set_tags(Some(ec2_tags(&tags)))
             .build()
     }
+}
+
+/// The EC2 filter for objects tagged with `pipeline`'s name.
+pub fn tagged_with(pipeline: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{}", naming::PIPELINE_TAG))
+        .values(pipeline)
+        .build()
+}
+
+/// EC2 tags as a map.
+pub fn ec2_tag_map(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .filter_map(|tag| Some((tag.key?, tag.value.unwrap_or_default())))
+        .collect()
 }
 
 fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {

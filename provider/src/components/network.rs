@@ -8,10 +8,11 @@ use nami_contract::naming::{Part, object_name};
 use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
 use tf_provider::value::Value;
 
-use super::Context;
+use super::{Context, ec2_tag_map, tagged_with};
 use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned};
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, block, known};
+use crate::ownership::{Kind, Tagged};
 use crate::schema::attribute;
 
 /// The `network` block's schema.
@@ -133,7 +134,9 @@ pub struct ManagedNetwork {
 const VPC_CIDR: &str = "10.42.0.0/16";
 const SUBNET_CIDRS: [&str; 2] = ["10.42.1.0/24", "10.42.2.0/24"];
 
-/// Creates what the managed network lacks. Each id is recorded in `network` as soon as it exists.
+/// Creates what the managed network lacks, and finishes what an interrupted create left: a
+/// gateway not yet attached, a route table without its route or associations. Each id is
+/// recorded in `network` as soon as it exists.
 pub async fn create_managed(
     ctx: Context<'_>,
     network: &mut ManagedNetwork,
@@ -154,7 +157,7 @@ pub async fn create_managed(
             network.vpc_id.insert(id).clone()
         }
     };
-    if network.subnet_ids.is_empty() {
+    if network.subnet_ids.len() < SUBNET_CIDRS.len() {
         let zones: Vec<String> = ec2
             .describe_availability_zones()
             .send()
@@ -166,7 +169,13 @@ pub async fn create_managed(
             .filter_map(|z| z.zone_name)
             .take(2)
             .collect();
-        for (cidr, zone) in SUBNET_CIDRS.iter().zip(zones.iter().cycle()) {
+        let zones = zones.iter().cycle();
+        // Subnet i has CIDR i: the ones recorded so far are the first ones.
+        for (cidr, zone) in SUBNET_CIDRS
+            .iter()
+            .zip(zones)
+            .skip(network.subnet_ids.len())
+        {
             let subnet = ec2
                 .create_subnet()
                 .vpc_id(&vpc_id)
@@ -193,29 +202,57 @@ pub async fn create_managed(
                 "ec2:CreateInternetGateway",
                 gateway.internet_gateway.and_then(|g| g.internet_gateway_id),
             )?;
-            let id = network.internet_gateway_id.insert(id).clone();
-            ec2.attach_internet_gateway()
-                .internet_gateway_id(&id)
-                .vpc_id(&vpc_id)
-                .send()
-                .await
-                .map_err(aws_error("ec2:AttachInternetGateway"))?;
-            id
+            network.internet_gateway_id.insert(id).clone()
         }
     };
-    if network.route_table_id.is_none() {
-        let table = ec2
-            .create_route_table()
+    let gateway = ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(&gateway_id)
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeInternetGateways"))?;
+    let attached = (gateway.internet_gateways.unwrap_or_default().into_iter())
+        .flat_map(|g| g.attachments.unwrap_or_default())
+        .any(|a| a.vpc_id.as_deref() == Some(vpc_id.as_str()));
+    if !attached {
+        ec2.attach_internet_gateway()
+            .internet_gateway_id(&gateway_id)
             .vpc_id(&vpc_id)
-            .tag_specifications(ctx.ec2_tags(ResourceType::RouteTable, &name))
             .send()
             .await
-            .map_err(aws_error("ec2:CreateRouteTable"))?;
-        let table_id = returned(
-            "ec2:CreateRouteTable",
-            table.route_table.and_then(|t| t.route_table_id),
-        )?;
-        let table_id = network.route_table_id.insert(table_id).clone();
+            .map_err(aws_error("ec2:AttachInternetGateway"))?;
+    }
+    let table_id = match &network.route_table_id {
+        Some(id) => id.clone(),
+        None => {
+            let table = ec2
+                .create_route_table()
+                .vpc_id(&vpc_id)
+                .tag_specifications(ctx.ec2_tags(ResourceType::RouteTable, &name))
+                .send()
+                .await
+                .map_err(aws_error("ec2:CreateRouteTable"))?;
+            let table_id = returned(
+                "ec2:CreateRouteTable",
+                table.route_table.and_then(|t| t.route_table_id),
+            )?;
+            network.route_table_id.insert(table_id).clone()
+        }
+    };
+    let table = ec2
+        .describe_route_tables()
+        .route_table_ids(&table_id)
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeRouteTables"))?
+        .route_tables
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| aws_sdk_ec2::types::RouteTable::builder().build());
+    let has_default_route =
+        (table.routes().iter()).any(|r| r.destination_cidr_block() == Some("0.0.0.0/0"));
+    if !has_default_route {
         ec2.create_route()
             .route_table_id(&table_id)
             .destination_cidr_block("0.0.0.0/0")
@@ -223,7 +260,11 @@ pub async fn create_managed(
             .send()
             .await
             .map_err(aws_error("ec2:CreateRoute"))?;
-        for subnet_id in &network.subnet_ids {
+    }
+    for subnet_id in &network.subnet_ids {
+        let associated = (table.associations().iter())
+            .any(|a| a.subnet_id.as_deref() == Some(subnet_id.as_str()));
+        if !associated {
             ec2.associate_route_table()
                 .route_table_id(&table_id)
                 .subnet_id(subnet_id)
@@ -233,6 +274,37 @@ pub async fn create_managed(
         }
     }
     Ok(())
+}
+
+/// Of `candidates`, the subnets of `vpc_id` a managed network can use, in its subnets' order:
+/// the one with the first CIDR, then the second (a later one without the earlier is not used).
+pub async fn subnets_in_order(
+    clients: &Clients,
+    vpc_id: &str,
+    candidates: &[String],
+) -> Result<Vec<String>, AwsError> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let subnets = clients
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(candidates.to_vec()))
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeSubnets"))?
+        .subnets
+        .unwrap_or_default();
+    let with_cidr = |cidr: &str| {
+        subnets
+            .iter()
+            .find(|s| s.vpc_id.as_deref() == Some(vpc_id) && s.cidr_block.as_deref() == Some(cidr))
+            .and_then(|s| s.subnet_id.clone())
+    };
+    Ok(SUBNET_CIDRS
+        .iter()
+        .map_while(|cidr| with_cidr(cidr))
+        .collect())
 }
 
 /// Deletes the managed network (subnets, route table, gateway, VPC). Subnets and the VPC wait,
@@ -369,6 +441,64 @@ pub async fn find_managed(
             .find_map(|t| t.route_table_id),
         vpc_id: Some(vpc_id),
     }))
+}
+
+/// The managed network's parts tagged with `pipeline`'s name (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let ec2 = &clients.ec2;
+    let (vpcs, subnets, gateways, tables) = tokio::try_join!(
+        async {
+            let call = ec2.describe_vpcs().filters(tagged_with(pipeline));
+            call.send().await.map_err(aws_error("ec2:DescribeVpcs"))
+        },
+        async {
+            let call = ec2.describe_subnets().filters(tagged_with(pipeline));
+            call.send().await.map_err(aws_error("ec2:DescribeSubnets"))
+        },
+        async {
+            let call = ec2
+                .describe_internet_gateways()
+                .filters(tagged_with(pipeline));
+            call.send()
+                .await
+                .map_err(aws_error("ec2:DescribeInternetGateways"))
+        },
+        async {
+            let call = ec2.describe_route_tables().filters(tagged_with(pipeline));
+            call.send()
+                .await
+                .map_err(aws_error("ec2:DescribeRouteTables"))
+        },
+    )?;
+    let mut found = Vec::new();
+    for vpc in vpcs.vpcs.unwrap_or_default() {
+        found.extend(
+            vpc.vpc_id
+                .map(|id| Tagged::new(Kind::Vpc, id, ec2_tag_map(vpc.tags))),
+        );
+    }
+    for subnet in subnets.subnets.unwrap_or_default() {
+        let tags = ec2_tag_map(subnet.tags);
+        found.extend(
+            subnet
+                .subnet_id
+                .map(|id| Tagged::new(Kind::Subnet, id, tags)),
+        );
+    }
+    for gateway in gateways.internet_gateways.unwrap_or_default() {
+        let tags = ec2_tag_map(gateway.tags);
+        let id = gateway.internet_gateway_id;
+        found.extend(id.map(|id| Tagged::new(Kind::InternetGateway, id, tags)));
+    }
+    for table in tables.route_tables.unwrap_or_default() {
+        let tags = ec2_tag_map(table.tags);
+        found.extend(
+            table
+                .route_table_id
+                .map(|id| Tagged::new(Kind::RouteTable, id, tags)),
+        );
+    }
+    Ok(found)
 }
 
 /// Whether VPC `vpc_id` exists.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use nami_contract::limits::{Limit, MAX_MESSAGE_BYTES};
-use nami_contract::naming::{PIPELINE_TAG, Part};
+use nami_contract::naming::{COMPLETE_TAG, Part, is_nami_tag};
 use tf_provider::schema::Block;
 use tf_provider::value::Value;
 
@@ -13,6 +13,7 @@ use super::functions::POST_QUEUE_TIMEOUT;
 use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, block, default, known_i32};
+use crate::ownership::{Kind, Tagged};
 use crate::schema;
 
 /// Visibility timeout, in seconds (SQS's range; the default is derived, see below).
@@ -249,8 +250,7 @@ pub struct QueueFacts {
 
 /// Creates the dead-letter queue.
 pub async fn create_dlq(ctx: Context<'_>, settings: &Settings) -> Result<QueueIds, AwsError> {
-    let name = ctx.object_name(Part::DeadLetterQueue);
-    create(ctx, &name, settings.dlq_attributes()).await
+    create(ctx, Kind::DeadLetterQueue, settings.dlq_attributes()).await
 }
 
 /// Creates the main queue, redriving to `dlq_arn` after `max_receive_count` receives.
@@ -259,22 +259,26 @@ pub async fn create_queue(
     settings: &Settings,
     dlq_arn: &str,
 ) -> Result<QueueIds, AwsError> {
-    let name = ctx.object_name(Part::Main);
-    create(ctx, &name, settings.main_attributes(dlq_arn)).await
+    create(ctx, Kind::Queue, settings.main_attributes(dlq_arn)).await
 }
 
 async fn create(
     ctx: Context<'_>,
-    name: &str,
+    kind: Kind,
     mut attributes: HashMap<Attr, String>,
 ) -> Result<QueueIds, AwsError> {
+    let part = match kind {
+        Kind::DeadLetterQueue => Part::DeadLetterQueue,
+        _ => Part::Main,
+    };
+    let name = ctx.object_name(part);
     // Server-side encryption with SQS-owned keys, on both queues.
     attributes.insert(Attr::SqsManagedSseEnabled, "true".to_owned());
     let url = ctx
         .clients
         .sqs
         .create_queue()
-        .queue_name(name)
+        .queue_name(&name)
         .set_attributes(Some(attributes))
         .set_tags(Some(ctx.object_tags().into_iter().collect()))
         .send()
@@ -282,6 +286,15 @@ async fn create(
         .map_err(aws_error("sqs:CreateQueue"))?
         .queue_url;
     let url = returned("sqs:CreateQueue", url)?;
+    // SQS answers with an existing queue of the same name and attributes: only one carrying
+    // this pipeline's token is its own.
+    let queue = Tagged::new(kind, url.clone(), all_tags(ctx.clients, &url).await?);
+    if !queue.is_owned_by(ctx.name, ctx.owner) {
+        return Err(AwsError::NotOwned {
+            operation: "sqs:CreateQueue",
+            object: queue.to_string(),
+        });
+    }
     let arn = find(ctx.clients, &url)
         .await?
         .map(|facts| facts.ids.arn)
@@ -442,13 +455,46 @@ pub async fn find_by_name(
     tokio::try_join!(by_name(Part::Main), by_name(Part::DeadLetterQueue))
 }
 
-/// The pipeline's own tags as the queue carries them: without default tags and Nami's tag.
-pub async fn own_tags(clients: &Clients, url: &str) -> Result<BTreeMap<String, String>, AwsError> {
-    Ok(all_tags(clients, url)
-        .await?
-        .into_iter()
-        .filter(|(key, value)| key != PIPELINE_TAG && clients.default_tags.get(key) != Some(value))
-        .collect())
+/// Both queues answering to `pipeline`'s names, with their tags (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let named = async |part, kind| -> Result<Option<Tagged>, AwsError> {
+        let name = nami_contract::naming::object_name(pipeline, part);
+        let Some(url) = find_url(clients, &name).await? else {
+            return Ok(None);
+        };
+        // Deleted between the two calls: gone.
+        let tags = all_tags(clients, &url).await.found()?;
+        Ok(tags.map(|tags| Tagged::new(kind, url, tags)))
+    };
+    let (main, dlq) = tokio::try_join!(
+        named(Part::Main, Kind::Queue),
+        named(Part::DeadLetterQueue, Kind::DeadLetterQueue)
+    )?;
+    Ok(main.into_iter().chain(dlq).collect())
+}
+
+/// Marks a queue as part of a complete pipeline (a create's last step).
+pub async fn mark_complete(clients: &Clients, url: &str) -> Result<(), AwsError> {
+    clients
+        .sqs
+        .tag_queue()
+        .queue_url(url)
+        .tags(COMPLETE_TAG, "true")
+        .send()
+        .await
+        .map_err(aws_error("sqs:TagQueue"))?;
+    Ok(())
+}
+
+/// The resource's own tags among `all` (a queue's tags): without default tags and Nami's tags.
+pub fn own_tags(
+    default_tags: &BTreeMap<String, String>,
+    all: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    all.iter()
+        .filter(|(key, value)| !is_nami_tag(key) && default_tags.get(*key) != Some(*value))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// Every tag of the queue at `url`.

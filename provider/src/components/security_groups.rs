@@ -5,9 +5,10 @@ use aws_sdk_ec2::types::{Filter, IpPermission, ResourceType, UserIdGroupPair};
 use nami_contract::naming::{Function, Part, object_name};
 use tf_provider::value::Value;
 
-use super::Context;
+use super::{Context, ec2_tag_map, tagged_with};
 use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned};
 use crate::model::PipelineState;
+use crate::ownership::{Kind, Tagged};
 
 /// MongoDB's port, the only one the store's group opens (to the post-queue function).
 pub const MONGODB_PORT: i32 = 27017;
@@ -36,21 +37,27 @@ pub async fn create_function_group(ctx: Context<'_>, vpc_id: &str) -> Result<Str
     create(ctx, Group::Function, vpc_id, &description).await
 }
 
-/// Creates the store's group in `vpc_id`: MongoDB's port from `function_group_id` only.
-pub async fn create_store_group(
-    ctx: Context<'_>,
-    vpc_id: &str,
-    function_group_id: &str,
-) -> Result<String, AwsError> {
+/// Creates the store's group in `vpc_id`, without rules (see [`admit_function`]).
+pub async fn create_store_group(ctx: Context<'_>, vpc_id: &str) -> Result<String, AwsError> {
     let description = format!(
         "Nami pipeline {}: MongoDB, from the post-queue function only",
         ctx.name
     );
-    let group_id = create(ctx, Group::Store, vpc_id, &description).await?;
-    ctx.clients
+    create(ctx, Group::Store, vpc_id, &description).await
+}
+
+/// Opens MongoDB's port on the store's group to `function_group_id` only. A rule that exists
+/// already (every apply after the first) is kept.
+pub async fn admit_function(
+    ctx: Context<'_>,
+    store_group_id: &str,
+    function_group_id: &str,
+) -> Result<(), AwsError> {
+    let authorized = ctx
+        .clients
         .ec2
         .authorize_security_group_ingress()
-        .group_id(&group_id)
+        .group_id(store_group_id)
         .ip_permissions(
             IpPermission::builder()
                 .ip_protocol("tcp")
@@ -65,8 +72,11 @@ pub async fn create_store_group(
         )
         .send()
         .await
-        .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"))?;
-    Ok(group_id)
+        .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"));
+    match authorized {
+        Err(error) if error.code() == Some("InvalidPermission.Duplicate") => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 async fn create(
@@ -146,6 +156,26 @@ pub async fn find_by_name(
         .into_iter()
         .next()
         .map(|g| (g.group_id.unwrap_or_default(), g.vpc_id.unwrap_or_default())))
+}
+
+/// Both groups tagged with `pipeline`'s name (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let output = clients
+        .ec2
+        .describe_security_groups()
+        .filters(tagged_with(pipeline))
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeSecurityGroups"))?;
+    Ok(output
+        .security_groups
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|g| {
+            let tags = ec2_tag_map(g.tags);
+            Some(Tagged::new(Kind::SecurityGroup, g.group_id?, tags))
+        })
+        .collect())
 }
 
 /// Clears the id of `group` in `state` when the group is gone (`found` false).

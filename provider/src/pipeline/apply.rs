@@ -8,6 +8,7 @@ use tf_provider::Diagnostics;
 use tf_provider::value::Value;
 use tokio::time::Instant;
 
+use super::claim::claim;
 use super::create::ensure;
 use super::ids::{Ids, MissingId};
 use super::spec::Spec;
@@ -15,6 +16,7 @@ use super::update::converge;
 use crate::aws::Clients;
 use crate::components::{Context, api, store};
 use crate::model::PipelineState;
+use crate::ownership;
 
 /// Creates what is missing and converges the rest, within `timeout`; errors go to `diags` and
 /// `state` keeps every id created so far. `prior` is the state before an update.
@@ -26,6 +28,10 @@ pub async fn apply(
     diags: &mut Diagnostics,
 ) {
     store::ensure_password(state);
+    if prior.is_none() {
+        // A create: a fresh token, whatever an interrupted earlier create generated.
+        state.owner_token = Value::Value(ownership::generate_token());
+    }
     let spec = match Spec::from_state(state) {
         Ok(spec) => spec,
         Err(error) => {
@@ -37,11 +43,15 @@ pub async fn apply(
         clients,
         name: &spec.name,
         tags: &spec.tags,
+        owner: spec.owner.as_deref(),
         deadline: Instant::now() + timeout,
     };
     let mut ids = Ids::from_state(state);
     let deployed = state.endpoint_url.is_value();
     let work = async {
+        if prior.is_none() {
+            claim(ctx, &mut ids).await?;
+        }
         ensure(ctx, &spec, &mut ids, deployed).await?;
         converge(ctx, &spec, prior, &mut ids).await
     };

@@ -196,7 +196,8 @@ pub async fn ensure(
         // A new route, or a re-created function (whose permissions went with it), needs the
         // permission to invoke.
         if resource.is_some() || pre_function_created {
-            if let Err(error) = api::allow_invoke(ctx, &account, &api_id).await {
+            let allowed = api::allow_invoke(ctx, &account, &api_id, &pre_function_arn).await;
+            if let Err(error) = allowed {
                 return Some(Err(error));
             }
         }
@@ -216,6 +217,12 @@ pub async fn ensure(
     if !deployed {
         api::deploy(ctx, &api_id, &spec.api.stage).await?;
     }
+    // The last step: both queues say the pipeline is complete (see crate::ownership).
+    let dlq_url = &ids.dlq.as_ref().ok_or(MissingId("dlq_url"))?.url;
+    tokio::try_join!(
+        queue::mark_complete(ctx.clients, &queue.url),
+        queue::mark_complete(ctx.clients, dlq_url),
+    )?;
     Ok(())
 }
 
@@ -231,22 +238,26 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
         .cloned()
         .ok_or(MissingId("subnet_ids"))?;
     if ids.store_security_group_id.is_none() {
-        let function_group = need(&ids.security_group_id, "security_group_id")?;
         ids.store_security_group_id =
-            Some(security_groups::create_store_group(ctx, &vpc_id, function_group).await?);
+            Some(security_groups::create_store_group(ctx, &vpc_id).await?);
     }
+    let store_group = need(&ids.store_security_group_id, "store_security_group_id")?;
+    let function_group = need(&ids.security_group_id, "security_group_id")?;
+    security_groups::admit_function(ctx, store_group, function_group).await?;
     if ids.data_volume_id.is_none() {
         let zone = network::subnet_zone(ctx.clients, &subnet_id).await?;
         ids.data_volume_id = Some(instance::create_volume(ctx, &zone, settings.volume_size).await?);
     }
     if ids.instance_id.is_none() {
         let public_ip = spec.network == network::Plan::Managed;
-        let group = need(&ids.store_security_group_id, "store_security_group_id")?;
-        let instance_id = instance::launch(ctx, settings, &subnet_id, group, public_ip).await?;
-        ids.instance_id = Some(instance_id.clone());
-        let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
-        instance::attach_volume(ctx, volume_id, &instance_id).await?;
+        let instance_id =
+            instance::launch(ctx, settings, &subnet_id, store_group, public_ip).await?;
+        ids.instance_id = Some(instance_id);
     }
+    // A new instance, or one an interrupted create launched, gets the volume.
+    let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
+    let instance_id = need(&ids.instance_id, "instance_id")?;
+    instance::ensure_attached(ctx, volume_id, instance_id).await?;
     Ok(())
 }
 

@@ -12,4 +12,7 @@ pub enum ApplyError {
     /// An id an earlier step should have made is missing.
     #[error(transparent)]
     MissingId(#[from] MissingId),
+    /// The pipeline's name is taken: a create refused before it made anything.
+    #[error(transparent)]
+    NameTaken(#[from] crate::ownership::NameTaken),
 }

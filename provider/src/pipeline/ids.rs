@@ -9,6 +9,7 @@ use crate::aws::AwsError;
 use crate::components::network::ManagedNetwork;
 use crate::components::queue::QueueIds;
 use crate::model::{PipelineState, Str, str_list, strings, value_of};
+use crate::ownership::{Kind, Tagged};
 
 /// An id an earlier step should have recorded is missing: a bug in the order of steps, or state
 /// edited by hand.
@@ -153,6 +154,80 @@ impl Ids {
     }
 }
 
+/// The ids of a state split by ownership: those the pipeline may act on, and the objects the
+/// state names that carry another pipeline's name or token (never touched).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owned {
+    /// The ids of objects that exist and carry the pipeline's name and token.
+    pub ids: Ids,
+    /// Objects the state names that exist but belong to someone else, as kind and id.
+    pub foreign: Vec<String>,
+}
+
+impl Ids {
+    /// Splits these ids by `found` (the pipeline's inventory): an id is kept when `found` holds
+    /// it with `pipeline`'s name and `token`; ids of objects that are gone are dropped. Objects
+    /// that cannot be tagged are kept through those they hang on: the mapping through the
+    /// queue, the API's resource through the API. A network the user gave is kept as it is
+    /// (the pipeline never changes it).
+    pub fn owned(&self, found: &[Tagged], pipeline: &str, token: Option<&str>) -> Owned {
+        let mut foreign = Vec::new();
+        let mut keep = |kind: Kind, id: &Option<String>| -> Option<String> {
+            let id = id.as_deref()?;
+            let object = found.iter().find(|t| t.kind == kind && t.id == id)?;
+            if object.is_owned_by(pipeline, token) {
+                Some(id.to_owned())
+            } else {
+                foreign.push(object.to_string());
+                None
+            }
+        };
+        let mut queue_keep = |kind, queue: &Option<QueueIds>| {
+            let url = queue.as_ref().map(|q| q.url.clone());
+            keep(kind, &url).and(queue.clone())
+        };
+        let queue = queue_keep(Kind::Queue, &self.queue);
+        let dlq = queue_keep(Kind::DeadLetterQueue, &self.dlq);
+        let mut ids = Ids {
+            api_id: keep(Kind::Api, &self.api_id),
+            queue,
+            dlq,
+            pre_queue_role_arn: keep(Kind::Role(Function::PreQueue), &self.pre_queue_role_arn),
+            post_queue_role_arn: keep(Kind::Role(Function::PostQueue), &self.post_queue_role_arn),
+            pre_queue_function_arn: keep(
+                Kind::Function(Function::PreQueue),
+                &self.pre_queue_function_arn,
+            ),
+            post_queue_function_arn: keep(
+                Kind::Function(Function::PostQueue),
+                &self.post_queue_function_arn,
+            ),
+            security_group_id: keep(Kind::SecurityGroup, &self.security_group_id),
+            store_security_group_id: keep(Kind::SecurityGroup, &self.store_security_group_id),
+            instance_id: keep(Kind::Instance, &self.instance_id),
+            data_volume_id: keep(Kind::Volume, &self.data_volume_id),
+            ..Ids::default()
+        };
+        if self.has_managed_network() {
+            ids.vpc_id = keep(Kind::Vpc, &self.vpc_id);
+            ids.internet_gateway_id = keep(Kind::InternetGateway, &self.internet_gateway_id);
+            ids.route_table_id = keep(Kind::RouteTable, &self.route_table_id);
+            ids.subnet_ids = (self.subnet_ids.iter())
+                .filter_map(|id| keep(Kind::Subnet, &Some(id.clone())))
+                .collect();
+        } else {
+            ids.vpc_id = self.vpc_id.clone();
+            ids.subnet_ids = self.subnet_ids.clone();
+        }
+        ids.mapping_id = self.mapping_id.clone().filter(|_| ids.queue.is_some());
+        ids.api_resource_id = self
+            .api_resource_id
+            .clone()
+            .filter(|_| ids.api_id.is_some());
+        Owned { ids, foreign }
+    }
+}
+
 /// The id in `slot`, or [`MissingId`] naming `what`.
 pub fn need<'a>(slot: &'a Option<String>, what: &'static str) -> Result<&'a str, MissingId> {
     slot.as_deref().ok_or(MissingId(what))
@@ -244,6 +319,76 @@ mod tests {
             need(&None, "api_id").unwrap_err().to_string(),
             "api_id is not known: an earlier step did not record it"
         );
+    }
+
+    #[test]
+    fn only_objects_carrying_the_token_are_owned() {
+        use nami_contract::naming::{OWNER_TAG, PIPELINE_TAG};
+        let tags = |pipeline: &str, token: &str| {
+            [
+                (PIPELINE_TAG.to_owned(), pipeline.to_owned()),
+                (OWNER_TAG.to_owned(), token.to_owned()),
+            ]
+        };
+        let found = [
+            Tagged::new(Kind::Queue, "https://q/nami-p", tags("p", "mine")),
+            // Another create's DLQ of the same name, recorded by mistake.
+            Tagged::new(
+                Kind::DeadLetterQueue,
+                "https://q/nami-p-dlq",
+                tags("p", "theirs"),
+            ),
+            Tagged::new(Kind::Vpc, "vpc-1", tags("p", "mine")),
+            Tagged::new(Kind::Subnet, "subnet-1", tags("p", "mine")),
+            Tagged::new(Kind::InternetGateway, "igw-1", tags("p", "mine")),
+        ];
+        let queue = |url: &str| {
+            Some(QueueIds {
+                url: url.into(),
+                arn: "arn".into(),
+            })
+        };
+        let ids = Ids {
+            queue: queue("https://q/nami-p"),
+            dlq: queue("https://q/nami-p-dlq"),
+            mapping_id: Some("uuid".into()),
+            api_id: Some("gone".into()),
+            api_resource_id: Some("resource".into()),
+            vpc_id: Some("vpc-1".into()),
+            subnet_ids: vec!["subnet-1".into(), "subnet-gone".into()],
+            internet_gateway_id: Some("igw-1".into()),
+            ..Ids::default()
+        };
+        let owned = ids.owned(&found, "p", Some("mine"));
+        assert_eq!(owned.ids.queue, ids.queue);
+        assert_eq!(owned.ids.dlq, None);
+        assert_eq!(
+            owned.foreign,
+            ["SQS dead-letter queue https://q/nami-p-dlq"]
+        );
+        assert_eq!(
+            owned.ids.mapping_id.as_deref(),
+            Some("uuid"),
+            "through the queue"
+        );
+        assert_eq!(owned.ids.api_id, None, "gone");
+        assert_eq!(owned.ids.api_resource_id, None, "with its API");
+        assert_eq!(owned.ids.subnet_ids, ["subnet-1"]);
+        assert_eq!(owned.ids.internet_gateway_id.as_deref(), Some("igw-1"));
+        // Another token owns nothing; a user's network is kept as given.
+        let user_network = Ids {
+            vpc_id: Some("vpc-user".into()),
+            subnet_ids: vec!["subnet-user".into()],
+            ..ids.clone()
+        };
+        let none = Ids {
+            internet_gateway_id: None,
+            ..user_network
+        }
+        .owned(&found, "p", Some("other"));
+        assert_eq!(none.ids.queue, None);
+        assert_eq!(none.ids.vpc_id.as_deref(), Some("vpc-user"));
+        assert_eq!(none.ids.subnet_ids, ["subnet-user"]);
     }
 
     #[test]

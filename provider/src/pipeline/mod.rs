@@ -7,6 +7,7 @@
 //!   [`update`] (what differs); [`delete`] (reverse order); [`read`] (refresh and import).
 
 pub mod apply;
+pub mod claim;
 pub mod create;
 pub mod delete;
 pub mod error;
@@ -139,6 +140,10 @@ impl Resource for PipelineResource {
         state.endpoint_url = Value::Null;
         let timeout = Timeouts::of(&state).create;
         apply::apply(clients, None, &mut state, timeout, diags).await;
+        if ids::Ids::from_state(&state) == ids::Ids::default() {
+            // Nothing was made (a name taken, a bad configuration): nothing to record.
+            return None;
+        }
         Some((state, private_state))
     }
 
@@ -173,7 +178,17 @@ impl Resource for PipelineResource {
         let timeout = Timeouts::of(&state).delete;
         let deadline = Instant::now() + timeout;
         match tokio::time::timeout(timeout, delete::teardown(clients, &state, deadline)).await {
-            Ok(Ok(())) => Some(()),
+            Ok(Ok(foreign)) => {
+                for object in foreign {
+                    diags.root_warning(
+                        "Left an object the pipeline does not own",
+                        format!(
+                            "{object} is named in state but carries another pipeline's owner token (or none): it was not deleted"
+                        ),
+                    );
+                }
+                Some(())
+            }
             Ok(Err(error)) => {
                 diags.root_error("Deleting the pipeline failed", error.to_string());
                 None

@@ -80,6 +80,7 @@ pub fn plan_create(
     state.subnet_ids = Value::Unknown;
     state.id = Value::Unknown;
     state.endpoint_url = Value::Unknown;
+    state.owner_token = Value::Unknown;
     plan_settings(default_tags, state, diags);
     block(&mut state.store).password = Value::Unknown;
     clear_unused(state);

@@ -1,8 +1,9 @@
 //! Read and import. [`refresh`] reads every object back by its id: found ones write their live
-//! settings into state, gone ones clear their id (so the next plan re-creates them). [`import`]
-//! finds a pipeline by name, rebuilds its configuration from what AWS holds, then refreshes.
+//! settings into state; gone ones, and ones that no longer carry the pipeline's owner token,
+//! clear their id (so the next plan re-creates them). [`import`] finds a pipeline by name,
+//! rebuilds its configuration from what AWS holds, then refreshes.
 
-use nami_contract::naming::Function;
+use nami_contract::naming::{Function, OWNER_TAG};
 use tf_provider::value::Value;
 
 use super::ids::{Ids, with_id};
@@ -12,11 +13,12 @@ use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
 use crate::components::store::{self, instance};
 use crate::components::{api, iam, mapping, network, queue};
-use crate::lookup::find_pipeline;
+use crate::lookup::{find_pipeline, inventory};
 use crate::model::{
     NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, TimeoutsBlock,
     str_list, to_str_map, value_of,
 };
+use crate::ownership::{Kind, Tagged};
 
 /// Reads every object back; clears the ids of objects that are gone, records drift.
 /// `None` when the pipeline is gone altogether.
@@ -24,24 +26,30 @@ pub async fn refresh(
     clients: &Clients,
     mut state: PipelineState,
 ) -> Result<Option<PipelineState>, AwsError> {
-    let ids = Ids::from_state(&state);
     let name = state.name.as_ref_option().cloned().unwrap_or_default();
+    let token = state.owner_token.as_ref_option().cloned();
+    let found = inventory(clients, &name).await?;
+    let ids = Ids::from_state(&state)
+        .owned(&found, &name, token.as_deref())
+        .ids;
+    ids.record(&mut state);
     let url = |queue: &Option<queue::QueueIds>| queue.as_ref().map(|q| q.url.clone());
     let (queue_url, dlq_url) = (url(&ids.queue), url(&ids.dlq));
-    let (queue_facts, dlq_facts, pre_role, post_role, pre, post, mapping_facts, api_facts, group) =
-        tokio::try_join!(
-            with_id(queue_url.as_deref(), |url| queue::find(clients, url)),
-            with_id(dlq_url.as_deref(), |url| queue::find(clients, url)),
-            iam::find_role(clients, &name, Function::PreQueue),
-            iam::find_role(clients, &name, Function::PostQueue),
-            functions::find(clients, &name, Function::PreQueue),
-            functions::find(clients, &name, Function::PostQueue),
-            with_id(ids.mapping_id.as_deref(), |id| mapping::find(clients, id)),
-            with_id(ids.api_id.as_deref(), |id| api::find(clients, id)),
-            with_id(ids.security_group_id.as_deref(), |id| {
-                security_groups::find(clients, id)
-            }),
-        )?;
+    let (pre_arn, post_arn) = (
+        ids.pre_queue_function_arn.as_deref(),
+        ids.post_queue_function_arn.as_deref(),
+    );
+    let (queue_facts, dlq_facts, pre, post, mapping_facts, api_facts, group) = tokio::try_join!(
+        with_id(queue_url.as_deref(), |url| queue::find(clients, url)),
+        with_id(dlq_url.as_deref(), |url| queue::find(clients, url)),
+        with_id(pre_arn, |arn| functions::find(clients, arn)),
+        with_id(post_arn, |arn| functions::find(clients, arn)),
+        with_id(ids.mapping_id.as_deref(), |id| mapping::find(clients, id)),
+        with_id(ids.api_id.as_deref(), |id| api::find(clients, id)),
+        with_id(ids.security_group_id.as_deref(), |id| {
+            security_groups::find(clients, id)
+        }),
+    )?;
     if queue_facts.is_none() && pre.is_none() && post.is_none() && api_facts.is_none() {
         return Ok(None);
     }
@@ -53,8 +61,9 @@ pub async fn refresh(
     instance::read_back(clients, &mut state).await?;
 
     queue::read_back(queue_facts.as_ref(), dlq_facts.as_ref(), &mut state);
-    iam::read_back(Function::PreQueue, pre_role, &mut state);
-    iam::read_back(Function::PostQueue, post_role, &mut state);
+    for function in Function::ALL {
+        iam::read_back(function, ids.role_arn(function).clone(), &mut state);
+    }
     functions::read_back(Function::PreQueue, pre.as_ref(), &mut state);
     functions::read_back(Function::PostQueue, post.as_ref(), &mut state);
     mapping::read_back(mapping_facts.as_ref(), &mut state);
@@ -71,7 +80,8 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
     let Some(post) = &found.post_queue else {
         return Ok(None);
     };
-    let (function_group, store_group, managed_store, managed_network) = tokio::try_join!(
+    let (roles, function_group, store_group, managed_store, managed_network) = tokio::try_join!(
+        iam::inventory(clients, name),
         security_groups::find_by_name(clients, name, Group::Function),
         security_groups::find_by_name(clients, name, Group::Store),
         instance::find_by_name(clients, name),
@@ -99,6 +109,10 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         queue: found.queue.as_ref().map(|q| q.ids.clone()),
         dlq: found.dlq.as_ref().map(|q| q.ids.clone()),
         mapping_id: found.mapping.as_ref().map(|m| m.uuid.clone()),
+        pre_queue_function_arn: Some(found.pre_queue.arn.clone()),
+        post_queue_function_arn: Some(post.arn.clone()),
+        pre_queue_role_arn: role_arn(&roles, Function::PreQueue),
+        post_queue_role_arn: role_arn(&roles, Function::PostQueue),
         store_security_group_id: managed_store.as_ref().and(store_group.map(|(id, _)| id)),
         instance_id: managed_store.as_ref().map(|m| m.instance_id.clone()),
         data_volume_id: managed_store.as_ref().and_then(|m| m.volume_id.clone()),
@@ -122,10 +136,13 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
     }
     ids.record(&mut state);
 
-    let tags = match &found.queue {
-        Some(facts) => queue::own_tags(clients, &facts.ids.url).await?,
+    let all_tags = match &found.queue {
+        Some(facts) => queue::all_tags(clients, &facts.ids.url).await?,
         None => Default::default(),
     };
+    // The objects carrying the queue's token are the pipeline's (refresh drops the others).
+    state.owner_token = value_of(all_tags.get(OWNER_TAG).cloned());
+    let tags = queue::own_tags(&clients.default_tags, &all_tags);
     let tags_all = crate::aws::tags_all(&clients.default_tags, &tags);
     state.tags = if tags.is_empty() {
         Value::Null
@@ -142,4 +159,11 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
     state.id = Value::Value(name.to_owned());
     state.endpoint_url = value_of(found.endpoint_url(clients));
     Ok(Some(state))
+}
+
+/// The ARN of `function`'s role among `roles`.
+fn role_arn(roles: &[Tagged], function: Function) -> Option<String> {
+    (roles.iter())
+        .find(|role| role.kind == Kind::Role(function))
+        .map(|role| role.id.clone())
 }

@@ -149,5 +149,11 @@ fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
             "data_volume_id",
             computed("ID of the managed store's EBS data volume."),
         ),
+        (
+            "owner_token",
+            computed(
+                "The token the pipeline's create generated; every object carries it in the `nami:owner` tag, and the provider updates or deletes only objects that do.",
+            ),
+        ),
     ]
 }

@@ -16,6 +16,8 @@ pub struct Spec {
     pub name: String,
     /// The resource's own tags.
     pub tags: BTreeMap<String, String>,
+    /// The owner token every object carries (`None`: a state from before tokens).
+    pub owner: Option<String>,
     /// The REST API's stage.
     pub api: api::Settings,
     /// How the pre-queue function verifies senders.
@@ -42,6 +44,7 @@ impl Spec {
         Ok(Spec {
             name: known(&state.name, "name")?,
             tags: string_map(&state.tags),
+            owner: state.owner_token.as_ref_option().cloned(),
             api: api::Settings::from_state(state)?,
             signature: known(&state.signature, "signature")?,
             queue: queue::Settings::from_state(state)?,

@@ -24,11 +24,13 @@ pub async fn converge(
     let main = ids.queue.clone().ok_or(MissingId("queue_url"))?;
     let dlq = ids.dlq.clone().ok_or(MissingId("dlq_url"))?;
     let mapping_id = need(&ids.mapping_id, "event_source_mapping_id")?.to_owned();
+    let pre_arn = need(&ids.pre_queue_function_arn, "pre_queue_function_arn")?;
+    let post_arn = need(&ids.post_queue_function_arn, "post_queue_function_arn")?;
     let (queue_facts, dlq_facts, pre, post, mapping_facts) = tokio::try_join!(
         queue::find(clients, &main.url),
         queue::find(clients, &dlq.url),
-        functions::find(clients, &spec.name, Function::PreQueue),
-        functions::find(clients, &spec.name, Function::PostQueue),
+        functions::find(clients, pre_arn),
+        functions::find(clients, post_arn),
         mapping::find(clients, &mapping_id),
     )?;
     if spec.queue.drifted(queue_facts.as_ref(), dlq_facts.as_ref()) {
@@ -63,7 +65,7 @@ pub async fn converge(
         let (Some(facts), Some(environment)) = (facts, environments.remove(&function)) else {
             continue;
         };
-        functions::converge(ctx, function, &facts, spec.function(function), environment).await?;
+        functions::converge(ctx, &facts, spec.function(function), environment).await?;
     }
 
     if mapping_facts.is_some_and(|facts| spec.mapping.drifted(&facts)) {
@@ -116,8 +118,11 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
     {
         functions::retag(clients, arn, change).await?;
     }
-    for function in Function::ALL {
-        iam::retag(clients, ctx.name, function, change).await?;
+    for arn in [&ids.pre_queue_role_arn, &ids.post_queue_role_arn]
+        .into_iter()
+        .flatten()
+    {
+        iam::retag(clients, arn, change).await?;
     }
     if let Some(api_id) = &ids.api_id {
         api::retag(clients, api_id, change).await?;

@@ -3,5 +3,6 @@
 
 mod every_attribute;
 mod lifecycle;
+mod ownership;
 mod pipeline;
 mod support;

@@ -3,7 +3,9 @@
 
 use nami_harness::Moto;
 
-use crate::support::{Terraform, decode_policy, leftovers, pipeline, sdk, user_network};
+use crate::support::{
+    Terraform, decode_policy, leftovers, managed_pipeline, pipeline, sdk, user_network,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_deleted_out_of_band_are_repaired_and_a_vanished_pipeline_leaves_state() {
@@ -272,25 +274,6 @@ async fn an_existing_network_places_the_post_queue_function_in_its_subnets() {
         ec2.describe_vpcs().vpc_ids(&vpc_id).send().await.is_ok(),
         "the user's VPC stays"
     );
-}
-
-fn managed_pipeline(name: &str, store: &str) -> String {
-    format!(
-        r#"
-resource "nami_webhook_pipeline" "this" {{
-  name = "{name}"
-
-  signature {{
-    scheme = "standard-webhooks"
-    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-  }}
-
-  store {{
-{store}
-  }}
-}}
-"#
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

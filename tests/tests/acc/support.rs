@@ -6,16 +6,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use aws_config::SdkConfig;
-use nami_contract::naming::Function;
 pub(crate) use nami_harness::aws::{leftovers, sdk};
 pub(crate) use nami_harness::terraform::Terraform;
 use nami_harness::workspace_root;
 use terraform_provider_nami::aws::{Clients, Endpoints};
 use terraform_provider_nami::components::store::instance;
-use terraform_provider_nami::components::{
-    api, functions, iam, mapping, network, queue, security_groups,
-};
-use terraform_provider_nami::lookup::find_pipeline;
+use terraform_provider_nami::components::{api, mapping, network, queue, security_groups};
+use terraform_provider_nami::lookup::{find_pipeline, inventory};
 
 /// Decodes an IAM policy document (IAM returns them URL-encoded).
 pub(crate) fn decode_policy(document: &str) -> serde_json::Value {
@@ -61,6 +58,26 @@ resource "nami_webhook_pipeline" "this" {{
 
 output "endpoint_url" {{
   value = nami_webhook_pipeline.this.endpoint_url
+}}
+"#
+    )
+}
+
+/// A pipeline with the managed store (`store` holds the store block's settings).
+pub(crate) fn managed_pipeline(name: &str, store: &str) -> String {
+    format!(
+        r#"
+resource "nami_webhook_pipeline" "this" {{
+  name = "{name}"
+
+  signature {{
+    scheme = "standard-webhooks"
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+  }}
+
+  store {{
+{store}
+  }}
 }}
 "#
     )
@@ -138,22 +155,18 @@ pub(crate) async fn assert_destroyed(sdk: &SdkConfig, state: &serde_json::Value)
             );
         }
     }
-    for function in Function::ALL {
-        assert!(
-            functions::find(&clients, name, function)
-                .await
-                .unwrap()
-                .is_none(),
-            "{function:?} function remains"
-        );
-        assert!(
-            iam::find_role(&clients, name, function)
-                .await
-                .unwrap()
-                .is_none(),
-            "{function:?} role remains"
-        );
-    }
+    // Everything that answers to the name, retained data volumes aside.
+    let remaining: Vec<String> = inventory(&clients, name)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|object| !object.is_retained())
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        remaining.is_empty(),
+        "objects of {name} remain: {remaining:?}"
+    );
     if let Some(uuid) = id("event_source_mapping_id") {
         assert!(
             mapping::find(&clients, &uuid).await.unwrap().is_none(),

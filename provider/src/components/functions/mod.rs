@@ -12,7 +12,7 @@ use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State, VpcConfig,
 };
 use nami_contract::limits::Limit;
-use nami_contract::naming::{Function, Part};
+use nami_contract::naming::{Function, Part, object_name};
 use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType};
 use tf_provider::value::Value;
 use tf_provider::{AttributePath, Diagnostics};
@@ -25,6 +25,7 @@ use crate::aws::{
 };
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, Str, block, default, known_i32};
+use crate::ownership::{Kind, Tagged};
 use crate::schema::{attribute, number};
 
 /// Memory of the pre-queue function, in MB.
@@ -281,16 +282,16 @@ pub async fn create(
     Ok(arn)
 }
 
-/// Brings an existing function to `settings` and `environment`, changing only what differs.
+/// Brings an existing function (by its ARN) to `settings` and `environment`, changing only what
+/// differs.
 pub async fn converge(
     ctx: Context<'_>,
-    function: Function,
     facts: &FunctionFacts,
     settings: &Settings,
     environment: HashMap<String, String>,
 ) -> Result<(), AwsError> {
     let drift = settings.drifted(facts, &environment);
-    let name = ctx.object_name(Part::Function(function));
+    let name = &facts.arn;
     // A function accepts one update at a time: while the previous one is in progress, Lambda
     // answers ResourceConflictException.
     let busy = has_code(&["ResourceConflictException"]);
@@ -300,21 +301,21 @@ pub async fn converge(
             ctx.clients
                 .lambda
                 .update_function_code()
-                .function_name(&name)
+                .function_name(name)
                 .zip_file(Blob::new(code.clone()))
                 .send()
                 .await
                 .map_err(aws_error("lambda:UpdateFunctionCode"))
         })
         .await?;
-        wait_until_ready(ctx, &name).await?;
+        wait_until_ready(ctx, name).await?;
     }
     if drift.configuration {
         retry_while(&busy, ctx.deadline, || async {
             ctx.clients
                 .lambda
                 .update_function_configuration()
-                .function_name(&name)
+                .function_name(name)
                 .memory_size(settings.memory_size)
                 .timeout(settings.timeout)
                 .environment(
@@ -327,7 +328,7 @@ pub async fn converge(
                 .map_err(aws_error("lambda:UpdateFunctionConfiguration"))
         })
         .await?;
-        wait_until_ready(ctx, &name).await?;
+        wait_until_ready(ctx, name).await?;
     }
     Ok(())
 }
@@ -400,14 +401,34 @@ pub async fn retag(clients: &Clients, arn: &str, change: &TagChange) -> Result<(
         .await
 }
 
-/// Deletes `function`; a missing one is already deleted.
-pub async fn delete(clients: &Clients, pipeline: &str, function: Function) -> Result<(), AwsError> {
-    let name = nami_contract::naming::object_name(pipeline, Part::Function(function));
+/// Deletes the function `arn`; a missing one is already deleted.
+pub async fn delete(clients: &Clients, arn: &str) -> Result<(), AwsError> {
     crate::aws::delete(
         "lambda:DeleteFunction",
-        clients.lambda.delete_function().function_name(name).send(),
+        clients.lambda.delete_function().function_name(arn).send(),
     )
     .await
+}
+
+/// Both functions answering to `pipeline`'s names, with their tags (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let named = async |function| -> Result<Option<Tagged>, AwsError> {
+        let found = clients
+            .lambda
+            .get_function()
+            .function_name(object_name(pipeline, Part::Function(function)))
+            .send()
+            .await
+            .map_err(aws_error("lambda:GetFunction"))
+            .found()?;
+        Ok(found.and_then(|output| {
+            let arn = output.configuration?.function_arn?;
+            let tags = output.tags.unwrap_or_default();
+            Some(Tagged::new(Kind::Function(function), arn, tags))
+        }))
+    };
+    let (pre, post) = tokio::try_join!(named(Function::PreQueue), named(Function::PostQueue))?;
+    Ok(pre.into_iter().chain(post).collect())
 }
 
 /// A function as Lambda reports it.
@@ -429,13 +450,8 @@ pub struct FunctionFacts {
     pub subnet_ids: Vec<String>,
 }
 
-/// `function`'s configuration, or `None` when it does not exist.
-pub async fn find(
-    clients: &Clients,
-    pipeline: &str,
-    function: Function,
-) -> Result<Option<FunctionFacts>, AwsError> {
-    let name = nami_contract::naming::object_name(pipeline, Part::Function(function));
+/// The configuration of the function `name` (a name or an ARN), or `None` when it does not exist.
+pub async fn find(clients: &Clients, name: &str) -> Result<Option<FunctionFacts>, AwsError> {
     let Some(configuration) = clients
         .lambda
         .get_function_configuration()

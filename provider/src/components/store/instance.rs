@@ -4,20 +4,21 @@
 
 use aws_sdk_ec2::types::{
     Filter, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType,
+    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType, Tag,
     TagSpecification, VolumeType,
 };
 use base64::Engine as _;
-use nami_contract::naming::{Part, object_name};
+use nami_contract::naming::{Part, RETAINED_TAG, object_name};
 use tf_provider::value::Value;
 
 use super::{MONGODB_USER, ManagedSettings};
 use crate::aws::{
     AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned, wait_for,
 };
-use crate::components::Context;
 use crate::components::security_groups::MONGODB_PORT;
+use crate::components::{Context, ec2_tag_map, tagged_with};
 use crate::model::{PipelineState, block};
+use crate::ownership::{Kind, Tagged};
 
 /// The public SSM parameter naming the latest Amazon Linux 2023 AMI.
 pub const AMI_PARAMETER: &str =
@@ -43,6 +44,7 @@ pub async fn create_volume(
         .size(size_gib)
         .volume_type(VolumeType::Gp3)
         .encrypted(true)
+        .client_token(uuid::Uuid::new_v4().simple().to_string())
         .tag_specifications(tags(ctx, ResourceType::Volume, Part::DataVolume))
         .send()
         .await
@@ -109,6 +111,8 @@ pub async fn launch(
         .instance_type(InstanceType::from(settings.instance_type.as_str()))
         .min_count(1)
         .max_count(1)
+        // The SDK's own retries (a lost response) then return this instance, not a second one.
+        .client_token(uuid::Uuid::new_v4().simple().to_string())
         .network_interfaces(
             InstanceNetworkInterfaceSpecification::builder()
                 .device_index(0)
@@ -137,12 +141,26 @@ pub async fn launch(
     returned("ec2:RunInstances", instance_id)
 }
 
-/// Attaches the data volume once the instance runs.
-pub async fn attach_volume(
+/// Attaches the data volume to the instance once it runs, unless it is attached already.
+pub async fn ensure_attached(
     ctx: Context<'_>,
     volume_id: &str,
     instance_id: &str,
 ) -> Result<(), AwsError> {
+    let volume = ctx
+        .clients
+        .ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeVolumes"))?;
+    let attached = (volume.volumes.unwrap_or_default().into_iter())
+        .flat_map(|v| v.attachments.unwrap_or_default())
+        .any(|a| a.instance_id.as_deref() == Some(instance_id));
+    if attached {
+        return Ok(());
+    }
     wait_for(
         &format!("instance {instance_id} to run"),
         ctx.deadline,
@@ -294,15 +312,7 @@ pub async fn find_by_name(
         .ec2
         .describe_instances()
         .filters(named(Part::Store))
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .values("stopping")
-                .values("stopped")
-                .build(),
-        )
+        .filters(live_instances())
         .send()
         .await
         .map_err(aws_error("ec2:DescribeInstances"))?;
@@ -328,6 +338,83 @@ pub async fn find_by_name(
         volume_size: volume.as_ref().and_then(|v| v.size),
         volume_id: volume.and_then(|v| v.volume_id),
     }))
+}
+
+/// The store's live instances (not terminated) and its volumes tagged with `pipeline`'s name
+/// (see [`crate::ownership`]).
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let ec2 = &clients.ec2;
+    let (instances, volumes) = tokio::try_join!(
+        async {
+            ec2.describe_instances()
+                .filters(tagged_with(pipeline))
+                .filters(live_instances())
+                .send()
+                .await
+                .map_err(aws_error("ec2:DescribeInstances"))
+        },
+        async {
+            ec2.describe_volumes()
+                .filters(tagged_with(pipeline))
+                .send()
+                .await
+                .map_err(aws_error("ec2:DescribeVolumes"))
+        },
+    )?;
+    let mut found = Vec::new();
+    for instance in instances
+        .reservations
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|r| r.instances.unwrap_or_default())
+    {
+        let tags = ec2_tag_map(instance.tags);
+        found.extend(
+            instance
+                .instance_id
+                .map(|id| Tagged::new(Kind::Instance, id, tags)),
+        );
+    }
+    for volume in volumes.volumes.unwrap_or_default() {
+        let tags = ec2_tag_map(volume.tags);
+        found.extend(
+            volume
+                .volume_id
+                .map(|id| Tagged::new(Kind::Volume, id, tags)),
+        );
+    }
+    Ok(found)
+}
+
+/// Instances that are not terminated (or on their way there).
+fn live_instances() -> Filter {
+    Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .values("stopping")
+        .values("stopped")
+        .build()
+}
+
+/// Tags a data volume kept by `retain_volume` as retained: the data of a destroyed pipeline,
+/// never adopted as a leftover by a later create of the same name.
+pub async fn mark_retained(clients: &Clients, volume_id: &str) -> Result<(), AwsError> {
+    // The value: when, in seconds since the Unix epoch.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs().to_string())
+        .unwrap_or_default();
+    let tag = Tag::builder().key(RETAINED_TAG).value(since).build();
+    clients
+        .ec2
+        .create_tags()
+        .resources(volume_id)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(aws_error("ec2:CreateTags"))?;
+    Ok(())
 }
 
 /// Whether volume `volume_id` exists.

@@ -155,6 +155,10 @@ pub enum AwsError {
         /// The object, as kind and id.
         object: String,
     },
+    /// An object the configuration names (a VPC, subnet or volume) is missing or unusable; found
+    /// before anything else is created.
+    #[error("{0}")]
+    Unusable(String),
     /// A local file (a function's artifact) could not be used; no AWS call was made.
     #[error(transparent)]
     LocalFile(#[from] ArtifactError),

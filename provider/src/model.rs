@@ -174,6 +174,8 @@ pub struct StoreBlock {
     pub volume_size: Num,
     /// Managed store: keep the volume on destroy.
     pub retain_volume: Value<bool>,
+    /// Managed store: an existing data volume to adopt at create (a retained one).
+    pub volume_id: Str,
     /// Managed store: the generated password.
     pub password: Str,
 }

@@ -66,6 +66,18 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
         ),
         _ => {}
     }
+    check.aws_id(
+        network.vpc_id.as_ref_option(),
+        "vpc",
+        at("network", "vpc_id"),
+    );
+    for subnet in network.subnet_ids.as_ref_option().into_iter().flatten() {
+        check.aws_id(
+            subnet.as_ref_option(),
+            "subnet",
+            at("network", "subnet_ids"),
+        );
+    }
 }
 
 /// The user's VPC and subnets.
@@ -499,6 +511,46 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
         );
     }
     Ok(found)
+}
+
+/// Checks, before anything is created in it, that the user's VPC exists and that every given
+/// subnet exists in it.
+pub async fn check_existing(clients: &Clients, network: &ExistingNetwork) -> Result<(), AwsError> {
+    let region = &clients.region;
+    if !vpc_exists(clients, &network.vpc_id).await? {
+        return Err(AwsError::Unusable(format!(
+            "network.vpc_id {}: no such VPC in {region}",
+            network.vpc_id
+        )));
+    }
+    // One unknown id fails the whole call: ask for the VPC's subnets and compare.
+    let subnets = clients
+        .ec2
+        .describe_subnets()
+        .filters(
+            Filter::builder()
+                .name("vpc-id")
+                .values(&network.vpc_id)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeSubnets"))?
+        .subnets
+        .unwrap_or_default();
+    let missing: Vec<&str> = (network.subnet_ids.iter())
+        .filter(|id| !subnets.iter().any(|s| s.subnet_id.as_ref() == Some(*id)))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(AwsError::Unusable(format!(
+            "network.subnet_ids: {} not found in VPC {} ({region})",
+            missing.join(", "),
+            network.vpc_id
+        )))
+    }
 }
 
 /// Whether VPC `vpc_id` exists.

@@ -95,6 +95,19 @@ pub fn fill_defaults(state: &mut PipelineState) {
     default(&mut queue.max_message_bytes, MAX_MESSAGE_BYTES.default);
 }
 
+/// Defaults that derive from another attribute follow it on update: a visibility timeout the
+/// configuration leaves unset is recomputed from the planned post-queue timeout (Terraform
+/// proposes the prior value for an unset optional-computed attribute).
+pub fn follow_defaults(config: &PipelineState, state: &mut PipelineState) {
+    let unset = config
+        .queue
+        .as_ref_option()
+        .is_none_or(|queue| queue.visibility_timeout_seconds.is_null());
+    if unset {
+        block(&mut state.queue).visibility_timeout_seconds = Value::Null;
+    }
+}
+
 /// Checks the `queue` block.
 pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
     let Some(queue) = state.queue.as_ref_option() else {

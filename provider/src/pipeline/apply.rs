@@ -12,7 +12,7 @@ use super::claim::claim;
 use super::create::ensure;
 use super::ids::{Ids, MissingId};
 use super::spec::Spec;
-use super::update::converge;
+use super::update::{converge, retire_replaced_instance};
 use crate::aws::Clients;
 use crate::components::{Context, api, store};
 use crate::model::PipelineState;
@@ -47,10 +47,12 @@ pub async fn apply(
         deadline: Instant::now() + timeout,
     };
     let mut ids = Ids::from_state(state);
-    let deployed = state.endpoint_url.is_value();
+    // A route made anew (its resource id missing) goes live only with a new deployment.
+    let deployed = state.endpoint_url.is_value() && ids.api_resource_id.is_some();
     let work = async {
-        if prior.is_none() {
-            claim(ctx, &mut ids).await?;
+        match prior {
+            None => claim(ctx, &mut ids).await?,
+            Some(prior) => retire_replaced_instance(ctx, prior, &ids).await?,
         }
         ensure(ctx, &spec, &mut ids, deployed).await?;
         converge(ctx, &spec, prior, &mut ids).await

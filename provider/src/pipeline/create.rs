@@ -67,6 +67,10 @@ pub async fn ensure(
             result?;
         }
         network::Plan::Existing(existing) => {
+            if ids.security_group_id.is_none() {
+                // Given ids are checked before anything is made in them.
+                network::check_existing(ctx.clients, existing).await?;
+            }
             ids.vpc_id = Some(existing.vpc_id.clone());
             ids.subnet_ids = existing.subnet_ids.clone();
         }
@@ -246,7 +250,13 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     security_groups::admit_function(ctx, store_group, function_group).await?;
     if ids.data_volume_id.is_none() {
         let zone = network::subnet_zone(ctx.clients, &subnet_id).await?;
-        ids.data_volume_id = Some(instance::create_volume(ctx, &zone, settings.volume_size).await?);
+        ids.data_volume_id = Some(match &settings.volume_id {
+            Some(volume_id) => {
+                instance::adopt_volume(ctx, volume_id, &zone).await?;
+                volume_id.clone()
+            }
+            None => instance::create_volume(ctx, &zone, settings.volume_size).await?,
+        });
     }
     if ids.instance_id.is_none() {
         let public_ip = spec.network == network::Plan::Managed;

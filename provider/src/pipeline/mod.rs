@@ -59,7 +59,7 @@ impl Resource for PipelineResource {
     }
 
     async fn validate<'a>(&self, diags: &mut Diagnostics, config: Self::State<'a>) -> Option<()> {
-        plan::validate(&config, diags);
+        plan::validate_config(&config, diags);
         Some(())
     }
 

@@ -51,6 +51,13 @@ pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
     timeouts::validate(state, &mut check);
 }
 
+/// Checks a configuration: every value, and what only the configuration can tell (a plan
+/// carries computed values over from the prior state).
+pub fn validate_config(config: &PipelineState, diags: &mut Diagnostics) {
+    validate(config, diags);
+    store::validate_config(config, &mut Checker::new(diags));
+}
+
 /// Fills defaults, `tags_all` and the artifacts' hashes of a plan; reports invalid values.
 pub fn plan_settings(
     default_tags: &BTreeMap<String, String>,
@@ -95,7 +102,9 @@ pub fn plan_update(
     state: &mut PipelineState,
     diags: &mut Diagnostics,
 ) -> Vec<AttributePath> {
+    queue::follow_defaults(config, state);
     plan_settings(default_tags, state, diags);
+    store::plan_change(prior, state, &mut Checker::new(diags));
     let replace = replacing_changes(prior, state);
     if !replace.is_empty() {
         if managed_store(state) != managed_store(prior) {
@@ -125,8 +134,8 @@ pub fn plan_update(
         store.password = Value::Unknown;
     }
     clear_unused(state);
-    let missing = id_fields(state).into_iter().any(|field| field.is_unknown());
-    if missing || state.stage != prior.stage {
+    // The URL names the API and the stage: only a new API or stage changes it.
+    if state.api_id.is_unknown() || state.stage != prior.stage || state.endpoint_url.is_null() {
         state.endpoint_url = Value::Unknown;
     }
     Vec::new()
@@ -193,7 +202,7 @@ mod tests {
 
     fn errors(state: &PipelineState) -> Vec<String> {
         let mut diags = Diagnostics::default();
-        validate(state, &mut diags);
+        validate_config(state, &mut diags);
         diags
             .errors
             .iter()
@@ -349,8 +358,134 @@ mod tests {
             &mut Diagnostics::default(),
         );
         assert!(repaired.event_source_mapping_id.is_unknown());
-        assert!(repaired.endpoint_url.is_unknown());
+        assert_eq!(
+            repaired.endpoint_url, prior.endpoint_url,
+            "the API is untouched: its URL stays known"
+        );
         assert!(repaired.instance_id.is_null(), "unused ids stay null");
+
+        let mut new_api = prior.clone();
+        new_api.api_id = Value::Null;
+        plan_update(
+            &BTreeMap::new(),
+            &prior,
+            &prior,
+            &mut new_api,
+            &mut Diagnostics::default(),
+        );
+        assert!(new_api.endpoint_url.is_unknown(), "a new API, a new URL");
+    }
+
+    /// Plans `change` applied to `prior` with `config` as the configuration; returns the plan and
+    /// its errors.
+    fn update(
+        prior: &PipelineState,
+        config: &PipelineState,
+        change: impl FnOnce(&mut PipelineState),
+    ) -> (PipelineState, Vec<String>) {
+        // Both functions' code: a file that reads as a zip, so the plan can hash it.
+        let artifact = std::env::temp_dir().join(format!("nami-plan-{}.zip", std::process::id()));
+        std::fs::write(&artifact, b"PK\x03\x04 test").unwrap();
+        let path = Value::Value(artifact.display().to_string());
+        let mut planned = prior.clone();
+        change(&mut planned);
+        block(&mut planned.pre_queue).artifact = path.clone();
+        block(&mut planned.post_queue).artifact = path;
+        let mut diags = Diagnostics::default();
+        plan_update(&BTreeMap::new(), prior, config, &mut planned, &mut diags);
+        let errors = diags.errors.iter().map(|d| d.detail.to_string()).collect();
+        (planned, errors)
+    }
+
+    #[test]
+    fn a_derived_default_follows_what_it_derives_from() {
+        // The defect: raising post_queue.timeout failed the plan ("180 s is less than … 360 s")
+        // although the visibility timeout was never set: its default was frozen at create.
+        let prior = valid();
+        let mut config = prior.clone();
+        block(&mut config.queue).visibility_timeout_seconds = Value::Null;
+        let (planned, errors) = update(&prior, &config, |state| {
+            block(&mut state.post_queue).timeout = Value::Value(60)
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let queue = planned.queue.as_ref_option().unwrap();
+        assert_eq!(queue.visibility_timeout_seconds, Value::Value(360));
+
+        // A visibility timeout the user set is theirs: too short is still an error.
+        let (_, errors) = update(&prior, &prior, |state| {
+            block(&mut state.post_queue).timeout = Value::Value(60)
+        });
+        assert!(
+            errors.iter().any(|e| e.contains("180 s is less than")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_data_volume_cannot_shrink_and_a_new_instance_type_replaces_the_instance() {
+        let mut prior = managed(valid());
+        plan_create(&BTreeMap::new(), &mut prior, &mut Diagnostics::default());
+        prior.instance_id = Value::Value("i-0123456789abcdef0".into());
+        // The defect: a shrink "applied" (state said 10, the volume kept 20).
+        let (_, errors) = update(&prior, &prior, |state| {
+            block(&mut state.store).volume_size = Value::Value(10)
+        });
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("20 GiB → 10 GiB: EBS volumes only grow")),
+            "{errors:?}"
+        );
+        let (grown, errors) = update(&prior, &prior, |state| {
+            block(&mut state.store).volume_size = Value::Value(30)
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            grown.instance_id, prior.instance_id,
+            "a volume grows in place"
+        );
+        // The defect: the plan kept the instance id known, the apply replaced the instance.
+        for change in [
+            |s: &mut PipelineState| {
+                block(&mut s.store).instance_type = Value::Value("t3.medium".into())
+            },
+            |s: &mut PipelineState| block(&mut s.store).image = Value::Value("mongo:8.0.4".into()),
+        ] {
+            let (planned, errors) = update(&prior, &prior, change);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(planned.instance_id.is_unknown(), "a new instance");
+        }
+    }
+
+    #[test]
+    fn store_and_network_values_are_checked_at_plan() {
+        let mut state = valid();
+        // Managed-store settings with an existing store (in the configuration).
+        block(&mut state.store).volume_size = Value::Value(50);
+        // Dots are legal in a collection name.
+        block(&mut state.store).collection = Value::Value("events.github".into());
+        state.network = Value::Value(NetworkBlock {
+            vpc_id: Value::Value("my-vpc".into()),
+            subnet_ids: Value::Value(vec![Value::Value("10.0.1.0/24".into())]),
+        });
+        let errors = errors(&state).join("\n");
+        for expected in [
+            "store.volume_size applies only to the managed store",
+            "\"my-vpc\" is not a vpc id",
+            "\"10.0.1.0/24\" is not a subnet id",
+        ] {
+            assert!(
+                errors.contains(expected),
+                "missing {expected:?} in:\n{errors}"
+            );
+        }
+        assert!(!errors.contains("collection"), "{errors}");
+        block(&mut state.store).collection = Value::Value("system.views".into());
+        assert!(
+            super::tests::errors(&state)
+                .join("\n")
+                .contains("Invalid MongoDB collection name")
+        );
     }
 
     #[test]

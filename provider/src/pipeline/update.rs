@@ -3,7 +3,7 @@
 
 use nami_contract::naming::Function;
 
-use super::create::{ensure_store, environments, store_uri};
+use super::create::{environments, store_uri};
 use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
@@ -39,16 +39,6 @@ pub async fn converge(
 
     if let (Some(prior), Some(settings)) = (prior, spec.store.managed()) {
         let prior_store = prior.store.as_ref_option().cloned().unwrap_or_default();
-        let changed =
-            |old: &crate::model::Str, new: &str| old.as_ref_option().is_some_and(|old| old != new);
-        if changed(&prior_store.instance_type, &settings.instance_type)
-            || changed(&prior_store.image, &settings.image)
-        {
-            // A new instance with the new type or image; the data volume moves over.
-            instance::terminate(ctx, need(&ids.instance_id, "instance_id")?).await?;
-            ids.instance_id = None;
-            ensure_store(ctx, spec, ids).await?;
-        }
         let grows = prior_store
             .volume_size
             .as_ref_option()
@@ -88,6 +78,22 @@ pub async fn converge(
         api::rename_stage(ctx, api_id, old_stage, &spec.api.stage).await?;
     }
     Ok(())
+}
+
+/// Terminates the store instance an update replaces (a new type or image: the plan shows its id
+/// unknown), so that `ensure` launches its successor and moves the data volume over.
+pub async fn retire_replaced_instance(
+    ctx: Context<'_>,
+    prior: &PipelineState,
+    ids: &Ids,
+) -> Result<(), ApplyError> {
+    match prior.instance_id.as_ref_option() {
+        Some(old) if ids.instance_id.as_ref() != Some(old) => {
+            instance::terminate(ctx, old).await?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Applies a tag change to every object of the pipeline.

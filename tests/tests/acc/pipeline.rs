@@ -150,6 +150,32 @@ async fn bad_configuration_fails_at_plan_naming_the_attribute() {
             "4 is outside 8–16384",
             "volume_size",
         ),
+        // Ids that cannot be AWS ids fail the plan, not an apply halfway through.
+        (
+            pipeline(
+                "p",
+                "  network {\n    vpc_id = \"my-vpc\"\n    subnet_ids = [\"subnet-0a1b2c3d\"]\n  }\n",
+            ),
+            "is not a vpc id",
+            "vpc_id",
+        ),
+        (
+            pipeline(
+                "p",
+                "  network {\n    vpc_id = \"vpc-0a1b2c3d\"\n    subnet_ids = [\"10.0.1.0/24\"]\n  }\n",
+            ),
+            "is not a subnet id",
+            "subnet_ids",
+        ),
+        // Managed-store settings are refused with a store the user has.
+        (
+            pipeline("p", "").replace(
+                "mongodb_uri = \"mongodb://db.internal:27017/?directConnection=true\"",
+                "mongodb_uri = \"mongodb://db:27017\"\n    volume_size = 500",
+            ),
+            "applies only to the managed store",
+            "volume_size",
+        ),
     ];
     for (config, message, attribute) in cases {
         tf.write(&config);
@@ -482,6 +508,114 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
     );
 }
 
+/// The data volume as EC2 reports it: its size, the instance it is attached to, its tags.
+async fn volume(
+    ec2: &aws_sdk_ec2::Client,
+    volume_id: &str,
+) -> (Option<i32>, Option<String>, Vec<String>) {
+    let volume = ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .unwrap()
+        .volumes
+        .unwrap()[0]
+        .clone();
+    let attached = (volume.attachments.unwrap_or_default().into_iter()).find_map(|a| a.instance_id);
+    let keys = (volume.tags.unwrap_or_default().into_iter())
+        .filter_map(|t| t.key)
+        .collect();
+    (volume.size, attached, keys)
+}
+
+/// The defects: a new `instance_type` or `image` planned the instance id as known, and the apply
+/// failed with "Provider produced inconsistent result" although it had replaced the instance; a
+/// shrunk `volume_size` "applied" while the volume kept its size; a re-created pipeline could not
+/// get back its retained volume.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_change_replaces_the_instance_and_a_new_pipeline_gets_its_retained_volume_back() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let tf = Terraform::new("store-change", &moto);
+    tf.write(&managed_pipeline("vault", "    volume_size = 10"));
+    tf.apply();
+    let before = tf.resource_values("nami_webhook_pipeline.this");
+    let volume_id = before["data_volume_id"].as_str().unwrap().to_owned();
+
+    tf.write(&managed_pipeline(
+        "vault",
+        "    volume_size   = 12\n    instance_type = \"t3.medium\"",
+    ));
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 2, "{plan}");
+    assert!(
+        plan.contains("~ instance_id") && plan.contains("(known after apply)"),
+        "the plan shows the new instance:\n{plan}"
+    );
+    tf.apply();
+    let after = tf.resource_values("nami_webhook_pipeline.this");
+    let instance_id = after["instance_id"].as_str().unwrap();
+    assert_ne!(instance_id, before["instance_id"].as_str().unwrap());
+    assert_eq!(after["store"]["instance_type"], "t3.medium");
+    let (size, attached, _) = volume(&ec2, &volume_id).await;
+    assert_eq!(
+        attached.as_deref(),
+        Some(instance_id),
+        "the data moved over"
+    );
+    assert_eq!(size, Some(12));
+    assert_eq!(after["store"]["volume_size"], 12);
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 0, "{plan}");
+
+    tf.write(&managed_pipeline(
+        "vault",
+        "    volume_size = 8\n    instance_type = \"t3.medium\"",
+    ));
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 1, "{plan}");
+    assert!(plan.contains("EBS volumes only grow"), "{plan}");
+
+    tf.write(&managed_pipeline(
+        "vault",
+        "    volume_size = 12\n    instance_type = \"t3.medium\"",
+    ));
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(leftovers(&sdk).await, ["volume nami-vault-data"]);
+    let (_, _, tags) = volume(&ec2, &volume_id).await;
+    assert!(tags.iter().any(|k| k == "nami:retained"), "{tags:?}");
+
+    // A new pipeline of the same name does not take the retained volume unasked…
+    let again = Terraform::new("store-again", &moto);
+    again.write(&managed_pipeline("vault", "    volume_size = 12"));
+    again.apply();
+    let fresh = again.resource_values("nami_webhook_pipeline.this");
+    assert_ne!(fresh["data_volume_id"].as_str(), Some(volume_id.as_str()));
+    again.write(&managed_pipeline(
+        "vault",
+        "    volume_size = 12\n    retain_volume = false",
+    ));
+    again.apply();
+    again.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(leftovers(&sdk).await, ["volume nami-vault-data"]);
+
+    // …and gets it back when named.
+    again.write(&managed_pipeline(
+        "vault",
+        &format!("    volume_size = 12\n    volume_id   = \"{volume_id}\""),
+    ));
+    again.apply();
+    let restored = again.resource_values("nami_webhook_pipeline.this");
+    assert_eq!(restored["data_volume_id"], volume_id.as_str());
+    let (_, attached, tags) = volume(&ec2, &volume_id).await;
+    assert_eq!(attached.as_deref(), restored["instance_id"].as_str());
+    assert!(!tags.iter().any(|k| k == "nami:retained"), "{tags:?}");
+    let (code, plan) = again.plan();
+    assert_eq!(code, 0, "{plan}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_retain_volume_destroy_leaves_nothing() {
     let moto = Moto::start().unwrap();
@@ -584,4 +718,49 @@ output "all" {
         output.contains("no Nami pipeline named \"nope\""),
         "{output}"
     );
+}
+
+/// The defect: a network naming ids that do not exist failed at `ec2:DescribeSubnets: not found`,
+/// naming no id, after roles, queues, an API and security groups had been created.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_that_does_not_exist_fails_before_anything_is_created() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let (vpc_id, _) = user_network(&ec2, 40).await;
+    let tf = Terraform::new("missing-network", &moto);
+    for (network, named) in [
+        (
+            "vpc_id = \"vpc-0a1b2c3d\"\n    subnet_ids = [\"subnet-0a1b2c3d\"]".to_owned(),
+            "network.vpc_id vpc-0a1b2c3d: no such VPC in us-east-1",
+        ),
+        (
+            format!("vpc_id = \"{vpc_id}\"\n    subnet_ids = [\"subnet-0a1b2c3d\"]"),
+            "network.subnet_ids: subnet-0a1b2c3d not found in VPC",
+        ),
+    ] {
+        tf.write(&pipeline(
+            "lost",
+            &format!("  network {{\n    {network}\n  }}\n"),
+        ));
+        if !tf.dir().join(".terraform").exists() {
+            tf.ok(&["init", "-no-color"]);
+        }
+        let output = tf.run(&["apply", "-auto-approve", "-no-color"]);
+        let stderr = String::from_utf8_lossy(&output.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(!output.status.success());
+        assert!(stderr.contains(named), "expected {named:?}:\n{stderr}");
+        assert_eq!(
+            leftovers(&sdk).await,
+            Vec::<String>::new(),
+            "nothing created"
+        );
+        assert!(
+            tf.run(&["state", "list"]).stdout.is_empty(),
+            "nothing recorded"
+        );
+    }
 }

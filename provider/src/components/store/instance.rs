@@ -52,6 +52,51 @@ pub async fn create_volume(
     returned("ec2:CreateVolume", output.volume_id)
 }
 
+/// Makes `volume_id` (named by `store.volume_id`: the volume a destroyed pipeline kept) this
+/// pipeline's data volume: it must exist, be available and lie in `zone`; it is re-tagged as the
+/// pipeline's and no longer marked retained.
+pub async fn adopt_volume(ctx: Context<'_>, volume_id: &str, zone: &str) -> Result<(), AwsError> {
+    let volume = ctx
+        .clients
+        .ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeVolumes"))
+        .found()?
+        .and_then(|o| o.volumes.unwrap_or_default().into_iter().next());
+    let unusable = |why: String| AwsError::Unusable(format!("store.volume_id {volume_id}: {why}"));
+    let volume =
+        volume.ok_or_else(|| unusable(format!("no such volume in {}", ctx.clients.region)))?;
+    let volume_zone = volume.availability_zone.unwrap_or_default();
+    if volume_zone != zone {
+        return Err(unusable(format!(
+            "it is in {volume_zone}, the store runs in {zone}: snapshot it and create a volume from the snapshot in {zone}"
+        )));
+    }
+    if volume.state != Some(aws_sdk_ec2::types::VolumeState::Available) {
+        return Err(unusable(
+            "it is attached to an instance or not ready".into(),
+        ));
+    }
+    let spec = tags(ctx, ResourceType::Volume, Part::DataVolume);
+    let ec2 = &ctx.clients.ec2;
+    ec2.create_tags()
+        .resources(volume_id)
+        .set_tags(spec.tags)
+        .send()
+        .await
+        .map_err(aws_error("ec2:CreateTags"))?;
+    ec2.delete_tags()
+        .resources(volume_id)
+        .tags(Tag::builder().key(RETAINED_TAG).build())
+        .send()
+        .await
+        .map_err(aws_error("ec2:DeleteTags"))?;
+    Ok(())
+}
+
 /// The user data: Docker, the data volume mounted at /data (formatted only when blank), and
 /// MongoDB with authentication, restarted with the instance.
 pub fn user_data(settings: &ManagedSettings) -> String {
@@ -417,8 +462,8 @@ pub async fn mark_retained(clients: &Clients, volume_id: &str) -> Result<(), Aws
     Ok(())
 }
 
-/// Whether volume `volume_id` exists.
-pub async fn volume_exists(clients: &Clients, volume_id: &str) -> Result<bool, AwsError> {
+/// The size in GiB of volume `volume_id`, or `None` when it does not exist.
+pub async fn volume_size(clients: &Clients, volume_id: &str) -> Result<Option<i32>, AwsError> {
     Ok(clients
         .ec2
         .describe_volumes()
@@ -427,7 +472,8 @@ pub async fn volume_exists(clients: &Clients, volume_id: &str) -> Result<bool, A
         .await
         .map_err(aws_error("ec2:DescribeVolumes"))
         .found()?
-        .is_some_and(|o| !o.volumes.unwrap_or_default().is_empty()))
+        .and_then(|o| o.volumes.unwrap_or_default().into_iter().next())
+        .map(|volume| volume.size.unwrap_or_default()))
 }
 
 /// Deletes the data volume (after its instance is gone; until EC2 shows it detached, it answers
@@ -456,8 +502,9 @@ pub async fn read_back(clients: &Clients, state: &mut PipelineState) -> Result<(
         }
     }
     if let Some(id) = state.data_volume_id.as_ref_option().cloned() {
-        if !volume_exists(clients, &id).await? {
-            state.data_volume_id = Value::Null;
+        match volume_size(clients, &id).await? {
+            Some(size) => block(&mut state.store).volume_size = Value::Value(size.into()),
+            None => state.data_volume_id = Value::Null,
         }
     }
     Ok(())
@@ -482,6 +529,7 @@ mod tests {
             image: "mongo:7.0.99".into(),
             volume_size: 20,
             retain_volume: true,
+            volume_id: None,
             password: "0123abcd".into(),
         }
     }

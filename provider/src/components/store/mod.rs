@@ -26,6 +26,8 @@ pub const VOLUME_SIZE: Limit = Limit::new(8, 16_384, 20);
 pub const MONGODB_USER: &str = "nami";
 /// Longest database or collection name this provider accepts.
 const MONGODB_NAME_MAX_LEN: usize = 64;
+/// Longest collection name accepted (MongoDB's namespace limit, less the database part).
+const COLLECTION_NAME_MAX_LEN: usize = 120;
 
 /// The `store` block's schema.
 pub fn schema() -> Block {
@@ -93,6 +95,16 @@ pub fn schema() -> Block {
                 ),
             ),
             (
+                "volume_id",
+                attribute(
+                    Text,
+                    Optional,
+                    "Managed store: an existing EBS volume to use as the data volume when the store is created — \
+                     the volume a destroyed pipeline kept (`retain_volume`), to get back to its data. It must be \
+                     available, in the store's availability zone. Not changeable afterwards.",
+                ),
+            ),
+            (
                 "retain_volume",
                 attribute(
                     Bool,
@@ -143,22 +155,97 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
             "it must start with mongodb:// or mongodb+srv://",
         );
     }
-    for (attribute, value) in [
-        ("database", &store.database),
-        ("collection", &store.collection),
-    ] {
-        if let Some(text) = value.as_ref_option() {
+    if let Some(database) = store.database.as_ref_option() {
+        check.that(
+            !database.is_empty()
+                && !database.contains(['$', '\0', '/', '\\', ' ', '.', '"'])
+                && database.len() <= MONGODB_NAME_MAX_LEN,
+            at("store", "database"),
+            "Invalid MongoDB database name",
+            format!("{database:?}: 1–{MONGODB_NAME_MAX_LEN} characters, none of $ / \\ . \" space"),
+        );
+    }
+    if let Some(collection) = store.collection.as_ref_option() {
+        // Dots are legal in collection names (MongoDB's namespaces use them); `system.` is not.
+        check.that(
+            !collection.is_empty()
+                && !collection.contains(['$', '\0'])
+                && !collection.starts_with("system.")
+                && collection.len() <= COLLECTION_NAME_MAX_LEN,
+            at("store", "collection"),
+            "Invalid MongoDB collection name",
+            format!(
+                "{collection:?}: 1–{COLLECTION_NAME_MAX_LEN} characters, no $, not starting with system."
+            ),
+        );
+    }
+    check.limit(&store.volume_size, VOLUME_SIZE, at("store", "volume_size"));
+    check.aws_id(
+        store.volume_id.as_ref_option(),
+        "vol",
+        at("store", "volume_id"),
+    );
+}
+
+/// Checks the configuration (not a plan, which carries the prior store's computed settings):
+/// the managed store's settings mean nothing with a store the user has.
+pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
+    let Some(store) = config.store.as_ref_option() else {
+        return;
+    };
+    if store.mongodb_uri.is_value() {
+        for (attribute, set) in [
+            ("instance_type", store.instance_type.is_value()),
+            ("image", store.image.is_value()),
+            ("volume_size", store.volume_size.is_value()),
+            ("retain_volume", store.retain_volume.is_value()),
+            ("volume_id", store.volume_id.is_value()),
+        ] {
             check.that(
-                !text.is_empty()
-                    && !text.contains(['$', '\0', '/', '\\', ' ', '.'])
-                    && text.len() <= MONGODB_NAME_MAX_LEN,
+                !set,
                 at("store", attribute),
-                "Invalid MongoDB name",
-                format!("{text:?}: 1–{MONGODB_NAME_MAX_LEN} characters, none of $ / \\ . space"),
+                "Managed-store setting with an existing store",
+                format!("store.{attribute} applies only to the managed store; remove it, or remove store.mongodb_uri"),
             );
         }
     }
-    check.limit(&store.volume_size, VOLUME_SIZE, at("store", "volume_size"));
+}
+
+/// Plans a change of the managed store from `prior` to `state`: a new instance type or image
+/// replaces the instance (its id becomes unknown; the data volume moves over), and a data volume
+/// cannot shrink (EBS volumes only grow).
+pub fn plan_change(prior: &PipelineState, state: &mut PipelineState, check: &mut Checker<'_>) {
+    let (Some(old), Some(new)) = (prior.store.as_ref_option(), state.store.as_ref_option()) else {
+        return;
+    };
+    if !(old.is_managed() && new.is_managed()) {
+        return;
+    }
+    if let (Some(&old_size), Some(&new_size)) = (
+        old.volume_size.as_ref_option(),
+        new.volume_size.as_ref_option(),
+    ) {
+        check.that(
+            new_size >= old_size,
+            at("store", "volume_size"),
+            "The data volume cannot shrink",
+            format!(
+                "{old_size} GiB → {new_size} GiB: EBS volumes only grow. Keep {old_size} or more, or move the data to a new pipeline"
+            ),
+        );
+    }
+    check.that(
+        !new.volume_id.is_value() || new.volume_id == old.volume_id,
+        at("store", "volume_id"),
+        "The data volume is chosen at create",
+        "store.volume_id adopts a volume when the store is created; to use another volume, create a new pipeline with it",
+    );
+    let changed = |old: &crate::model::Str, new: &crate::model::Str| {
+        old.is_value() && new.is_value() && old != new
+    };
+    if changed(&old.instance_type, &new.instance_type) || changed(&old.image, &new.image) {
+        state.instance_id = Value::Unknown;
+    }
 }
 
 /// How the managed store is configured.
@@ -172,6 +259,8 @@ pub struct ManagedSettings {
     pub volume_size: i32,
     /// Whether destroy keeps the data volume.
     pub retain_volume: bool,
+    /// An existing volume to adopt as the data volume at create.
+    pub volume_id: Option<String>,
     /// The `nami` user's password.
     pub password: String,
 }
@@ -209,6 +298,7 @@ impl Settings {
                 image: known(&store.image, "store.image")?,
                 volume_size: known_i32(&store.volume_size, "store.volume_size")?,
                 retain_volume: known(&store.retain_volume, "store.retain_volume")?,
+                volume_id: store.volume_id.as_ref_option().cloned(),
                 password: known(&store.password, "store.password")?,
             })
         } else {

@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use tokio::time::Instant;
 
 use crate::artifacts::ArtifactError;
@@ -33,6 +33,8 @@ pub struct Clients {
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     /// The region every object is created in.
     pub region: String,
+    /// The endpoint overrides they were built with.
+    pub endpoints: Endpoints,
     /// Tags added to every object (the provider's `default_tags`).
     pub default_tags: BTreeMap<String, String>,
 }
@@ -83,6 +85,38 @@ pub struct Endpoints {
     pub secretsmanager: Option<String>,
 }
 
+impl Endpoints {
+    /// The services whose endpoint is overridden.
+    pub fn overridden(&self) -> Vec<&'static str> {
+        [
+            ("apigateway", &self.apigateway),
+            ("ec2", &self.ec2),
+            ("iam", &self.iam),
+            ("lambda", &self.lambda),
+            ("sqs", &self.sqs),
+            ("sts", &self.sts),
+            ("ssm", &self.ssm),
+            ("secretsmanager", &self.secretsmanager),
+        ]
+        .into_iter()
+        .filter(|(_, url)| url.is_some())
+        .map(|(service, _)| service)
+        .collect()
+    }
+
+    /// Of `needed`, the services that would go to AWS itself while others are overridden (a
+    /// partial `endpoints {}` block): empty when none is overridden or all needed ones are.
+    pub fn missing(&self, needed: &[&'static str]) -> Vec<&'static str> {
+        let overridden = self.overridden();
+        if overridden.is_empty() {
+            return Vec::new();
+        }
+        (needed.iter().copied())
+            .filter(|service| !overridden.contains(service))
+            .collect()
+    }
+}
+
 macro_rules! client {
     ($sdk:expr, $endpoint:expr, $service:ident) => {{
         let mut config = $service::config::Builder::from($sdk);
@@ -113,6 +147,7 @@ impl Clients {
                 endpoints.secretsmanager.clone(),
                 aws_sdk_secretsmanager
             ),
+            endpoints: endpoints.clone(),
             region: sdk
                 .region()
                 .map(|r| r.to_string())
@@ -132,7 +167,7 @@ pub enum AwsError {
         operation: &'static str,
     },
     /// Any other failure, with the service's code when it sent one.
-    #[error("{operation} failed: {message}")]
+    #[error("{operation} failed{}: {message}{}", code_part(code), hint(code.as_deref()))]
     Api {
         /// The call, as `service:Operation`.
         operation: &'static str,
@@ -140,6 +175,19 @@ pub enum AwsError {
         code: Option<String>,
         /// The service's message.
         message: String,
+    },
+    /// The service's endpoint could not be reached (refused, unresolvable, timed out): nothing
+    /// answered, so no AWS error code exists.
+    #[error(
+        "{operation} could not reach the {} endpoint: {cause}. Check the provider's region and \
+         `endpoints {{}}` block (an endpoint left out goes to AWS itself) and the network",
+        service_of(operation)
+    )]
+    Unreachable {
+        /// The call, as `service:Operation`.
+        operation: &'static str,
+        /// What failed, from the connection's errors.
+        cause: String,
     },
     /// A wait for a state ran out of time.
     #[error("timed out after {0:?} waiting for {1}")]
@@ -162,6 +210,43 @@ pub enum AwsError {
     /// A local file (a function's artifact) could not be used; no AWS call was made.
     #[error(transparent)]
     LocalFile(#[from] ArtifactError),
+}
+
+fn code_part(code: &Option<String>) -> String {
+    code.as_ref()
+        .map(|code| format!(" ({code})"))
+        .unwrap_or_default()
+}
+
+fn service_of(operation: &str) -> &str {
+    operation.split(':').next().unwrap_or(operation)
+}
+
+/// What to check for the error codes whose cause is the caller's, not the call's.
+fn hint(code: Option<&str>) -> &'static str {
+    match code {
+        Some(
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "AuthorizationError",
+        ) => ". Check the IAM permissions of the provider's credentials",
+        Some(
+            "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "AuthFailure"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "SignatureDoesNotMatch",
+        ) => ". Check the provider's credentials (access_key/secret_key, profile or environment)",
+        Some(
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException",
+        ) => ". AWS kept throttling after the retries; apply again later",
+        _ => "",
+    }
 }
 
 /// Error codes by which AWS services say "does not exist".
@@ -203,6 +288,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     move |error| {
+        if let Some(cause) = unreachable(&error) {
+            return AwsError::Unreachable { operation, cause };
+        }
         let code = error.code().map(str::to_owned);
         let not_found = code
             .as_deref()
@@ -213,7 +301,7 @@ where
             let message = error
                 .message()
                 .map(str::to_owned)
-                .unwrap_or_else(|| DisplayErrorContext(&error).to_string());
+                .unwrap_or_else(|| causes(&error));
             AwsError::Api {
                 operation,
                 code,
@@ -221,6 +309,52 @@ where
             }
         }
     }
+}
+
+/// Why the endpoint could not be reached, when that is what failed: the connector's error
+/// (refused, DNS, timeout) somewhere in the chain.
+fn unreachable(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    let mut source = Some(error);
+    while let Some(current) = source {
+        if let Some(connector) = current.downcast_ref::<ConnectorError>() {
+            let kind = if connector.is_timeout() {
+                "timed out"
+            } else {
+                "connection failed"
+            };
+            return Some(match std::error::Error::source(connector) {
+                Some(inner) => format!("{kind} ({})", innermost(inner)),
+                None => kind.to_owned(),
+            });
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// The last error of a chain: the one that says what happened (`Connection refused (os error
+/// 111)`), without the layers' own words.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// An error and its sources, each once, joined by ": " — their `Display`, never `Debug`.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = Some(error);
+    while let Some(current) = source {
+        let text = current.to_string();
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = current.source();
+    }
+    parts.join(": ")
 }
 
 /// The id a create call returned; a response without one is an error naming the call.
@@ -400,5 +534,85 @@ mod tests {
             let delay = jittered(Duration::from_secs(2));
             assert!(delay >= Duration::from_secs(1) && delay <= Duration::from_secs(2));
         }
+    }
+}
+
+#[cfg(test)]
+mod errors {
+    use super::*;
+
+    async fn clients(endpoints: Endpoints) -> Clients {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        Clients::new(&sdk, &endpoints, BTreeMap::new())
+    }
+
+    /// The defect: an unreachable endpoint showed as a Rust `Debug` dump
+    /// (`DispatchFailure(DispatchFailure { source: ConnectorError { … hyper_util … } })`).
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_one_readable_sentence() {
+        // A loopback port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoints = Endpoints {
+            ssm: Some(format!("http://127.0.0.1:{port}")),
+            ..Default::default()
+        };
+        let error = clients(endpoints)
+            .await
+            .ssm
+            .get_parameter()
+            .name("x")
+            .send()
+            .await
+            .map_err(aws_error("ssm:GetParameter"))
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, AwsError::Unreachable { .. }), "{error:?}");
+        assert!(
+            message.starts_with(
+                "ssm:GetParameter could not reach the ssm endpoint: connection failed"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("Connection refused"), "{message}");
+        assert!(message.contains("`endpoints {}` block"), "{message}");
+        for debug in ["DispatchFailure", "ConnectorError", "hyper_util", " { "] {
+            assert!(!message.contains(debug), "{debug} in {message}");
+        }
+    }
+
+    #[test]
+    fn a_service_error_names_its_code_and_what_to_check() {
+        let error = AwsError::Api {
+            operation: "iam:CreateRole",
+            code: Some("AccessDenied".into()),
+            message: "not allowed".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "iam:CreateRole failed (AccessDenied): not allowed. Check the IAM permissions of the provider's credentials"
+        );
+    }
+
+    #[test]
+    fn a_partial_endpoints_block_names_the_services_left_out() {
+        let partial = Endpoints {
+            sqs: Some("http://127.0.0.1:1".into()),
+            lambda: Some("http://127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        assert_eq!(partial.missing(&["sqs", "ec2", "ssm"]), ["ec2", "ssm"]);
+        assert!(
+            Endpoints::default().missing(&["ec2"]).is_empty(),
+            "AWS itself"
+        );
     }
 }

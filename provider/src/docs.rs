@@ -205,7 +205,11 @@ fn index(schema: &Schema, example: &str) -> String {
     out.push_str(
         "Credentials come from `access_key`/`secret_key`/`token`, else `profile`, else the standard AWS chain \
          (environment, shared files, instance or container role). The `s3` endpoint is accepted for compatibility \
-         with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n## Schema\n\n",
+         with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n\
+         Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda` and `sqs` always; `ec2` \
+         for a pipeline in a VPC (`network {}` or the managed store); `ssm` for the managed store (its machine image). \
+         With an `endpoints {}` block, every service a pipeline calls must be in it: a plan fails naming the ones left \
+         out, rather than sending them to AWS itself.\n\n## Schema\n\n",
     );
     attribute_lines(&mut out, block, |_| true);
     nested_blocks(&mut out, block, "");

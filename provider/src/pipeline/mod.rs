@@ -91,6 +91,7 @@ impl Resource for PipelineResource {
         let clients = self.clients(diags)?;
         let mut state = proposed_state;
         plan::plan_create(&clients.default_tags, &mut state, diags);
+        plan::check_endpoints(&clients.endpoints, &state, diags);
         Some((state, ValueEmpty::default()))
     }
 
@@ -112,6 +113,7 @@ impl Resource for PipelineResource {
             &mut state,
             diags,
         );
+        plan::check_endpoints(&clients.endpoints, &state, diags);
         Some((state, prior_private_state, replace))
     }
 

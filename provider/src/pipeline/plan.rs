@@ -9,6 +9,7 @@ use tf_provider::{AttributePath, Diagnostics};
 
 use super::ids::id_fields;
 use super::timeouts;
+use crate::aws::Endpoints;
 use crate::check::Checker;
 use crate::components::functions::{self, signature};
 use crate::components::{api, mapping, network, queue, store};
@@ -56,6 +57,38 @@ pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
 pub fn validate_config(config: &PipelineState, diags: &mut Diagnostics) {
     validate(config, diags);
     store::validate_config(config, &mut Checker::new(diags));
+}
+
+/// The AWS services the provider calls for a pipeline like `state`: every pipeline's, EC2 for a
+/// VPC (the user's or the managed store's), SSM for the managed store's machine image.
+pub fn services(state: &PipelineState) -> Vec<&'static str> {
+    let mut services = vec!["apigateway", "iam", "lambda", "sqs"];
+    let managed_store = managed_store(state) == Some(true);
+    let user_network = (state.network.as_ref_option()).is_some_and(|n| n.vpc_id.is_value());
+    if managed_store || user_network {
+        services.push("ec2");
+    }
+    if managed_store {
+        services.push("ssm");
+    }
+    services
+}
+
+/// With a partial `endpoints {}` block, the services this pipeline calls that would go to AWS
+/// itself: an error at plan, before a call hangs on an endpoint the user did not mean.
+pub fn check_endpoints(endpoints: &Endpoints, state: &PipelineState, diags: &mut Diagnostics) {
+    let missing = endpoints.missing(&services(state));
+    if !missing.is_empty() {
+        let list = missing.join(", ");
+        diags.root_error(
+            "Endpoint missing",
+            format!(
+                "this pipeline calls {list}, which the provider's endpoints {{}} block does not override (it overrides {}): \
+                 those calls would go to AWS itself. Add {list} to endpoints {{}}, or remove the block to use AWS for every service",
+                endpoints.overridden().join(", ")
+            ),
+        );
+    }
 }
 
 /// Fills defaults, `tags_all` and the artifacts' hashes of a plan; reports invalid values.

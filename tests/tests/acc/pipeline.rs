@@ -764,3 +764,30 @@ async fn a_network_that_does_not_exist_fails_before_anything_is_created() {
         );
     }
 }
+
+/// The defect: with a partial `endpoints {}` block, the managed store's EC2 and SSM calls went to
+/// real AWS: a 20 s hang, then a Rust `Debug` dump. Now the plan names what is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_endpoints_block_fails_the_plan_naming_the_services_left_out() {
+    let moto = Moto::start().unwrap();
+    let tf = Terraform::new("partial-endpoints", &moto);
+    tf.write(&managed_pipeline("half", ""));
+    tf.ok(&["init", "-no-color"]);
+    let main = tf.dir().join("main.tf");
+    let partial: String = std::fs::read_to_string(&main)
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            !line.trim_start().starts_with("ec2 ") && !line.trim_start().starts_with("ssm ")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&main, partial).unwrap();
+    let (code, output) = tf.plan();
+    let output = output.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("this pipeline calls ec2, ssm, which the provider's endpoints {} block does not override"),
+        "{output}"
+    );
+}

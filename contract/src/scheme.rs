@@ -103,6 +103,14 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// Whether the scheme signs a timestamp, so a signature tolerance applies to it.
+    pub fn uses_timestamp(&self) -> bool {
+        matches!(
+            self,
+            Scheme::Stripe | Scheme::Slack | Scheme::StandardWebhooks
+        )
+    }
+
     /// The scheme's configuration name.
     pub fn name(&self) -> &'static str {
         match self {

@@ -7,6 +7,7 @@
 //! when a test panics, and (through `PR_SET_PDEATHSIG`) when the test process itself dies.
 
 pub mod aws;
+pub mod faults;
 pub mod local;
 pub mod process;
 pub mod terraform;
@@ -71,9 +72,15 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where emulator logs and data go.
+/// The variable that moves emulator logs and data (set by `nami-emulators --dir`).
+pub const EMULATORS_DIR_VAR: &str = "NAMI_EMULATORS_DIR";
+
+/// Where emulator logs and data go: `$NAMI_EMULATORS_DIR`, else the workspace's
+/// `target/emulators/` (the tests).
 pub fn emulators_dir() -> PathBuf {
-    workspace_root().join("target").join("emulators")
+    std::env::var_os(EMULATORS_DIR_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target").join("emulators"))
 }
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; a clash with a parallel start is retried).

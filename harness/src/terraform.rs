@@ -5,9 +5,23 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use crate::{Moto, workspace_root};
+
+/// A `terraform apply` under way (see [`Terraform::start_apply`]).
+pub struct RunningApply {
+    child: std::process::Child,
+}
+
+impl RunningApply {
+    /// SIGKILLs the apply; returns the provider processes it had started (alive at the kill).
+    pub fn kill(mut self) -> Vec<u32> {
+        let providers = crate::process::children(self.child.id());
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+        providers
+    }
+}
 
 /// One Terraform working folder under `target/acc/`.
 pub struct Terraform {
@@ -46,6 +60,12 @@ provider "nami" {{
 impl Terraform {
     /// A fresh folder for `test`, initialised once the first configuration is written.
     pub fn new(test: &str, moto: &Moto) -> Self {
+        Terraform::with_endpoint(test, &moto.endpoint())
+    }
+
+    /// A fresh folder for `test` whose provider calls `endpoint` for every service (moto, or a
+    /// proxy in front of it).
+    pub fn with_endpoint(test: &str, endpoint: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = workspace_root().join("target/acc").join(format!(
             "{test}-{}-{}",
@@ -63,7 +83,7 @@ impl Terraform {
         );
         Terraform {
             dir,
-            endpoint: moto.endpoint(),
+            endpoint: endpoint.to_owned(),
         }
     }
 
@@ -107,9 +127,9 @@ impl Terraform {
         self.command(args).output().expect("tools/terraform runs")
     }
 
-    /// Starts `terraform apply` and SIGKILLs it `delay` after it prints `Creating...`, as a user's
-    /// Ctrl-\ or a CI runner's timeout would. Returns the provider processes it had started.
-    pub fn kill_apply_during_create(&self, delay: Duration) -> Vec<u32> {
+    /// Starts `terraform apply` and returns once it prints `Creating...`: the caller decides when
+    /// to [`RunningApply::kill`] it, as a user's Ctrl-\\ or a CI runner's timeout would.
+    pub fn start_apply(&self) -> RunningApply {
         if !self.dir.join(".terraform").exists() {
             self.ok(&["init", "-no-color"]);
         }
@@ -123,11 +143,7 @@ impl Terraform {
         let mut lines = BufReader::new(stdout).lines();
         let creating = lines.any(|line| line.is_ok_and(|line| line.contains("Creating...")));
         assert!(creating, "the apply never started creating");
-        std::thread::sleep(delay);
-        let providers = crate::process::children(child.id());
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reaped");
-        providers
+        RunningApply { child }
     }
 
     /// Runs and requires success; returns stdout.

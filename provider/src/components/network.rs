@@ -4,7 +4,7 @@
 //! it accepts inbound traffic from the internet, and the Lambda functions need no internet access.
 
 use aws_sdk_ec2::types::{Filter, ResourceType};
-use nami_contract::naming::{Part, object_name};
+use nami_contract::naming::Part;
 use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
 use tf_provider::value::Value;
 
@@ -378,81 +378,6 @@ pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Resul
         .await?;
     }
     Ok(())
-}
-
-/// The managed network of `pipeline`, found by its tags (import).
-pub async fn find_managed(
-    clients: &Clients,
-    pipeline: &str,
-) -> Result<Option<ManagedNetwork>, AwsError> {
-    let name = object_name(pipeline, Part::Main);
-    let by_name = || Filter::builder().name("tag:Name").values(&name).build();
-    let ec2 = &clients.ec2;
-    let vpcs = ec2
-        .describe_vpcs()
-        .filters(by_name())
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeVpcs"))?;
-    let Some(vpc_id) = vpcs
-        .vpcs
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|v| v.vpc_id)
-    else {
-        return Ok(None);
-    };
-    let in_vpc = || Filter::builder().name("vpc-id").values(&vpc_id).build();
-    let subnets = ec2
-        .describe_subnets()
-        .filters(in_vpc())
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeSubnets"))?;
-    let mut subnets: Vec<(String, String)> = subnets
-        .subnets
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| {
-            (
-                s.cidr_block.unwrap_or_default(),
-                s.subnet_id.unwrap_or_default(),
-            )
-        })
-        .collect();
-    subnets.sort();
-    let gateways = ec2
-        .describe_internet_gateways()
-        .filters(
-            Filter::builder()
-                .name("attachment.vpc-id")
-                .values(&vpc_id)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeInternetGateways"))?;
-    let tables = ec2
-        .describe_route_tables()
-        .filters(in_vpc())
-        .filters(by_name())
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeRouteTables"))?;
-    Ok(Some(ManagedNetwork {
-        subnet_ids: subnets.into_iter().map(|(_, id)| id).collect(),
-        internet_gateway_id: gateways
-            .internet_gateways
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|g| g.internet_gateway_id),
-        route_table_id: tables
-            .route_tables
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|t| t.route_table_id),
-        vpc_id: Some(vpc_id),
-    }))
 }
 
 /// The managed network's parts tagged with `pipeline`'s name (see [`crate::ownership`]).

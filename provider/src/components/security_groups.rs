@@ -1,8 +1,8 @@
 //! The two security groups: the post-queue function's (egress only, created when it runs in a
 //! VPC) and the managed store's (MongoDB's port from the function's group, nothing else).
 
-use aws_sdk_ec2::types::{Filter, IpPermission, ResourceType, UserIdGroupPair};
-use nami_contract::naming::{Function, Part, object_name};
+use aws_sdk_ec2::types::{IpPermission, ResourceType, UserIdGroupPair};
+use nami_contract::naming::{Function, Part};
 use tf_provider::value::Value;
 
 use super::{Context, ec2_tag_map, tagged_with};
@@ -130,32 +130,6 @@ pub async fn find(clients: &Clients, group_id: &str) -> Result<Option<String>, A
     Ok(output
         .and_then(|o| o.security_groups.unwrap_or_default().into_iter().next())
         .map(|g| g.vpc_id.unwrap_or_default()))
-}
-
-/// The id and VPC of the pipeline's `group`, found by name (import).
-pub async fn find_by_name(
-    clients: &Clients,
-    pipeline: &str,
-    group: Group,
-) -> Result<Option<(String, String)>, AwsError> {
-    let output = clients
-        .ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values(object_name(pipeline, group.part()))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeSecurityGroups"))?;
-    Ok(output
-        .security_groups
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .map(|g| (g.group_id.unwrap_or_default(), g.vpc_id.unwrap_or_default())))
 }
 
 /// Both groups tagged with `pipeline`'s name (see [`crate::ownership`]).

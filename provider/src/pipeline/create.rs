@@ -250,13 +250,15 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     security_groups::admit_function(ctx, store_group, function_group).await?;
     if ids.data_volume_id.is_none() {
         let zone = network::subnet_zone(ctx.clients, &subnet_id).await?;
-        ids.data_volume_id = Some(match &settings.volume_id {
+        let volume_id = match &settings.volume_id {
             Some(volume_id) => {
                 instance::adopt_volume(ctx, volume_id, &zone).await?;
                 volume_id.clone()
             }
             None => instance::create_volume(ctx, &zone, settings.volume_size).await?,
-        });
+        };
+        ids.data_volume_id = Some(volume_id.clone());
+        instance::record_retention(ctx.clients, &volume_id, settings.retain_volume).await?;
     }
     if ids.instance_id.is_none() {
         let public_ip = spec.network == network::Plan::Managed;

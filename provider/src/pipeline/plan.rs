@@ -56,7 +56,9 @@ pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
 /// carries computed values over from the prior state).
 pub fn validate_config(config: &PipelineState, diags: &mut Diagnostics) {
     validate(config, diags);
-    store::validate_config(config, &mut Checker::new(diags));
+    let mut check = Checker::new(diags);
+    store::validate_config(config, &mut check);
+    signature::validate_config(config, &mut check);
 }
 
 /// The AWS services the provider calls for a pipeline like `state`: every pipeline's, EC2 for a

@@ -3,7 +3,9 @@
 //! clear their id (so the next plan re-creates them). [`import`] finds a pipeline by name,
 //! rebuilds its configuration from what AWS holds, then refreshes.
 
-use nami_contract::naming::{Function, OWNER_TAG};
+use std::collections::BTreeMap;
+
+use nami_contract::naming::{Function, Part, is_nami_tag, object_name};
 use tf_provider::value::Value;
 
 use super::ids::{Ids, with_id};
@@ -13,7 +15,7 @@ use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
 use crate::components::store::{self, instance};
 use crate::components::{api, iam, mapping, network, queue};
-use crate::lookup::{find_pipeline, inventory};
+use crate::lookup::inventory;
 use crate::model::{
     NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, TimeoutsBlock,
     str_list, to_str_map, value_of,
@@ -33,6 +35,18 @@ pub async fn refresh(
         .owned(&found, &name, token.as_deref())
         .ids;
     ids.record(&mut state);
+    // Tags as the queue carries them (the pipeline's representative object): a tag added or
+    // changed outside Terraform shows in the plan, and the next apply puts every object back.
+    let queue_tags = (found.iter()).find(|object| {
+        object.kind == Kind::Queue && Some(&object.id) == ids.queue.as_ref().map(|q| &q.url)
+    });
+    if let Some(queue) = queue_tags {
+        let live: BTreeMap<String, String> = (queue.tags.iter())
+            .filter(|(key, _)| !is_nami_tag(key))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        state.tags_all = to_str_map(&live);
+    }
     let url = |queue: &Option<queue::QueueIds>| queue.as_ref().map(|q| q.url.clone());
     let (queue_url, dlq_url) = (url(&ids.queue), url(&ids.dlq));
     let (pre_arn, post_arn) = (
@@ -72,26 +86,118 @@ pub async fn refresh(
     Ok(Some(state))
 }
 
-/// Reconstructs the full state of the pipeline named `name` from AWS.
-pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineState>, AwsError> {
-    let Some(found) = find_pipeline(clients, name).await? else {
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The pipeline never finished its create, or lost a function its settings live in.
+    #[error(
+        "pipeline {pipeline:?} is incomplete ({why}): apply its configuration to finish or repair it instead of importing"
+    )]
+    Incomplete {
+        /// The pipeline.
+        pipeline: String,
+        /// What is missing.
+        why: String,
+    },
+    /// Several objects of one kind carry the pipeline's name and owner token.
+    #[error(
+        "more than one {kind} carries pipeline {pipeline:?}'s owner token: {}. Delete the ones that are not the pipeline's, then import again",
+        candidates.join(", ")
+    )]
+    Ambiguous {
+        /// The pipeline.
+        pipeline: String,
+        /// The kind of object.
+        kind: String,
+        /// Every candidate, as kind and id.
+        candidates: Vec<String>,
+    },
+}
+
+/// Reconstructs the full state of the pipeline named `name` from AWS: only objects carrying its
+/// name and the owner token of its (complete) queue, one of each kind. `None` when no pipeline
+/// of that name exists.
+pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineState>, ImportError> {
+    let found = inventory(clients, name).await?;
+    let Some(main_queue) = found.iter().find(|t| t.kind == Kind::Queue) else {
         return Ok(None);
     };
-    let Some(post) = &found.post_queue else {
-        return Ok(None);
+    let incomplete = |why: &str| ImportError::Incomplete {
+        pipeline: name.to_owned(),
+        why: why.to_owned(),
     };
-    let (roles, function_group, store_group, managed_store, managed_network) = tokio::try_join!(
-        iam::inventory(clients, name),
-        security_groups::find_by_name(clients, name, Group::Function),
-        security_groups::find_by_name(clients, name, Group::Store),
-        instance::find_by_name(clients, name),
-        network::find_managed(clients, name),
+    if !main_queue.is_complete() {
+        return Err(incomplete("its create never finished"));
+    }
+    let token = main_queue.owner().map(str::to_owned);
+    let mine: Vec<&Tagged> = (found.iter())
+        .filter(|object| object.is_owned_by(name, token.as_deref()))
+        .collect();
+    let pick = |kind: Kind, named: Option<&str>| -> Result<Option<&Tagged>, ImportError> {
+        let candidates: Vec<&&Tagged> = (mine.iter())
+            .filter(|object| object.kind == kind)
+            .filter(|object| {
+                named.is_none_or(|n| object.tags.get("Name").map(String::as_str) == Some(n))
+            })
+            .collect();
+        match candidates.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => Err(ImportError::Ambiguous {
+                pipeline: name.to_owned(),
+                kind: kind.to_string(),
+                candidates: many.iter().map(ToString::to_string).collect(),
+            }),
+        }
+    };
+    let id = |object: Option<&Tagged>| object.map(|o| o.id.clone());
+    let function_arn = |function| pick(Kind::Function(function), None).map(id);
+    let (Some(pre_arn), Some(post_arn)) = (
+        function_arn(Function::PreQueue)?,
+        function_arn(Function::PostQueue)?,
+    ) else {
+        return Err(incomplete("a function is missing"));
+    };
+    let group = |part| pick(Kind::SecurityGroup, Some(&object_name(name, part))).map(id);
+    let function_group = group(Part::Function(Function::PostQueue))?;
+    let store_group = group(Part::Store)?;
+    let api_id = pick(Kind::Api, None).map(id)?;
+    let instance_id = pick(Kind::Instance, None).map(id)?;
+    let volume = pick(Kind::Volume, None)?;
+    let managed_vpc = pick(Kind::Vpc, None).map(id)?;
+    let queue_url = |kind| pick(kind, None).map(id);
+    let (main_url, dlq_url) = (queue_url(Kind::Queue)?, queue_url(Kind::DeadLetterQueue)?);
+    let queue_ids = async |url: Option<String>| -> Result<Option<queue::QueueIds>, AwsError> {
+        match url {
+            Some(url) => Ok(queue::find(clients, &url).await?.map(|facts| facts.ids)),
+            None => Ok(None),
+        }
+    };
+    let (pre, post, api_facts, main, dlq) = tokio::try_join!(
+        functions::find(clients, &pre_arn),
+        functions::find(clients, &post_arn),
+        with_id(api_id.as_deref(), |id| api::find(clients, id)),
+        queue_ids(main_url),
+        queue_ids(dlq_url),
     )?;
+    let (Some(pre), Some(post)) = (pre, post) else {
+        return Err(incomplete("a function is missing"));
+    };
+    let managed_store = match &instance_id {
+        Some(instance_id) => Some(instance::read_facts(clients, instance_id, volume).await?),
+        None => None,
+    };
+    let stage = api_facts
+        .as_ref()
+        .and_then(|facts| facts.stages.first().cloned());
 
     let mut state = PipelineState {
         name: Value::Value(name.to_owned()),
-        stage: value_of(found.stage().map(str::to_owned)),
-        signature: Value::Value(environment::signature_from(&found.pre_queue.environment)),
+        stage: value_of(stage.clone()),
+        signature: Value::Value(environment::signature_from(&pre.environment)),
         store: Value::Value(store::from_environment(
             &post.environment,
             managed_store.as_ref(),
@@ -101,48 +207,61 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         queue: Value::Value(QueueBlock::default()),
         timeouts: Value::Value(TimeoutsBlock::default()),
         network: Value::Value(NetworkBlock::default()),
+        owner_token: value_of(token.clone()),
         ..Default::default()
     };
+    let mapping_id = match &main {
+        Some(queue) => mapping::find_for(clients, name, &queue.arn)
+            .await?
+            .map(|m| m.uuid),
+        None => None,
+    };
+    let role = |function| pick(Kind::Role(function), None).map(id);
     let mut ids = Ids {
-        api_id: found.api.as_ref().map(|a| a.api_id.clone()),
-        api_resource_id: found.api.as_ref().and_then(|a| a.resource_id.clone()),
-        queue: found.queue.as_ref().map(|q| q.ids.clone()),
-        dlq: found.dlq.as_ref().map(|q| q.ids.clone()),
-        mapping_id: found.mapping.as_ref().map(|m| m.uuid.clone()),
-        pre_queue_function_arn: Some(found.pre_queue.arn.clone()),
-        post_queue_function_arn: Some(post.arn.clone()),
-        pre_queue_role_arn: role_arn(&roles, Function::PreQueue),
-        post_queue_role_arn: role_arn(&roles, Function::PostQueue),
-        store_security_group_id: managed_store.as_ref().and(store_group.map(|(id, _)| id)),
-        instance_id: managed_store.as_ref().map(|m| m.instance_id.clone()),
-        data_volume_id: managed_store.as_ref().and_then(|m| m.volume_id.clone()),
+        api_id: api_id.clone(),
+        api_resource_id: api_facts.as_ref().and_then(|a| a.resource_id.clone()),
+        queue: main,
+        dlq,
+        mapping_id,
+        pre_queue_function_arn: Some(pre_arn),
+        post_queue_function_arn: Some(post_arn),
+        pre_queue_role_arn: role(Function::PreQueue)?,
+        post_queue_role_arn: role(Function::PostQueue)?,
+        store_security_group_id: store_group,
+        instance_id,
+        data_volume_id: id(volume),
         ..Ids::default()
     };
-    if let Some((group_id, vpc_id)) = function_group {
+    if let Some(group_id) = function_group {
+        let vpc_id = security_groups::find(clients, &group_id).await?;
         ids.security_group_id = Some(group_id);
-        ids.vpc_id = Some(vpc_id.clone());
-        ids.subnet_ids = post.subnet_ids.clone();
-        match managed_network {
-            Some(managed) if managed.vpc_id.as_deref() == Some(vpc_id.as_str()) => {
-                ids.set_managed_network(&managed)
+        match (managed_vpc, vpc_id) {
+            (Some(managed), _) => {
+                let subnets: Vec<String> = (mine.iter())
+                    .filter(|object| object.kind == Kind::Subnet)
+                    .map(|object| object.id.clone())
+                    .collect();
+                ids.set_managed_network(&network::ManagedNetwork {
+                    subnet_ids: network::subnets_in_order(clients, &managed, &subnets).await?,
+                    internet_gateway_id: pick(Kind::InternetGateway, None).map(id)?,
+                    route_table_id: pick(Kind::RouteTable, None).map(id)?,
+                    vpc_id: Some(managed),
+                });
             }
-            _ => {
+            (None, Some(vpc_id)) => {
+                ids.vpc_id = Some(vpc_id.clone());
+                ids.subnet_ids = post.subnet_ids.clone();
                 state.network = Value::Value(NetworkBlock {
                     vpc_id: Value::Value(vpc_id),
                     subnet_ids: str_list(&post.subnet_ids),
-                })
+                });
             }
+            (None, None) => {}
         }
     }
     ids.record(&mut state);
 
-    let all_tags = match &found.queue {
-        Some(facts) => queue::all_tags(clients, &facts.ids.url).await?,
-        None => Default::default(),
-    };
-    // The objects carrying the queue's token are the pipeline's (refresh drops the others).
-    state.owner_token = value_of(all_tags.get(OWNER_TAG).cloned());
-    let tags = queue::own_tags(&clients.default_tags, &all_tags);
+    let tags = queue::own_tags(&clients.default_tags, &main_queue.tags);
     let tags_all = crate::aws::tags_all(&clients.default_tags, &tags);
     state.tags = if tags.is_empty() {
         Value::Null
@@ -151,19 +270,15 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
     };
     state.tags_all = to_str_map(&tags_all);
 
-    // read() fills ids, settings and drift from here.
+    // refresh() fills ids, settings and drift from here.
     let Some(mut state) = refresh(clients, state).await? else {
         return Ok(None);
     };
     fill_defaults(&mut state);
     state.id = Value::Value(name.to_owned());
-    state.endpoint_url = value_of(found.endpoint_url(clients));
+    state.endpoint_url = match (&api_id, &stage) {
+        (Some(api_id), Some(stage)) => Value::Value(api::endpoint_url(clients, api_id, stage)),
+        _ => Value::Null,
+    };
     Ok(Some(state))
-}
-
-/// The ARN of `function`'s role among `roles`.
-fn role_arn(roles: &[Tagged], function: Function) -> Option<String> {
-    (roles.iter())
-        .find(|role| role.kind == Kind::Role(function))
-        .map(|role| role.id.clone())
 }

@@ -47,6 +47,10 @@ pub async fn converge(
             let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
             instance::resize_volume(ctx, volume_id, settings.volume_size).await?;
         }
+        if prior_store.retain_volume.as_ref_option() != Some(&settings.retain_volume) {
+            let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
+            instance::record_retention(clients, volume_id, settings.retain_volume).await?;
+        }
     }
 
     let mongodb_uri = store_uri(clients, spec, ids).await?;

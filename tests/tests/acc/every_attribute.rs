@@ -32,7 +32,6 @@ resource "nami_webhook_pipeline" "this" {{
   signature {{
     scheme            = "hmac"
     secret_arn        = "{SECRET_ARN}"
-    tolerance_seconds = 120
     delivery_id       = "json:/event/id"
     header            = "X-Signature"
     algorithm         = "sha1"
@@ -100,12 +99,13 @@ async fn every_attribute_reaches_its_aws_object() {
     let tf = Terraform::new("every-attribute", &moto);
     let pre_artifact = changed_artifact(tf.dir(), "pre-queue");
     let post_artifact = changed_artifact(tf.dir(), "post-queue");
-    tf.write(&config(
+    let everything = config(
         &vpc_id,
         &subnets,
         &pre_artifact.display().to_string(),
         &post_artifact.display().to_string(),
-    ));
+    );
+    tf.write(&everything);
     tf.apply();
     let state = tf.resource_values("nami_webhook_pipeline.this");
     let id = |key: &str| state[key].as_str().unwrap().to_owned();
@@ -174,7 +174,6 @@ async fn every_attribute_reaches_its_aws_object() {
             ("NAMI_MAX_MESSAGE_BYTES", "65536"),
             ("NAMI_SIGNATURE_SCHEME", "hmac"),
             ("NAMI_SIGNATURE_SECRET_ARN", SECRET_ARN),
-            ("NAMI_SIGNATURE_TOLERANCE_SECONDS", "120"),
             ("NAMI_DELIVERY_ID", "json:/event/id"),
             ("NAMI_SIGNATURE_HEADER", "X-Signature"),
             ("NAMI_SIGNATURE_ALGORITHM", "sha1"),
@@ -324,6 +323,25 @@ async fn every_attribute_reaches_its_aws_object() {
         code, 0,
         "every attribute reads back as configured:\n{output}"
     );
+
+    // tolerance_seconds applies to the schemes that sign a timestamp.
+    let start = everything.find("  signature {").unwrap();
+    let end = start + everything[start..].find("  }\n").unwrap() + 4;
+    let stripe = format!(
+        "{}  signature {{\n    scheme            = \"stripe\"\n    secret_arn        = \"{SECRET_ARN}\"\n    tolerance_seconds = 120\n  }}\n{}",
+        &everything[..start],
+        &everything[end..]
+    );
+    tf.write(&stripe);
+    tf.apply();
+    let variables = configuration("nami-everything-pre-queue")
+        .await
+        .environment
+        .unwrap()
+        .variables
+        .unwrap();
+    assert_eq!(variables["NAMI_SIGNATURE_SCHEME"], "stripe");
+    assert_eq!(variables["NAMI_SIGNATURE_TOLERANCE_SECONDS"], "120");
     tf.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_destroyed(&sdk, &state).await;
     assert_eq!(leftovers(&sdk).await, Vec::<String>::new());

@@ -2,12 +2,12 @@
 //! its name and owner token, and a create refuses a name a complete pipeline holds before it
 //! makes anything.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nami_harness::aws::queue_depth;
 use nami_harness::{Moto, process};
 
-use crate::support::{Terraform, leftovers, managed_pipeline, pipeline, sdk};
+use crate::support::{Terraform, leftovers, managed_pipeline, pipeline, record_figures, sdk};
 
 /// The defect: a second configuration declaring a pipeline with a taken name failed at
 /// `iam:CreateRole`, but had recorded the victim's DLQ (SQS answers `CreateQueue` with the
@@ -60,11 +60,12 @@ async fn a_name_taken_by_a_complete_pipeline_is_refused_before_anything_is_creat
     );
 }
 
-/// Kills `terraform apply` of a managed-store pipeline `delay` after `Creating...`, then checks
-/// that the provider went with it, that the next apply finishes the create with one of every
-/// object (no second copies), that the plan after it is empty, and that destroy leaves nothing
-/// but the retained data volume — listed from the emulator's own inventory.
-async fn interrupted_create_converges(test: &str, delay: Duration) {
+/// Kills `terraform apply` of a managed-store pipeline once the emulator holds `objects` of its
+/// objects (0: right at `Creating...`), then checks that the provider went with it, that the next
+/// apply finishes the create with one of every object (no second copies), that the plan after it
+/// is empty, and that destroy leaves nothing but the retained data volume — listed from the
+/// emulator's own inventory. Returns the figures.
+async fn interrupted_create_converges(test: &str, objects: usize) -> serde_json::Value {
     let moto = Moto::start().unwrap();
     let sdk = sdk(&moto).await;
     let tf = Terraform::new(test, &moto);
@@ -72,10 +73,16 @@ async fn interrupted_create_converges(test: &str, delay: Duration) {
         "ledger",
         "    instance_type = \"t3.small\"",
     ));
-    let providers = tf.kill_apply_during_create(delay);
+    let running = tf.start_apply();
+    let started = Instant::now();
+    while leftovers(&sdk).await.len() < objects && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let providers = running.kill();
+    let after = started.elapsed();
     assert!(
         !providers.is_empty(),
-        "the apply was still running its provider {delay:?} after Creating..."
+        "the apply was still running its provider at {objects} objects"
     );
     let orphans = process::survivors(&providers, Duration::from_secs(10));
     assert!(
@@ -86,11 +93,14 @@ async fn interrupted_create_converges(test: &str, delay: Duration) {
     let listed = tf.run(&["state", "list"]).stdout;
     assert!(listed.is_empty(), "the killed create kept no state");
 
+    let left = leftovers(&sdk).await.len();
+    let started = Instant::now();
     tf.apply();
+    let converged = started.elapsed();
     let (code, plan) = tf.plan();
-    assert_eq!(code, 0, "converged after {delay:?}:\n{plan}");
-    let mut objects = leftovers(&sdk).await;
-    objects.sort();
+    assert_eq!(code, 0, "converged after a kill at {left} objects:\n{plan}");
+    let mut objects_after = leftovers(&sdk).await;
+    objects_after.sort();
     let expected = [
         "function nami-ledger-post-queue",
         "function nami-ledger-pre-queue",
@@ -107,24 +117,36 @@ async fn interrupted_create_converges(test: &str, delay: Duration) {
         "volume nami-ledger-data",
         "vpc nami-ledger",
     ];
-    let without_urls: Vec<&str> = (objects.iter())
+    let without_urls: Vec<&str> = (objects_after.iter())
         .filter(|object| !object.starts_with("queue ") && !object.starts_with("mapping "))
         .map(String::as_str)
         .collect();
     assert_eq!(
         without_urls, expected,
-        "one of every object after {delay:?}"
+        "one of every object after a kill at {left}"
     );
-    let queues = objects.iter().filter(|o| o.starts_with("queue ")).count();
-    let mappings = objects.iter().filter(|o| o.starts_with("mapping ")).count();
-    assert_eq!((queues, mappings), (2, 1), "{objects:?}");
+    let queues = objects_after
+        .iter()
+        .filter(|o| o.starts_with("queue "))
+        .count();
+    let mappings = objects_after
+        .iter()
+        .filter(|o| o.starts_with("mapping "))
+        .count();
+    assert_eq!((queues, mappings), (2, 1), "{objects_after:?}");
 
     tf.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(
         leftovers(&sdk).await,
         ["volume nami-ledger-data"],
-        "destroy after {delay:?} leaves only the retained volume"
+        "destroy after a kill at {left} objects leaves only the retained volume"
     );
+    serde_json::json!({
+        "killed_after_creating_seconds": after.as_secs_f64(),
+        "objects_left_by_the_killed_apply": left,
+        "objects_after_the_next_apply": objects_after.len(),
+        "next_apply_seconds": converged.as_secs_f64(),
+    })
 }
 
 /// The defect: an apply killed shortly after `Creating...` left an empty state; the next apply
@@ -132,35 +154,72 @@ async fn interrupted_create_converges(test: &str, delay: Duration) {
 /// left a running instance, its network and the API behind.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_apply_killed_during_create_is_finished_by_the_next() {
-    interrupted_create_converges("killed-create", Duration::from_millis(300)).await;
+    // Killed once the managed network exists: the next apply must adopt it.
+    interrupted_create_converges("killed-create", 5).await;
 }
 
-/// The same at ten points spread across a managed-store create, timed on this machine by an
-/// uninterrupted create first (`make testfault`).
+/// The same at ten points across a managed-store create, by how many of its 17 objects exist
+/// when the apply is killed (`make testfault`).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "slow: eleven creates; run by `make testfault`"]
+#[ignore = "slow: ten creates; run by `make testfault`"]
 async fn an_apply_killed_at_any_point_of_a_create_is_finished_by_the_next() {
-    let moto = Moto::start().unwrap();
-    let tf = Terraform::new("timed-create", &moto);
-    tf.write(&managed_pipeline(
-        "ledger",
-        "    instance_type = \"t3.small\"",
-    ));
-    tf.ok(&["init", "-no-color"]);
-    let started = std::time::Instant::now();
-    let output = tf.ok(&["apply", "-auto-approve", "-no-color"]);
-    let total = started.elapsed();
-    // Creating... comes after the plan; Creation complete at the end: time the part between.
-    let create = output
-        .lines()
-        .find_map(|line| line.split("Creation complete after ").nth(1))
-        .and_then(|rest| rest.split('s').next()?.parse::<u64>().ok())
-        .map_or(total, Duration::from_secs)
-        .max(Duration::from_secs(1));
-    eprintln!("an uninterrupted managed-store create takes about {create:?}");
-    for point in 0..10u32 {
-        let delay = create * point / 10;
-        let test = format!("killed-create-{point}");
-        interrupted_create_converges(&test, delay).await;
+    let mut points = Vec::new();
+    for objects in [0, 1, 3, 5, 6, 8, 10, 12, 13, 14] {
+        let test = format!("killed-create-{objects}");
+        points.push(interrupted_create_converges(&test, objects).await);
     }
+    record_figures("killed-create", &serde_json::json!({ "points": points }));
+}
+/// The defects: import took the first API, VPC and data volume found by name — so the retained
+/// volume of an earlier pipeline of the same name — and wrote `image = "mongo:7.0.14"` and
+/// `retain_volume = true` whatever the pipeline ran, so the next plan replaced the instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_takes_only_the_pipelines_own_objects_reads_its_settings_and_refuses_ambiguity() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let earlier = Terraform::new("import-earlier", &moto);
+    earlier.write(&managed_pipeline("twin", ""));
+    earlier.apply();
+    let retained = earlier.resource_values("nami_webhook_pipeline.this")["data_volume_id"].clone();
+    earlier.ok(&["destroy", "-auto-approve", "-no-color"]);
+
+    let tf = Terraform::new("import-twin", &moto);
+    tf.write(&managed_pipeline(
+        "twin",
+        "    image         = \"mongo:8.0.4\"\n    retain_volume = false",
+    ));
+    tf.apply();
+    let state = tf.resource_values("nami_webhook_pipeline.this");
+    assert_ne!(state["data_volume_id"], retained);
+    tf.ok(&["state", "rm", "nami_webhook_pipeline.this"]);
+    tf.ok(&["import", "-no-color", "nami_webhook_pipeline.this", "twin"]);
+    let imported = tf.resource_values("nami_webhook_pipeline.this");
+    assert_eq!(imported, state, "import round trip");
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 0, "{plan}");
+
+    // A second REST API carrying the pipeline's name and token: import names both, takes neither.
+    let apigateway = aws_sdk_apigateway::Client::new(&sdk);
+    let token = state["owner_token"].as_str().unwrap();
+    let twin = apigateway
+        .create_rest_api()
+        .name("nami-twin")
+        .tags("nami:pipeline", "twin")
+        .tags("nami:owner", token)
+        .send()
+        .await
+        .unwrap();
+    tf.ok(&["state", "rm", "nami_webhook_pipeline.this"]);
+    let output = tf.run(&["import", "-no-color", "nami_webhook_pipeline.this", "twin"]);
+    let stderr = String::from_utf8_lossy(&output.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("more than one REST API carries pipeline \"twin\"'s owner token")
+            && stderr.contains(&twin.id.unwrap())
+            && stderr.contains(state["api_id"].as_str().unwrap()),
+        "{stderr}"
+    );
 }

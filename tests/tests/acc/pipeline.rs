@@ -167,6 +167,15 @@ async fn bad_configuration_fails_at_plan_naming_the_attribute() {
             "is not a subnet id",
             "subnet_ids",
         ),
+        // A tolerance means nothing to a scheme without a timestamp (github).
+        (
+            pipeline("p", "").replace(
+                "secret = \"gh-secret\"",
+                "secret = \"gh-secret\"\n    tolerance_seconds = 60",
+            ),
+            "applies only to schemes that sign a timestamp",
+            "tolerance_seconds",
+        ),
         // Managed-store settings are refused with a store the user has.
         (
             pipeline("p", "").replace(
@@ -790,4 +799,35 @@ async fn a_partial_endpoints_block_fails_the_plan_naming_the_services_left_out()
         output.contains("this pipeline calls ec2, ssm, which the provider's endpoints {} block does not override"),
         "{output}"
     );
+}
+
+/// The defect: tags added outside Terraform were never detected nor removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tag_added_outside_terraform_shows_in_the_plan_and_the_apply_removes_it() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let tf = Terraform::new("tag-drift", &moto);
+    tf.write(&pipeline("tagged", ""));
+    tf.apply();
+    let url = tf.resource_values("nami_webhook_pipeline.this")["queue_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    sqs.tag_queue()
+        .queue_url(&url)
+        .tags("rogue", "added by hand")
+        .send()
+        .await
+        .unwrap();
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("rogue"), "{plan}");
+    tf.apply();
+    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap();
+    let tags = tags.tags.unwrap_or_default();
+    assert!(!tags.contains_key("rogue"), "{tags:?}");
+    assert_eq!(tags.get("service").map(String::as_str), Some("billing"));
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 0, "{plan}");
 }

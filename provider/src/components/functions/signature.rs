@@ -3,7 +3,9 @@
 
 use nami_contract::delivery_id::DeliveryIdRule;
 use nami_contract::limits::TOLERANCE_SECONDS;
-use nami_contract::scheme::{HMAC_ALGORITHMS, HMAC_ENCODINGS, SCHEME_NAMES, standard_webhooks_key};
+use nami_contract::scheme::{
+    HMAC_ALGORITHMS, HMAC_ENCODINGS, SCHEME_NAMES, Scheme, standard_webhooks_key,
+};
 use nami_contract::secret_arn::SecretStore;
 use tf_provider::schema::{AttributeConstraint::*, AttributeType::String as Text, Block};
 
@@ -104,7 +106,32 @@ pub fn schema() -> Block {
 /// Fills the `signature` block's defaults.
 pub fn fill_defaults(state: &mut PipelineState) {
     let signature = block(&mut state.signature);
-    default(&mut signature.tolerance_seconds, TOLERANCE_SECONDS.default);
+    if timestamped(signature) {
+        default(&mut signature.tolerance_seconds, TOLERANCE_SECONDS.default);
+    }
+}
+
+/// Whether the block's scheme signs a timestamp (the tolerance applies only then).
+fn timestamped(signature: &SignatureBlock) -> bool {
+    signature
+        .scheme
+        .as_ref_option()
+        .and_then(|name| Scheme::parse(name, |_| None).ok())
+        .is_some_and(|scheme| scheme.uses_timestamp())
+}
+
+/// Checks what only the configuration can tell: a tolerance set for a scheme without timestamps.
+pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
+    let Some(signature) = config.signature.as_ref_option() else {
+        return;
+    };
+    let known_scheme = signature.scheme.is_value();
+    check.that(
+        !(known_scheme && signature.tolerance_seconds.is_value() && !timestamped(signature)),
+        at("signature", "tolerance_seconds"),
+        "Tolerance without a timestamp",
+        "signature.tolerance_seconds applies only to schemes that sign a timestamp (stripe, slack, standard-webhooks); remove it",
+    );
 }
 
 /// Checks the `signature` block.

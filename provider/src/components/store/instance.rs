@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
     TagSpecification, VolumeType,
 };
 use base64::Engine as _;
-use nami_contract::naming::{Part, RETAINED_TAG, object_name};
+use nami_contract::naming::{Part, RETAINED_TAG};
 use tf_provider::value::Value;
 
 use super::{MONGODB_USER, ManagedSettings};
@@ -329,60 +329,87 @@ pub async fn resize_volume(
     Ok(())
 }
 
-/// The managed store of `pipeline` as import finds it by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The managed store's settings as its instance and volume tell them (import).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagedFacts {
-    /// The instance (pending, running, stopping or stopped).
-    pub instance_id: String,
-    /// The data volume, when it exists.
-    pub volume_id: Option<String>,
-    /// Its size in GiB.
+    /// The MongoDB image its user data runs.
+    pub image: Option<String>,
+    /// Whether destroy keeps the volume (its `nami:retain-volume` tag).
+    pub retain_volume: Option<bool>,
+    /// The volume's size in GiB.
     pub volume_size: Option<i32>,
 }
 
-/// The managed store's instance and data volume, found by their `Name` tags (import); `None`
-/// when the pipeline has no live store instance.
-pub async fn find_by_name(
+/// The tag on the data volume recording `retain_volume`, so import can read it back.
+pub const RETAIN_VOLUME_TAG: &str = "nami:retain-volume";
+
+/// Records `retain` on the data volume (at create, and when it changes).
+pub async fn record_retention(
     clients: &Clients,
-    pipeline: &str,
-) -> Result<Option<ManagedFacts>, AwsError> {
-    let name = |part| object_name(pipeline, part);
-    let named = |part| {
-        Filter::builder()
-            .name("tag:Name")
-            .values(name(part))
-            .build()
-    };
-    let instances = clients
+    volume_id: &str,
+    retain: bool,
+) -> Result<(), AwsError> {
+    clients
         .ec2
-        .describe_instances()
-        .filters(named(Part::Store))
-        .filters(live_instances())
+        .create_tags()
+        .resources(volume_id)
+        .tags(
+            Tag::builder()
+                .key(RETAIN_VOLUME_TAG)
+                .value(retain.to_string())
+                .build(),
+        )
         .send()
         .await
-        .map_err(aws_error("ec2:DescribeInstances"))?;
-    let Some(instance_id) = instances
-        .reservations
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|r| r.instances.unwrap_or_default())
-        .find_map(|i| i.instance_id)
-    else {
-        return Ok(None);
-    };
-    let volumes = clients
+        .map_err(aws_error("ec2:CreateTags"))?;
+    Ok(())
+}
+
+/// The store's settings from its instance (`instance_id`) and data volume (`volume` with its
+/// tags, from the pipeline's inventory).
+pub async fn read_facts(
+    clients: &Clients,
+    instance_id: &str,
+    volume: Option<&crate::ownership::Tagged>,
+) -> Result<ManagedFacts, AwsError> {
+    let user_data = clients
         .ec2
-        .describe_volumes()
-        .filters(named(Part::DataVolume))
+        .describe_instance_attribute()
+        .instance_id(instance_id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
         .send()
         .await
-        .map_err(aws_error("ec2:DescribeVolumes"))?;
-    let volume = volumes.volumes.unwrap_or_default().into_iter().next();
-    Ok(Some(ManagedFacts {
-        instance_id,
-        volume_size: volume.as_ref().and_then(|v| v.size),
-        volume_id: volume.and_then(|v| v.volume_id),
-    }))
+        .map_err(aws_error("ec2:DescribeInstanceAttribute"))?
+        .user_data
+        .and_then(|value| value.value)
+        .and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        })
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let volume_size = match volume {
+        Some(volume) => volume_size(clients, &volume.id).await?,
+        None => None,
+    };
+    Ok(ManagedFacts {
+        image: user_data.as_deref().and_then(image_in),
+        retain_volume: volume
+            .and_then(|v| v.tags.get(RETAIN_VOLUME_TAG))
+            .and_then(|value| value.parse().ok()),
+        volume_size,
+    })
+}
+
+/// The image a user data script (see [`user_data`]) runs: the last word of its `docker run`.
+pub fn image_in(script: &str) -> Option<String> {
+    let mut lines = script
+        .lines()
+        .skip_while(|line| !line.starts_with("docker run"));
+    // The command continues on the next line (after a backslash); its last word is the image.
+    lines.next()?;
+    let continued = lines.next()?;
+    continued.split_whitespace().last().map(str::to_owned)
 }
 
 /// The store's live instances (not terminated) and its volumes tagged with `pipeline`'s name
@@ -532,6 +559,18 @@ mod tests {
             volume_id: None,
             password: "0123abcd".into(),
         }
+    }
+
+    #[test]
+    fn import_reads_the_image_back_from_the_user_data() {
+        let script = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(user_data(&settings()))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(image_in(&script).as_deref(), Some("mongo:7.0.99"));
+        assert_eq!(image_in("#!/bin/bash\necho no store\n"), None);
     }
 
     #[test]

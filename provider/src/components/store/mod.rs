@@ -394,8 +394,10 @@ pub fn from_environment(
                 .and_then(|uri| password_of(uri)),
         );
         store.mongodb_uri = Value::Null;
-        store.image = Value::Value(DEFAULT_IMAGE.to_owned());
-        store.retain_volume = Value::Value(true);
+        // What the instance and the volume say; what they cannot say stays null (its default
+        // then shows in the first plan).
+        store.image = crate::model::value_of(facts.image.clone());
+        store.retain_volume = crate::model::value_of(facts.retain_volume);
         store.volume_size = crate::model::value_of(facts.volume_size.map(i64::from));
     }
     store
@@ -427,8 +429,8 @@ mod tests {
         assert_eq!(external.mongodb_uri, Value::Value(uri));
         assert_eq!(external.collection, Value::Value("inbound".into()));
         let facts = instance::ManagedFacts {
-            instance_id: "i-1".into(),
-            volume_id: Some("vol-1".into()),
+            image: Some("mongo:8.0.4".into()),
+            retain_volume: Some(false),
             volume_size: Some(30),
         };
         let managed = from_environment(&env, Some(&facts));
@@ -438,6 +440,8 @@ mod tests {
         );
         assert_eq!(managed.password, Value::Value("s3cr3t".into()));
         assert_eq!(managed.volume_size, Value::Value(30));
+        assert_eq!(managed.image, Value::Value("mongo:8.0.4".into()));
+        assert_eq!(managed.retain_volume, Value::Value(false));
         assert_eq!(managed.database, Value::Value("events".into()));
     }
 

@@ -146,6 +146,19 @@ impl Terraform {
         RunningApply { child }
     }
 
+    /// Runs and requires failure; returns stderr with its whitespace collapsed to single spaces
+    /// (Terraform wraps long messages), for comparing with whole sentences.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "terraform {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        stderr.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
     /// Runs and requires success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);

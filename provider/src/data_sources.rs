@@ -56,6 +56,14 @@ pub struct PipelineData {
     pub post_queue_function_arn: Str,
     /// UUID of the event source mapping.
     pub event_source_mapping_id: Str,
+    /// Messages in the queue, visible or in flight (null: the queue is missing).
+    pub queue_depth: Num,
+    /// Messages in the dead-letter queue, visible or in flight (null: the DLQ is missing).
+    pub dlq_depth: Num,
+    /// The database envelopes are stored in.
+    pub database: Str,
+    /// The collection envelopes are stored in.
+    pub collection: Str,
 }
 
 #[async_trait]
@@ -89,10 +97,37 @@ impl DataSource for PipelineDataSource {
             ]
             .map(|name| (name, resource[name].clone())),
         );
+        for (name, attr_type, description) in [
+            (
+                "queue_depth",
+                AttributeType::Number,
+                "Messages in the queue, visible or in flight; null when the queue is missing.",
+            ),
+            (
+                "dlq_depth",
+                AttributeType::Number,
+                "Messages in the dead-letter queue, visible or in flight; null when the DLQ is missing.",
+            ),
+            (
+                "database",
+                AttributeType::String,
+                "The MongoDB database envelopes are stored in.",
+            ),
+            (
+                "collection",
+                AttributeType::String,
+                "The MongoDB collection envelopes are stored in.",
+            ),
+        ] {
+            attributes.push((
+                name,
+                attribute(attr_type, AttributeConstraint::Computed, description),
+            ));
+        }
         Some(Schema {
             version: 1,
             block: block(
-                "One Nami pipeline, by name: its endpoint and the ids of its AWS objects.",
+                "One Nami pipeline, by name: its endpoint, the ids of its AWS objects, its queues' depths and where it stores.",
                 attributes,
             ),
         })
@@ -106,21 +141,7 @@ impl DataSource for PipelineDataSource {
     ) -> Option<Self::State<'a>> {
         let clients = crate::aws::configured(&self.clients, diags)?;
         let name = config.name.as_ref_option().cloned().unwrap_or_default();
-        let result = find_pipeline(clients, &name).await.map(|found| {
-            found.map(|found| PipelineData {
-                name: Value::Value(name.clone()),
-                id: Value::Value(name.clone()),
-                endpoint_url: value_of(found.endpoint_url(clients)),
-                api_id: value_of(found.api.map(|api| api.api_id)),
-                queue_url: value_of(found.queue.as_ref().map(|q| q.ids.url.clone())),
-                queue_arn: value_of(found.queue.map(|q| q.ids.arn)),
-                dlq_url: value_of(found.dlq.as_ref().map(|q| q.ids.url.clone())),
-                dlq_arn: value_of(found.dlq.map(|q| q.ids.arn)),
-                pre_queue_function_arn: Value::Value(found.pre_queue.arn),
-                post_queue_function_arn: value_of(found.post_queue.map(|p| p.arn)),
-                event_source_mapping_id: value_of(found.mapping.map(|m| m.uuid)),
-            })
-        });
+        let result = read_one(clients, &name).await;
         match result {
             Ok(Some(data)) => Some(data),
             Ok(None) => {
@@ -136,6 +157,45 @@ impl DataSource for PipelineDataSource {
             }
         }
     }
+}
+
+/// Pipeline `name` as the data source shows it; `None` when it does not exist.
+async fn read_one(clients: &Clients, name: &str) -> Result<Option<PipelineData>, AwsError> {
+    let Some(found) = find_pipeline(clients, name).await? else {
+        return Ok(None);
+    };
+    let depth = async |queue: &Option<queue::QueueFacts>| match queue {
+        Some(facts) => queue::depth(clients, &facts.ids.url)
+            .await
+            .map(Value::Value),
+        None => Ok(Value::Null),
+    };
+    let (queue_depth, dlq_depth) = tokio::try_join!(depth(&found.queue), depth(&found.dlq))?;
+    let store_var = |var: &str| {
+        value_of(
+            found
+                .post_queue
+                .as_ref()
+                .and_then(|p| p.environment.get(var).cloned()),
+        )
+    };
+    Ok(Some(PipelineData {
+        name: Value::Value(name.to_owned()),
+        id: Value::Value(name.to_owned()),
+        endpoint_url: value_of(found.endpoint_url(clients)),
+        database: store_var(nami_contract::vars::MONGODB_DATABASE),
+        collection: store_var(nami_contract::vars::MONGODB_COLLECTION),
+        api_id: value_of(found.api.map(|api| api.api_id)),
+        queue_url: value_of(found.queue.as_ref().map(|q| q.ids.url.clone())),
+        queue_arn: value_of(found.queue.map(|q| q.ids.arn)),
+        dlq_url: value_of(found.dlq.as_ref().map(|q| q.ids.url.clone())),
+        dlq_arn: value_of(found.dlq.map(|q| q.ids.arn)),
+        pre_queue_function_arn: Value::Value(found.pre_queue.arn),
+        post_queue_function_arn: value_of(found.post_queue.map(|p| p.arn)),
+        event_source_mapping_id: value_of(found.mapping.map(|m| m.uuid)),
+        queue_depth,
+        dlq_depth,
+    }))
 }
 
 /// `nami_webhook_pipelines`.

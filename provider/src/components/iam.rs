@@ -230,23 +230,6 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
     Ok(pre.into_iter().chain(post).collect())
 }
 
-/// The ARN of `function`'s role, if it exists.
-pub async fn find_role(
-    clients: &Clients,
-    pipeline: &str,
-    function: Function,
-) -> Result<Option<String>, AwsError> {
-    Ok(clients
-        .iam
-        .get_role()
-        .role_name(role_name(pipeline, function))
-        .send()
-        .await
-        .map_err(aws_error("iam:GetRole"))
-        .found()?
-        .and_then(|output| output.role.map(|role| role.arn)))
-}
-
 /// Writes the role's ARN into `state` (cleared when the role is gone).
 pub fn read_back(function: Function, arn: Option<String>, state: &mut PipelineState) {
     let arn = crate::model::value_of(arn);

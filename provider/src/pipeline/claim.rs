@@ -47,7 +47,7 @@ pub async fn claim(ctx: Context<'_>, ids: &mut Ids) -> Result<(), ApplyError> {
         let extras = one_of_each(&mut rest);
         let everything = Scope {
             data_volume: true,
-            network: true,
+            network: extras.has_managed_network(),
         };
         remove(ctx, &extras, everything).await?;
     }
@@ -144,6 +144,8 @@ fn one_of_each(rest: &mut Vec<Tagged>) -> Ids {
         vpc_id: take(rest, Kind::Vpc, None),
         internet_gateway_id: take(rest, Kind::InternetGateway, None),
         route_table_id: take(rest, Kind::RouteTable, None),
+        // Everything in `rest` was tagged by a create of this pipeline: its own network.
+        managed_network: true,
         ..Ids::default()
     };
     while let Some(subnet) = take(rest, Kind::Subnet, None) {

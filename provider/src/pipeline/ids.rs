@@ -8,7 +8,7 @@ use tf_provider::value::Value;
 use crate::aws::AwsError;
 use crate::components::network::ManagedNetwork;
 use crate::components::queue::QueueIds;
-use crate::model::{PipelineState, Str, str_list, strings, value_of};
+use crate::model::{PipelineState, StoreBlock, Str, str_list, strings, value_of};
 use crate::ownership::{Kind, Tagged};
 
 /// An id an earlier step should have recorded is missing: a bug in the order of steps, or state
@@ -54,6 +54,9 @@ pub struct Ids {
     pub instance_id: Option<String>,
     /// The managed store's data volume.
     pub data_volume_id: Option<String>,
+    /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
+    /// from the configuration, so a network whose create was interrupted is still known as its.
+    pub managed_network: bool,
 }
 
 fn id(value: &Str) -> Option<String> {
@@ -88,6 +91,14 @@ impl Ids {
             store_security_group_id: id(&state.store_security_group_id),
             instance_id: id(&state.instance_id),
             data_volume_id: id(&state.data_volume_id),
+            managed_network: state
+                .store
+                .as_ref_option()
+                .is_some_and(StoreBlock::is_managed)
+                && state
+                    .network
+                    .as_ref_option()
+                    .is_none_or(|n| n.vpc_id.is_null()),
         }
     }
 
@@ -140,17 +151,18 @@ impl Ids {
         }
     }
 
-    /// Records the managed network's ids.
+    /// Records the managed network's ids (and that the network is the pipeline's).
     pub fn set_managed_network(&mut self, network: &ManagedNetwork) {
+        self.managed_network = true;
         self.vpc_id = network.vpc_id.clone();
         self.subnet_ids = network.subnet_ids.clone();
         self.internet_gateway_id = network.internet_gateway_id.clone();
         self.route_table_id = network.route_table_id.clone();
     }
 
-    /// Whether the pipeline has a managed network.
+    /// Whether the pipeline's network is its own (the managed one).
     pub fn has_managed_network(&self) -> bool {
-        self.internet_gateway_id.is_some() || self.route_table_id.is_some()
+        self.managed_network
     }
 }
 
@@ -206,6 +218,7 @@ impl Ids {
             store_security_group_id: keep(Kind::SecurityGroup, &self.store_security_group_id),
             instance_id: keep(Kind::Instance, &self.instance_id),
             data_volume_id: keep(Kind::Volume, &self.data_volume_id),
+            managed_network: self.managed_network,
             ..Ids::default()
         };
         if self.has_managed_network() {
@@ -357,6 +370,7 @@ mod tests {
             vpc_id: Some("vpc-1".into()),
             subnet_ids: vec!["subnet-1".into(), "subnet-gone".into()],
             internet_gateway_id: Some("igw-1".into()),
+            managed_network: true,
             ..Ids::default()
         };
         let owned = ids.owned(&found, "p", Some("mine"));
@@ -376,14 +390,12 @@ mod tests {
         assert_eq!(owned.ids.subnet_ids, ["subnet-1"]);
         assert_eq!(owned.ids.internet_gateway_id.as_deref(), Some("igw-1"));
         // Another token owns nothing; a user's network is kept as given.
-        let user_network = Ids {
+        let none = Ids {
             vpc_id: Some("vpc-user".into()),
             subnet_ids: vec!["subnet-user".into()],
-            ..ids.clone()
-        };
-        let none = Ids {
             internet_gateway_id: None,
-            ..user_network
+            managed_network: false,
+            ..ids.clone()
         }
         .owned(&found, "p", Some("other"));
         assert_eq!(none.ids.queue, None);

@@ -34,13 +34,7 @@ async fn a_name_taken_by_a_complete_pipeline_is_refused_before_anything_is_creat
     let intruder = Terraform::new("intruder", &moto);
     intruder.write(&pipeline("victim", ""));
     intruder.ok(&["init", "-no-color"]);
-    let output = intruder.run(&["apply", "-auto-approve", "-no-color"]);
-    // Terraform wraps long messages: compare with single spaces.
-    let stderr = String::from_utf8_lossy(&output.stderr)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert!(!output.status.success(), "the second create must fail");
+    let stderr = intruder.fails(&["apply", "-auto-approve", "-no-color"]);
     assert_eq!(leftovers(&sdk).await, before, "nothing was created");
     let listed = intruder.ok(&["state", "list"]);
 
@@ -210,12 +204,7 @@ async fn import_takes_only_the_pipelines_own_objects_reads_its_settings_and_refu
         .await
         .unwrap();
     tf.ok(&["state", "rm", "nami_webhook_pipeline.this"]);
-    let output = tf.run(&["import", "-no-color", "nami_webhook_pipeline.this", "twin"]);
-    let stderr = String::from_utf8_lossy(&output.stderr)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert!(!output.status.success());
+    let stderr = tf.fails(&["import", "-no-color", "nami_webhook_pipeline.this", "twin"]);
     assert!(
         stderr.contains("more than one REST API carries pipeline \"twin\"'s owner token")
             && stderr.contains(&twin.id.unwrap())

@@ -56,16 +56,7 @@ pub async fn create_volume(
 /// pipeline's data volume: it must exist, be available and lie in `zone`; it is re-tagged as the
 /// pipeline's and no longer marked retained.
 pub async fn adopt_volume(ctx: Context<'_>, volume_id: &str, zone: &str) -> Result<(), AwsError> {
-    let volume = ctx
-        .clients
-        .ec2
-        .describe_volumes()
-        .volume_ids(volume_id)
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeVolumes"))
-        .found()?
-        .and_then(|o| o.volumes.unwrap_or_default().into_iter().next());
+    let volume = find_volume(ctx.clients, volume_id).await?;
     let unusable = |why: String| AwsError::Unusable(format!("store.volume_id {volume_id}: {why}"));
     let volume =
         volume.ok_or_else(|| unusable(format!("no such volume in {}", ctx.clients.region)))?;
@@ -192,15 +183,8 @@ pub async fn ensure_attached(
     volume_id: &str,
     instance_id: &str,
 ) -> Result<(), AwsError> {
-    let volume = ctx
-        .clients
-        .ec2
-        .describe_volumes()
-        .volume_ids(volume_id)
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeVolumes"))?;
-    let attached = (volume.volumes.unwrap_or_default().into_iter())
+    let volume = find_volume(ctx.clients, volume_id).await?;
+    let attached = (volume.into_iter())
         .flat_map(|v| v.attachments.unwrap_or_default())
         .any(|a| a.instance_id.as_deref() == Some(instance_id));
     if attached {
@@ -489,8 +473,11 @@ pub async fn mark_retained(clients: &Clients, volume_id: &str) -> Result<(), Aws
     Ok(())
 }
 
-/// The size in GiB of volume `volume_id`, or `None` when it does not exist.
-pub async fn volume_size(clients: &Clients, volume_id: &str) -> Result<Option<i32>, AwsError> {
+/// Volume `volume_id` as EC2 reports it, or `None` when it does not exist.
+async fn find_volume(
+    clients: &Clients,
+    volume_id: &str,
+) -> Result<Option<aws_sdk_ec2::types::Volume>, AwsError> {
     Ok(clients
         .ec2
         .describe_volumes()
@@ -499,8 +486,13 @@ pub async fn volume_size(clients: &Clients, volume_id: &str) -> Result<Option<i3
         .await
         .map_err(aws_error("ec2:DescribeVolumes"))
         .found()?
-        .and_then(|o| o.volumes.unwrap_or_default().into_iter().next())
-        .map(|volume| volume.size.unwrap_or_default()))
+        .and_then(|o| o.volumes.unwrap_or_default().into_iter().next()))
+}
+
+/// The size in GiB of volume `volume_id`, or `None` when it does not exist.
+pub async fn volume_size(clients: &Clients, volume_id: &str) -> Result<Option<i32>, AwsError> {
+    let volume = find_volume(clients, volume_id).await?;
+    Ok(volume.map(|volume| volume.size.unwrap_or_default()))
 }
 
 /// Deletes the data volume (after its instance is gone; until EC2 shows it detached, it answers

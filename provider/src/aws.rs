@@ -405,6 +405,21 @@ where
     }
 }
 
+/// How long EC2 may answer `*.NotFound` for an object it has just created (its API is
+/// eventually consistent): calls made right after a create retry that long, not until the deadline.
+pub const PROPAGATION: Duration = Duration::from_secs(30);
+
+/// Runs `call` on an object created moments ago, retrying its NotFound for [`PROPAGATION`]
+/// (bounded by `deadline`): EC2's answer while a new id propagates.
+pub async fn after_create<T, F, Fut>(deadline: Instant, call: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let bound = deadline.min(Instant::now() + PROPAGATION);
+    retry_while(AwsError::is_not_found, bound, call).await
+}
+
 /// `delay` scaled by a random factor from 0.5 to 1.0 ("equal jitter"), so concurrent retries of
 /// several objects do not hit the API in step.
 fn jittered(delay: Duration) -> Duration {
@@ -526,6 +541,43 @@ mod tests {
         let change = TagChange::new(&before, after.clone());
         assert_eq!(change.removed, ["a"]);
         assert_eq!(change.tags, after);
+    }
+
+    #[tokio::test]
+    async fn a_new_object_is_waited_for_but_a_missing_one_is_not_waited_for_long() {
+        let not_found = || AwsError::NotFound {
+            operation: "ec2:DescribeSubnets",
+        };
+        // Found on the third call: the propagation window covers it.
+        let mut calls = 0;
+        let found = after_create(Instant::now() + Duration::from_secs(60), || {
+            calls += 1;
+            let answer = if calls < 3 {
+                Err(not_found())
+            } else {
+                Ok(calls)
+            };
+            async move { answer }
+        })
+        .await;
+        assert_eq!(found.unwrap(), 3);
+        // Never found: given up at the deadline, NotFound kept.
+        let started = Instant::now();
+        let missing: Result<(), _> =
+            after_create(Instant::now() + Duration::from_millis(600), || async {
+                Err(not_found())
+            })
+            .await;
+        assert!(missing.unwrap_err().is_not_found());
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Any other error is not retried.
+        let mut tries = 0;
+        let other: Result<(), _> = after_create(Instant::now() + Duration::from_secs(60), || {
+            tries += 1;
+            async { Err(AwsError::Unusable("no".into())) }
+        })
+        .await;
+        assert!(other.is_err() && tries == 1);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
 use tf_provider::value::Value;
 
 use super::{Context, ec2_tag_map, tagged_with};
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned};
+use crate::aws::{
+    AwsError, Clients, OptionalNotFound, after_create, aws_error, has_code, retry_while, returned,
+};
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, block, known};
 use crate::ownership::{Kind, Tagged};
@@ -217,22 +219,28 @@ pub async fn create_managed(
             network.internet_gateway_id.insert(id).clone()
         }
     };
-    let gateway = ec2
-        .describe_internet_gateways()
-        .internet_gateway_ids(&gateway_id)
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeInternetGateways"))?;
+    // Each call below may come moments after its object's create: see `after_create`.
+    let gateway = after_create(ctx.deadline, || async {
+        ec2.describe_internet_gateways()
+            .internet_gateway_ids(&gateway_id)
+            .send()
+            .await
+            .map_err(aws_error("ec2:DescribeInternetGateways"))
+    })
+    .await?;
     let attached = (gateway.internet_gateways.unwrap_or_default().into_iter())
         .flat_map(|g| g.attachments.unwrap_or_default())
         .any(|a| a.vpc_id.as_deref() == Some(vpc_id.as_str()));
     if !attached {
-        ec2.attach_internet_gateway()
-            .internet_gateway_id(&gateway_id)
-            .vpc_id(&vpc_id)
-            .send()
-            .await
-            .map_err(aws_error("ec2:AttachInternetGateway"))?;
+        after_create(ctx.deadline, || async {
+            ec2.attach_internet_gateway()
+                .internet_gateway_id(&gateway_id)
+                .vpc_id(&vpc_id)
+                .send()
+                .await
+                .map_err(aws_error("ec2:AttachInternetGateway"))
+        })
+        .await?;
     }
     let table_id = match &network.route_table_id {
         Some(id) => id.clone(),
@@ -251,38 +259,46 @@ pub async fn create_managed(
             network.route_table_id.insert(table_id).clone()
         }
     };
-    let table = ec2
-        .describe_route_tables()
-        .route_table_ids(&table_id)
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeRouteTables"))?
-        .route_tables
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| aws_sdk_ec2::types::RouteTable::builder().build());
+    let table = after_create(ctx.deadline, || async {
+        ec2.describe_route_tables()
+            .route_table_ids(&table_id)
+            .send()
+            .await
+            .map_err(aws_error("ec2:DescribeRouteTables"))
+    })
+    .await?
+    .route_tables
+    .unwrap_or_default()
+    .into_iter()
+    .next()
+    .unwrap_or_else(|| aws_sdk_ec2::types::RouteTable::builder().build());
     let has_default_route =
         (table.routes().iter()).any(|r| r.destination_cidr_block() == Some("0.0.0.0/0"));
     if !has_default_route {
-        ec2.create_route()
-            .route_table_id(&table_id)
-            .destination_cidr_block("0.0.0.0/0")
-            .gateway_id(&gateway_id)
-            .send()
-            .await
-            .map_err(aws_error("ec2:CreateRoute"))?;
+        after_create(ctx.deadline, || async {
+            ec2.create_route()
+                .route_table_id(&table_id)
+                .destination_cidr_block("0.0.0.0/0")
+                .gateway_id(&gateway_id)
+                .send()
+                .await
+                .map_err(aws_error("ec2:CreateRoute"))
+        })
+        .await?;
     }
     for subnet_id in &network.subnet_ids {
         let associated = (table.associations().iter())
             .any(|a| a.subnet_id.as_deref() == Some(subnet_id.as_str()));
         if !associated {
-            ec2.associate_route_table()
-                .route_table_id(&table_id)
-                .subnet_id(subnet_id)
-                .send()
-                .await
-                .map_err(aws_error("ec2:AssociateRouteTable"))?;
+            after_create(ctx.deadline, || async {
+                ec2.associate_route_table()
+                    .route_table_id(&table_id)
+                    .subnet_id(subnet_id)
+                    .send()
+                    .await
+                    .map_err(aws_error("ec2:AssociateRouteTable"))
+            })
+            .await?;
         }
     }
     Ok(())

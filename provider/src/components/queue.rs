@@ -10,7 +10,9 @@ use tf_provider::value::Value;
 
 use super::Context;
 use super::functions::POST_QUEUE_TIMEOUT;
-use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
+use crate::aws::{
+    AwsError, Clients, OptionalNotFound, TagChange, aws_error, has_code, retry_while, returned,
+};
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, block, default, known_i32};
 use crate::ownership::{Kind, Tagged};
@@ -287,17 +289,24 @@ async fn create(
     let name = ctx.object_name(part);
     // Server-side encryption with SQS-owned keys, on both queues.
     attributes.insert(Attr::SqsManagedSseEnabled, "true".to_owned());
-    let url = ctx
-        .clients
-        .sqs
-        .create_queue()
-        .queue_name(&name)
-        .set_attributes(Some(attributes))
-        .set_tags(Some(ctx.object_tags().into_iter().collect()))
-        .send()
-        .await
-        .map_err(aws_error("sqs:CreateQueue"))?
-        .queue_url;
+    // A queue of this name deleted less than 60 s ago (a replacement) cannot be made yet.
+    let deleted_recently = has_code(&[
+        "AWS.SimpleQueueService.QueueDeletedRecently",
+        "QueueDeletedRecently",
+    ]);
+    let url = retry_while(deleted_recently, ctx.deadline, || async {
+        ctx.clients
+            .sqs
+            .create_queue()
+            .queue_name(&name)
+            .set_attributes(Some(attributes.clone()))
+            .set_tags(Some(ctx.object_tags().into_iter().collect()))
+            .send()
+            .await
+            .map_err(aws_error("sqs:CreateQueue"))
+    })
+    .await?
+    .queue_url;
     let url = returned("sqs:CreateQueue", url)?;
     // SQS answers with an existing queue of the same name and attributes: only one carrying
     // this pipeline's token is its own.

@@ -6,7 +6,9 @@ use nami_contract::naming::{Function, Part};
 use tf_provider::value::Value;
 
 use super::{Context, ec2_tag_map, tagged_with};
-use crate::aws::{AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned};
+use crate::aws::{
+    AwsError, Clients, OptionalNotFound, after_create, aws_error, has_code, retry_while, returned,
+};
 use crate::model::PipelineState;
 use crate::ownership::{Kind, Tagged};
 
@@ -53,26 +55,28 @@ pub async fn admit_function(
     store_group_id: &str,
     function_group_id: &str,
 ) -> Result<(), AwsError> {
-    let authorized = ctx
-        .clients
-        .ec2
-        .authorize_security_group_ingress()
-        .group_id(store_group_id)
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(MONGODB_PORT)
-                .to_port(MONGODB_PORT)
-                .user_id_group_pairs(
-                    UserIdGroupPair::builder()
-                        .group_id(function_group_id)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"));
+    let authorized = after_create(ctx.deadline, || async {
+        ctx.clients
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(store_group_id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(MONGODB_PORT)
+                    .to_port(MONGODB_PORT)
+                    .user_id_group_pairs(
+                        UserIdGroupPair::builder()
+                            .group_id(function_group_id)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"))
+    })
+    .await;
     match authorized {
         Err(error) if error.code() == Some("InvalidPermission.Duplicate") => Ok(()),
         other => other.map(drop),

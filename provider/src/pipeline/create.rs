@@ -13,7 +13,7 @@ use nami_contract::naming::Function;
 use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
-use crate::aws::{AwsError, Clients};
+use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
 use crate::components::store::{StoreKind, instance};
 use crate::components::{Context, api, iam, mapping, network, queue, security_groups};
@@ -249,7 +249,10 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     let function_group = need(&ids.security_group_id, "security_group_id")?;
     security_groups::admit_function(ctx, store_group, function_group).await?;
     if ids.data_volume_id.is_none() {
-        let zone = network::subnet_zone(ctx.clients, &subnet_id).await?;
+        let zone = after_create(ctx.deadline, || {
+            network::subnet_zone(ctx.clients, &subnet_id)
+        })
+        .await?;
         let volume_id = match &settings.volume_id {
             Some(volume_id) => {
                 instance::adopt_volume(ctx, volume_id, &zone).await?;

@@ -240,9 +240,12 @@ pub async fn create(
     let code = settings.artifact.bytes()?;
     let name = ctx.object_name(Part::Function(function));
     // IAM is eventually consistent: a role created seconds ago may not be assumable by Lambda
-    // yet, which CreateFunction reports with this code and message. Nothing else is retried.
-    let role_not_ready =
-        has_code_and_message("InvalidParameterValueException", "cannot be assumed");
+    // yet, nor its policy's network-interface actions visible to it (a VPC function), which
+    // CreateFunction reports with these messages. Nothing else is retried.
+    let not_assumable = has_code_and_message("InvalidParameterValueException", "cannot be assumed");
+    let no_eni_permission =
+        has_code_and_message("InvalidParameterValueException", "CreateNetworkInterface");
+    let role_not_ready = |error: &AwsError| not_assumable(error) || no_eni_permission(error);
     let arn = retry_while(role_not_ready, ctx.deadline, || async {
         ctx.clients
             .lambda

@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
         "## `terraform apply` killed during a create\n\n\
          Ten times on a fresh emulator, `terraform apply` of a managed-store pipeline is SIGKILLed \
          at a different point of its create: right at `Creating...`, then once the emulator holds \
-         1, 3, 5 … 14 of the pipeline's 17 objects (the emulator is polled, so the count at the kill \
+         1, 3, 5 … 14 of the pipeline's 18 objects (the emulator is polled, so the count at the kill \
          can be above the target: objects appear in bursts). Each time the test checks that the provider process ended with Terraform \
          (parent-death signal), that the state is empty, that the next apply converges with one of \
          every object (no second VPC, instance, API or queue) and an empty plan after it, and that \

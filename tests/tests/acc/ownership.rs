@@ -113,6 +113,7 @@ async fn interrupted_create_converges(test: &str, objects: usize) -> serde_json:
         "subnet nami-ledger-us-east-1a",
         "subnet nami-ledger-us-east-1b",
         "volume nami-ledger-data",
+        "volume nami-ledger-store",
         "vpc nami-ledger",
     ];
     let without_urls: Vec<&str> = (objects_after.iter())
@@ -156,7 +157,7 @@ async fn an_apply_killed_during_create_is_finished_by_the_next() {
     interrupted_create_converges("killed-create", 5).await;
 }
 
-/// The same at ten points across a managed-store create, by how many of its 17 objects exist
+/// The same at ten points across a managed-store create, by how many of its 18 objects exist
 /// when the apply is killed (`make testfault`).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "slow: ten creates; run by `make testfault`"]

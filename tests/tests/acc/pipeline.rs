@@ -439,6 +439,32 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
         (Some(instance_id), Some("/dev/sdf"))
     );
 
+    // The root volume carries the pipeline's tags too (it goes with the instance).
+    let root = ec2
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("attachment.instance-id")
+                .values(instance_id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.volume_id.as_deref() != Some(volume_id.as_str()))
+        .expect("a root volume");
+    let root_tags: Vec<(String, String)> = (root.tags.unwrap_or_default().into_iter())
+        .filter_map(|t| Some((t.key?, t.value?)))
+        .collect();
+    assert!(
+        root_tags.contains(&("nami:pipeline".into(), "ledger".into()))
+            && root_tags.contains(&("Name".into(), "nami-ledger-store".into())),
+        "{root_tags:?}"
+    );
+
     // The post-queue function reaches it with the generated password, from the managed subnets.
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let post = lambda

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
     TagSpecification, VolumeType,
 };
 use base64::Engine as _;
-use nami_contract::naming::{Part, RETAINED_TAG};
+use nami_contract::naming::{Part, RETAINED_TAG, object_name};
 use tf_provider::value::Value;
 
 use super::{MONGODB_USER, ManagedSettings};
@@ -165,6 +165,8 @@ pub async fn launch(
         )
         .user_data(user_data(settings))
         .tag_specifications(tags(ctx, ResourceType::Instance, Part::Store))
+        // The root volume is the instance's (deleted with it), tagged and named as it is.
+        .tag_specifications(tags(ctx, ResourceType::Volume, Part::Store))
         .send()
         .await
         .map_err(aws_error("ec2:RunInstances"))?;
@@ -431,13 +433,17 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
                 .map(|id| Tagged::new(Kind::Instance, id, tags)),
         );
     }
+    // The data volume by its name: the instance's root volume carries the pipeline's tags too.
+    let data_volume = object_name(pipeline, Part::DataVolume);
     for volume in volumes.volumes.unwrap_or_default() {
         let tags = ec2_tag_map(volume.tags);
-        found.extend(
-            volume
-                .volume_id
-                .map(|id| Tagged::new(Kind::Volume, id, tags)),
-        );
+        if tags.get("Name") == Some(&data_volume) {
+            found.extend(
+                volume
+                    .volume_id
+                    .map(|id| Tagged::new(Kind::Volume, id, tags)),
+            );
+        }
     }
     Ok(found)
 }

@@ -40,8 +40,11 @@ pub struct PipelineState {
     /// `store { }`.
     pub store: Value<StoreBlock>,
     /// `network { }`.
+    // An optional single block travels as a list of zero or one (tf-provider's encoding).
+    #[serde(with = "tf_provider::value::serde_as_vec")]
     pub network: Value<NetworkBlock>,
     /// `timeouts { }`.
+    #[serde(with = "tf_provider::value::serde_as_vec")]
     pub timeouts: Value<TimeoutsBlock>,
     /// URL to POST webhooks to.
     pub endpoint_url: Str,

@@ -13,7 +13,7 @@ use crate::aws::{
     AwsError, Clients, OptionalNotFound, after_create, aws_error, has_code, retry_while, returned,
 };
 use crate::check::{Checker, at};
-use crate::model::{PipelineState, SettingsError, block, known};
+use crate::model::{PipelineState, SettingsError, known};
 use crate::ownership::{Kind, Tagged};
 use crate::schema::attribute;
 
@@ -42,11 +42,6 @@ pub fn schema() -> Block {
             ),
         ],
     )
-}
-
-/// Creates the empty `network` block, so plans show it.
-pub fn fill_defaults(state: &mut PipelineState) {
-    block(&mut state.network);
 }
 
 /// Checks that a VPC comes with subnets and subnets with their VPC.

@@ -24,8 +24,6 @@ pub fn fill_defaults(state: &mut PipelineState) {
     mapping::fill_defaults(state);
     queue::fill_defaults(state);
     store::fill_defaults(state);
-    network::fill_defaults(state);
-    block(&mut state.timeouts);
 }
 
 /// Checks every known value; each problem is reported at its attribute.

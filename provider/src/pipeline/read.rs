@@ -17,8 +17,8 @@ use crate::components::store::{self, instance};
 use crate::components::{api, iam, mapping, network, queue};
 use crate::lookup::inventory;
 use crate::model::{
-    NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, TimeoutsBlock,
-    str_list, to_str_map, value_of,
+    NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, str_list, to_str_map,
+    value_of,
 };
 use crate::ownership::{Kind, Tagged};
 
@@ -205,8 +205,6 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         pre_queue: Value::Value(PreQueueBlock::default()),
         post_queue: Value::Value(PostQueueBlock::default()),
         queue: Value::Value(QueueBlock::default()),
-        timeouts: Value::Value(TimeoutsBlock::default()),
-        network: Value::Value(NetworkBlock::default()),
         owner_token: value_of(token.clone()),
         ..Default::default()
     };

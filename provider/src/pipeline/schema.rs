@@ -68,8 +68,10 @@ pub fn schema() -> Schema {
         ("pre_queue", NestedBlock::Group(pre_queue)),
         ("post_queue", NestedBlock::Group(post_queue)),
         ("store", NestedBlock::Single(store::schema())),
-        ("network", NestedBlock::Group(network::schema())),
-        ("timeouts", NestedBlock::Group(timeouts::schema())),
+        // Optional single blocks (null when absent): neither has defaults to show, so a plan
+        // without them shows no empty block.
+        ("network", NestedBlock::Optional(network::schema())),
+        ("timeouts", NestedBlock::Optional(timeouts::schema())),
     ]
     .into_iter()
     .map(|(name, block)| (name.to_owned(), block))

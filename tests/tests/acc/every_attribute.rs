@@ -312,10 +312,10 @@ async fn every_attribute_reaches_its_aws_object() {
     assert_eq!(stages, ["live"]);
     assert!(id("endpoint_url").ends_with("/live/webhook"));
 
-    // timeouts {} live in state only.
+    // timeouts {} live in state only (an optional block: a list of at most one).
     assert_eq!(
         state["timeouts"],
-        json!({ "create": "10m", "update": "11m", "delete": "12m" })
+        json!([{ "create": "10m", "update": "11m", "delete": "12m" }])
     );
 
     let (code, output) = tf.plan();

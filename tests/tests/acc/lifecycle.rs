@@ -392,3 +392,22 @@ async fn a_new_name_replaces_the_pipeline() {
     let (code, output) = tf.plan();
     assert_eq!(code, 0, "after the replacement:\n{output}");
 }
+
+/// The defect: every plan showed empty `network {}` and `timeouts {}` blocks, and a
+/// `tolerance_seconds` for schemes that sign no timestamp (github).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_shows_only_what_the_pipeline_uses() {
+    let moto = Moto::start().unwrap();
+    let tf = Terraform::new("plain-plan", &moto);
+    tf.write(&pipeline("plain", ""));
+    tf.ok(&["init", "-no-color"]);
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 2, "{plan}");
+    for absent in ["network {", "timeouts {", "tolerance_seconds"] {
+        assert!(!plan.contains(absent), "{absent} in:\n{plan}");
+    }
+    assert!(
+        plan.contains("queue {"),
+        "blocks with defaults still show them:\n{plan}"
+    );
+}

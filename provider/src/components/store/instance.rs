@@ -4,7 +4,7 @@
 
 use aws_sdk_ec2::types::{
     Filter, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType, Tag,
+    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType,
     TagSpecification, VolumeType,
 };
 use base64::Engine as _;
@@ -13,10 +13,11 @@ use tf_provider::value::Value;
 
 use super::{MONGODB_USER, ManagedSettings};
 use crate::aws::{
-    AwsError, Clients, OptionalNotFound, aws_error, has_code, retry_while, returned, wait_for,
+    AwsError, Clients, OptionalNotFound, TagChange, aws_error, has_code, retry_while, returned,
+    wait_for,
 };
 use crate::components::security_groups::MONGODB_PORT;
-use crate::components::{Context, ec2_tag_map, tagged_with};
+use crate::components::{Context, ec2_tag_map, retag_ec2, tagged_with};
 use crate::model::{PipelineState, block};
 use crate::ownership::{Kind, Tagged};
 
@@ -71,21 +72,13 @@ pub async fn adopt_volume(ctx: Context<'_>, volume_id: &str, zone: &str) -> Resu
             "it is attached to an instance or not ready".into(),
         ));
     }
-    let spec = tags(ctx, ResourceType::Volume, Part::DataVolume);
-    let ec2 = &ctx.clients.ec2;
-    ec2.create_tags()
-        .resources(volume_id)
-        .set_tags(spec.tags)
-        .send()
-        .await
-        .map_err(aws_error("ec2:CreateTags"))?;
-    ec2.delete_tags()
-        .resources(volume_id)
-        .tags(Tag::builder().key(RETAINED_TAG).build())
-        .send()
-        .await
-        .map_err(aws_error("ec2:DeleteTags"))?;
-    Ok(())
+    let mut tags = ctx.object_tags();
+    tags.insert("Name".into(), ctx.object_name(Part::DataVolume));
+    let change = TagChange {
+        tags,
+        removed: vec![RETAINED_TAG.to_owned()],
+    };
+    retag_ec2(ctx.clients, &[volume_id.to_owned()], &change).await
 }
 
 /// The user data: Docker, the data volume mounted at /data (formatted only when blank), and
@@ -335,20 +328,7 @@ pub async fn record_retention(
     volume_id: &str,
     retain: bool,
 ) -> Result<(), AwsError> {
-    clients
-        .ec2
-        .create_tags()
-        .resources(volume_id)
-        .tags(
-            Tag::builder()
-                .key(RETAIN_VOLUME_TAG)
-                .value(retain.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws_error("ec2:CreateTags"))?;
-    Ok(())
+    add_tag(clients, volume_id, RETAIN_VOLUME_TAG, retain.to_string()).await
 }
 
 /// The store's settings from its instance (`instance_id`) and data volume (`volume` with its
@@ -467,16 +447,21 @@ pub async fn mark_retained(clients: &Clients, volume_id: &str) -> Result<(), Aws
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs().to_string())
         .unwrap_or_default();
-    let tag = Tag::builder().key(RETAINED_TAG).value(since).build();
-    clients
-        .ec2
-        .create_tags()
-        .resources(volume_id)
-        .tags(tag)
-        .send()
-        .await
-        .map_err(aws_error("ec2:CreateTags"))?;
-    Ok(())
+    add_tag(clients, volume_id, RETAINED_TAG, since).await
+}
+
+/// Adds one tag to the volume, through the one EC2 tagging path.
+async fn add_tag(
+    clients: &Clients,
+    volume_id: &str,
+    key: &str,
+    value: String,
+) -> Result<(), AwsError> {
+    let change = TagChange {
+        tags: [(key.to_owned(), value)].into(),
+        removed: Vec::new(),
+    };
+    retag_ec2(clients, &[volume_id.to_owned()], &change).await
 }
 
 /// Volume `volume_id` as EC2 reports it, or `None` when it does not exist.

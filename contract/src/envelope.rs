@@ -68,6 +68,11 @@ pub struct Body {
     pub content_type: Option<String>,
     /// Length of the raw body in bytes.
     pub size: usize,
+    /// SHA-256 of the raw body, lower-case hex: a delivery id seen again with another digest is a
+    /// conflict, not a duplicate. (An envelope queued before this field existed gets it computed
+    /// when it is read.)
+    #[serde(default)]
+    pub sha256: String,
     /// How `raw` encodes the bytes.
     pub encoding: RawEncoding,
     /// The body's exact bytes: the text itself (`utf8`) or its base64 (`base64`).
@@ -112,6 +117,7 @@ impl Body {
         Body {
             content_type: content_type.map(str::to_owned),
             size: bytes.len(),
+            sha256: sha256_hex(bytes),
             encoding,
             raw,
             json,
@@ -126,6 +132,12 @@ impl Body {
             RawEncoding::Base64 => BASE64.decode(&self.raw),
         }
     }
+}
+
+/// SHA-256 of `bytes` as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// The JSON and form views of a body, when its content is JSON or a form.
@@ -182,7 +194,8 @@ impl Envelope {
         escape_sqs_forbidden(value.to_string())
     }
 
-    /// Parses an SQS message body back into an envelope, rebuilding the parsed body views.
+    /// Parses an SQS message body back into an envelope, rebuilding the parsed body views and
+    /// checking the body against its declared size and digest.
     pub fn from_message_body(message: &str) -> Result<Self, EnvelopeError> {
         let mut envelope: Envelope = serde_json::from_str(message)?;
         let bytes = envelope.body.raw_bytes()?;
@@ -190,6 +203,15 @@ impl Envelope {
             return Err(EnvelopeError::SizeMismatch {
                 declared: envelope.body.size,
                 actual: bytes.len(),
+            });
+        }
+        let digest = sha256_hex(&bytes);
+        if envelope.body.sha256.is_empty() {
+            envelope.body.sha256 = digest;
+        } else if envelope.body.sha256 != digest {
+            return Err(EnvelopeError::DigestMismatch {
+                declared: envelope.body.sha256,
+                actual: digest,
             });
         }
         (envelope.body.json, envelope.body.form) =
@@ -214,6 +236,14 @@ pub enum EnvelopeError {
         declared: usize,
         /// The size of the decoded bytes.
         actual: usize,
+    },
+    /// `raw` does not have the declared SHA-256.
+    #[error("body.sha256 is {declared} but body.raw hashes to {actual}")]
+    DigestMismatch {
+        /// The digest the envelope states.
+        declared: String,
+        /// The digest of the decoded bytes.
+        actual: String,
     },
 }
 
@@ -423,6 +453,26 @@ mod tests {
             Envelope::from_message_body("{}"),
             Err(EnvelopeError::Json(_))
         ));
+        let mut tampered = sample(b"abc");
+        tampered.body.raw = "abd".into();
+        assert!(matches!(
+            Envelope::from_message_body(&tampered.to_message_body()),
+            Err(EnvelopeError::DigestMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn the_body_digest_is_the_sha256_of_the_raw_bytes_and_filled_in_for_older_messages() {
+        let envelope = sample(b"abc");
+        assert_eq!(
+            envelope.body.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let mut older: serde_json::Value =
+            serde_json::from_str(&envelope.to_message_body()).unwrap();
+        older["body"].as_object_mut().unwrap().remove("sha256");
+        let back = Envelope::from_message_body(&older.to_string()).unwrap();
+        assert_eq!(back.body.sha256, envelope.body.sha256);
     }
 
     #[test]

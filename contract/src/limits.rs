@@ -56,6 +56,15 @@ pub const TOLERANCE_SECONDS: Limit = Limit::new(1, 86_400, 300);
 /// The database envelopes are stored in when none is configured.
 pub const DEFAULT_DATABASE: &str = "nami";
 
+/// Suffix of the collection beside the pipeline's where conflicts go: a delivery id received again
+/// with another body (`<collection>_conflicts`).
+pub const CONFLICTS_SUFFIX: &str = "_conflicts";
+
+/// The collection that holds the conflicts of `collection`.
+pub fn conflicts_collection(collection: &str) -> String {
+    format!("{collection}{CONFLICTS_SUFFIX}")
+}
+
 /// The post-queue function's MongoDB server-selection timeout, in milliseconds: a dead store
 /// fails a batch in seconds, not at the function timeout. The provider sets a third of the
 /// function's timeout, from `min` up to `default`.

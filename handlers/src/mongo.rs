@@ -1,22 +1,29 @@
 //! The MongoDB adapter of the post-queue function.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use mongodb::bson::{self, Bson, Document};
-use mongodb::error::ErrorKind;
-use mongodb::options::ClientOptions;
+use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::error::{ErrorKind, InsertManyError};
+use mongodb::options::{
+    Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, WriteConcern,
+};
 use mongodb::{Client, Collection};
 
+use nami_contract::limits::conflicts_collection;
+
 use crate::envelope::Envelope;
-use crate::post_queue::{EnvelopeStore, InsertReport, StoreError};
+use crate::post_queue::{Conflict, EnvelopeStore, InsertReport, StoreError};
 
 /// MongoDB's duplicate key error code.
 pub const DUPLICATE_KEY: i32 = 11000;
 
-/// The pipeline's collection. One client per process; the driver pools connections.
+/// The pipeline's collection and its conflicts collection. One client per process; the driver
+/// pools connections.
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     collection: Collection<Document>,
+    conflicts: Collection<Document>,
 }
 
 impl MongoStore {
@@ -34,8 +41,17 @@ impl MongoStore {
             .app_name
             .get_or_insert_with(|| "nami-post-queue".into());
         let client = Client::with_options(options)?;
+        let database = client.database(database);
+        let durable = || {
+            CollectionOptions::builder()
+                .write_concern(durable_write_concern())
+                .read_concern(ReadConcern::majority())
+                .build()
+        };
         Ok(MongoStore {
-            collection: client.database(database).collection(collection),
+            collection: database.collection_with_options(collection, durable()),
+            conflicts: database
+                .collection_with_options(&conflicts_collection(collection), durable()),
         })
     }
 
@@ -43,31 +59,112 @@ impl MongoStore {
     pub fn collection(&self) -> &Collection<Document> {
         &self.collection
     }
+
+    /// The collection conflicts are recorded in (`<collection>_conflicts`).
+    pub fn conflicts(&self) -> &Collection<Document> {
+        &self.conflicts
+    }
+}
+
+/// Acknowledged once a majority of the replica set has the write in its journal: a batch is
+/// reported stored only then. (A duplicate-key error waits for the same concern, so a duplicate is
+/// as durable as an insert.)
+pub fn durable_write_concern() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .journal(true)
+        .build()
 }
 
 impl EnvelopeStore for MongoStore {
     async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
         let documents: Vec<Document> = envelopes.iter().map(envelope_document).collect();
-        let error = match self.collection.insert_many(documents).ordered(false).await {
-            Ok(_) => return Ok(InsertReport::default()),
-            Err(error) => error,
-        };
-        let ErrorKind::InsertMany(insert_error) = error.kind.as_ref() else {
-            return Err(StoreError(error.to_string()));
-        };
-        if insert_error.write_concern_error.is_some() {
-            // Written but not acknowledged as durable: report all, retries deduplicate.
-            return Err(StoreError(error.to_string()));
+        insert_unordered(&self.collection, documents).await
+    }
+
+    async fn stored_digests(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Option<String>>, StoreError> {
+        let unavailable = |error: mongodb::error::Error| StoreError(error.to_string());
+        let mut cursor = self
+            .collection
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "body.sha256": 1 })
+            .await
+            .map_err(unavailable)?;
+        let mut digests = HashMap::new();
+        while cursor.advance().await.map_err(unavailable)? {
+            let document = cursor.deserialize_current().map_err(unavailable)?;
+            let Ok(id) = document.get_str("_id") else {
+                continue;
+            };
+            let digest = document
+                .get_document("body")
+                .ok()
+                .and_then(|body| body.get_str("sha256").ok())
+                .map(str::to_owned);
+            digests.insert(id.to_owned(), digest);
         }
-        let mut report = InsertReport::default();
-        for write_error in insert_error.write_errors.iter().flatten() {
-            if write_error.code == DUPLICATE_KEY {
-                report.duplicates += 1;
-            } else {
-                report.failed.push(write_error.index);
-            }
+        Ok(digests)
+    }
+
+    async fn record_conflicts(
+        &self,
+        conflicts: &[Conflict<'_>],
+    ) -> Result<InsertReport, StoreError> {
+        let documents: Vec<Document> = conflicts.iter().map(conflict_document).collect();
+        insert_unordered(&self.conflicts, documents).await
+    }
+}
+
+/// One unordered, durable insert: duplicates and per-document failures by index; anything that
+/// leaves the batch's fate unknown (no server, a lost connection, a write-concern error) fails it
+/// whole, and the retry deduplicates what did get written.
+async fn insert_unordered(
+    collection: &Collection<Document>,
+    documents: Vec<Document>,
+) -> Result<InsertReport, StoreError> {
+    let error = match collection.insert_many(documents).ordered(false).await {
+        Ok(_) => return Ok(InsertReport::default()),
+        Err(error) => error,
+    };
+    match error.kind.as_ref() {
+        ErrorKind::InsertMany(insert_error) => {
+            classify(insert_error).ok_or_else(|| StoreError(error.to_string()))
         }
-        Ok(report)
+        _ => Err(StoreError(error.to_string())),
+    }
+}
+
+/// Sorts a bulk insert's errors; `None` when the whole batch must count as failed.
+fn classify(error: &InsertManyError) -> Option<InsertReport> {
+    if error.write_concern_error.is_some() {
+        // Written, but not acknowledged as durable.
+        return None;
+    }
+    let mut report = InsertReport::default();
+    for write_error in error.write_errors.iter().flatten() {
+        if write_error.code == DUPLICATE_KEY {
+            report.duplicates.push(write_error.index);
+        } else {
+            report.failed.push(write_error.index);
+        }
+    }
+    Some(report)
+}
+
+/// The stored form of a conflict: `_id` = `<delivery id>:<received digest>` (so recording it again
+/// is a duplicate), both digests, when it was found, and the envelope received.
+pub fn conflict_document(conflict: &Conflict<'_>) -> Document {
+    let envelope = conflict.envelope;
+    doc! {
+        "_id": format!("{}:{}", envelope.id, envelope.body.sha256),
+        "delivery_id": &envelope.id,
+        "stored_sha256": conflict.stored_sha256,
+        "received_sha256": &envelope.body.sha256,
+        "detected_at": bson::DateTime::now(),
+        "envelope": envelope_document(envelope),
     }
 }
 

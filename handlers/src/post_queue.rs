@@ -2,8 +2,11 @@
 //!
 //! Every record that is not certainly stored is returned in `batchItemFailures`, so SQS makes it
 //! visible again and, after `maxReceiveCount` receives, moves it to the dead-letter queue.
-//! A duplicate delivery id means the envelope is already stored: that counts as success.
+//! A duplicate delivery id with the same body digest means the envelope is already stored: that
+//! counts as success. A duplicate id with another body is a conflict: it is recorded beside the
+//! collection (`<collection>_conflicts`), and only then acknowledged.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -20,22 +23,46 @@ pub const DEFAULT_DATABASE: &str = nami_contract::limits::DEFAULT_DATABASE;
 /// Default server-selection timeout: a dead store fails a batch in seconds, not at the function timeout.
 pub const DEFAULT_MONGODB_TIMEOUT_MS: u64 = MONGODB_TIMEOUT_MS.default.unsigned_abs();
 
-/// Writes envelopes to the store.
+/// Writes envelopes to the store. Every write is acknowledged only once it is durable (the
+/// MongoDB adapter asks for write concern `majority` with journaling).
 pub trait EnvelopeStore {
     /// Inserts all envelopes unordered, `_id` = delivery id.
     fn insert(
         &self,
         envelopes: &[Envelope],
     ) -> impl Future<Output = Result<InsertReport, StoreError>> + Send;
+
+    /// The body digests of the stored envelopes among `ids`: an id that is not stored is absent;
+    /// a stored envelope without a digest (stored before digests existed) maps to `None`.
+    fn stored_digests(
+        &self,
+        ids: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, Option<String>>, StoreError>> + Send;
+
+    /// Records conflicts, one per (delivery id, received digest): recording one again is a
+    /// duplicate, which is success.
+    fn record_conflicts(
+        &self,
+        conflicts: &[Conflict<'_>],
+    ) -> impl Future<Output = Result<InsertReport, StoreError>> + Send;
 }
 
 /// What one unordered insert did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsertReport {
-    /// Indexes (into the slice given) of envelopes that failed for a reason other than a duplicate id.
+    /// Indexes (into the slice given) of items that failed for a reason other than a duplicate id.
     pub failed: Vec<usize>,
-    /// How many were already stored (duplicate key).
-    pub duplicates: usize,
+    /// Indexes of items whose id was already stored (duplicate key).
+    pub duplicates: Vec<usize>,
+}
+
+/// A delivery id received again with a body other than the one stored under it.
+#[derive(Debug, Clone, Copy)]
+pub struct Conflict<'a> {
+    /// The envelope received now (its body digest is the received one).
+    pub envelope: &'a Envelope,
+    /// The digest of the body stored under the same id.
+    pub stored_sha256: &'a str,
 }
 
 /// The store could not be written at all: every envelope of the batch counts as failed.
@@ -105,8 +132,10 @@ pub struct BatchOutcome {
     pub received: usize,
     /// Records inserted.
     pub stored: usize,
-    /// Records already stored (a redelivery): success.
+    /// Records already stored with the same body (a redelivery): success.
     pub duplicates: usize,
+    /// Records whose delivery id is stored with another body, recorded as conflicts.
+    pub conflicts: usize,
     /// Records that are not envelopes (reported failed, so they reach the DLQ).
     pub unparseable: usize,
     /// Records that could not be stored (reported failed, so SQS retries them).
@@ -167,23 +196,8 @@ impl<S: EnvelopeStore> PostQueue<S> {
             }
         }
 
-        if !envelopes.is_empty() {
-            match self.store.insert(&envelopes).await {
-                Ok(report) => {
-                    outcome.duplicates = report.duplicates;
-                    outcome.failed = report.failed.len();
-                    outcome.stored = envelopes.len() - report.failed.len() - report.duplicates;
-                    for index in report.failed {
-                        tracing::error!(pipeline = %self.pipeline, delivery_id = %envelopes[index].id, outcome = "store_failed");
-                        failures.push(envelope_message_ids[index].clone());
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = envelopes.len(), error = %error);
-                    outcome.failed = envelopes.len();
-                    failures.extend(envelope_message_ids);
-                }
-            }
+        for index in self.store_envelopes(&envelopes, &mut outcome).await {
+            failures.push(envelope_message_ids[index].clone());
         }
 
         tracing::info!(
@@ -191,6 +205,7 @@ impl<S: EnvelopeStore> PostQueue<S> {
             received = outcome.received,
             stored = outcome.stored,
             duplicates = outcome.duplicates,
+            conflicts = outcome.conflicts,
             unparseable = outcome.unparseable,
             failed = outcome.failed,
             "batch processed"
@@ -205,5 +220,528 @@ impl<S: EnvelopeStore> PostQueue<S> {
             })
             .collect();
         Ok((response, outcome))
+    }
+
+    /// Stores the envelopes; counts what happened and returns the indexes not certainly stored.
+    async fn store_envelopes(
+        &self,
+        envelopes: &[Envelope],
+        outcome: &mut BatchOutcome,
+    ) -> Vec<usize> {
+        if envelopes.is_empty() {
+            return Vec::new();
+        }
+        let report = match self.store.insert(envelopes).await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = envelopes.len(), error = %error);
+                outcome.failed = envelopes.len();
+                return (0..envelopes.len()).collect();
+            }
+        };
+        let mut failed = report.failed;
+        for &index in &failed {
+            tracing::error!(pipeline = %self.pipeline, delivery_id = %envelopes[index].id, outcome = "store_failed");
+        }
+        let judged = self.judge_duplicates(envelopes, &report.duplicates).await;
+        failed.extend(judged.failed);
+        let unrecorded = self.record_conflicts(envelopes, &judged.conflicts).await;
+        outcome.conflicts = judged.conflicts.len() - unrecorded.len();
+        failed.extend(unrecorded);
+        outcome.duplicates = judged.duplicates;
+        outcome.failed = failed.len();
+        outcome.stored = envelopes.len() - failed.len() - outcome.duplicates - outcome.conflicts;
+        failed
+    }
+
+    /// Compares each duplicate's body digest with the stored one.
+    async fn judge_duplicates(&self, envelopes: &[Envelope], duplicates: &[usize]) -> Judged {
+        let mut judged = Judged::default();
+        if duplicates.is_empty() {
+            return judged;
+        }
+        let ids: Vec<&str> = duplicates
+            .iter()
+            .map(|&index| envelopes[index].id.as_str())
+            .collect();
+        let stored = match self.store.stored_digests(&ids).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = duplicates.len(), error = %error);
+                judged.failed = duplicates.to_vec();
+                return judged;
+            }
+        };
+        for &index in duplicates {
+            let envelope = &envelopes[index];
+            match stored.get(&envelope.id) {
+                // Reported as a duplicate, yet not found: not certainly stored, so retried.
+                None => {
+                    tracing::error!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "store_failed", error = "duplicate key reported but no document found");
+                    judged.failed.push(index);
+                }
+                // Stored before envelopes carried a digest: nothing to compare with.
+                Some(None) => judged.duplicates += 1,
+                Some(Some(digest)) if *digest == envelope.body.sha256 => judged.duplicates += 1,
+                Some(Some(digest)) => judged.conflicts.push((index, digest.clone())),
+            }
+        }
+        judged
+    }
+
+    /// Records conflicts; returns the indexes of those not recorded.
+    async fn record_conflicts(
+        &self,
+        envelopes: &[Envelope],
+        conflicts: &[(usize, String)],
+    ) -> Vec<usize> {
+        if conflicts.is_empty() {
+            return Vec::new();
+        }
+        let records: Vec<Conflict<'_>> = conflicts
+            .iter()
+            .map(|(index, stored_sha256)| Conflict {
+                envelope: &envelopes[*index],
+                stored_sha256,
+            })
+            .collect();
+        let unrecorded: Vec<usize> = match self.store.record_conflicts(&records).await {
+            Ok(report) => report.failed,
+            Err(error) => {
+                tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = conflicts.len(), error = %error);
+                (0..conflicts.len()).collect()
+            }
+        };
+        for (position, record) in records.iter().enumerate() {
+            let recorded = !unrecorded.contains(&position);
+            tracing::warn!(
+                pipeline = %self.pipeline,
+                delivery_id = %record.envelope.id,
+                outcome = if recorded { "conflict" } else { "store_failed" },
+                stored_sha256 = %record.stored_sha256,
+                received_sha256 = %record.envelope.body.sha256,
+                "delivery id received again with another body"
+            );
+        }
+        unrecorded
+            .into_iter()
+            .map(|position| conflicts[position].0)
+            .collect()
+    }
+}
+
+/// Duplicates sorted by their body digest.
+#[derive(Debug, Default)]
+struct Judged {
+    /// Same body as stored (or stored without a digest): success.
+    duplicates: usize,
+    /// Index and stored digest of each duplicate whose body differs.
+    conflicts: Vec<(usize, String)>,
+    /// Indexes that cannot be judged now (the store failed): retried.
+    failed: Vec<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch decision against an in-memory store that fails chosen records in chosen ways.
+    //! (The MongoDB adapter's own classification is tested against a real server in tests/it.)
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Mutex;
+
+    use aws_lambda_events::sqs::SqsMessage;
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::envelope::{Body, ENVELOPE_VERSION, SignatureCheck};
+
+    /// How the store misbehaves on the next insert into the collection.
+    #[derive(Debug, Clone)]
+    enum Fault {
+        /// These delivery ids are refused one by one (e.g. a validator); the rest are written.
+        WriteErrors(BTreeSet<String>),
+        /// Everything is written, but the write is not acknowledged as durable.
+        WriteConcern,
+        /// The connection is lost after this many documents were written.
+        ConnectionLostAfter(usize),
+    }
+
+    #[derive(Debug, Default)]
+    struct ScriptedStore {
+        /// Stored delivery ids and their body digests (`None`: stored before digests existed).
+        stored: Mutex<BTreeMap<String, Option<String>>>,
+        /// Recorded conflicts: (delivery id, received digest).
+        conflicts: Mutex<BTreeSet<(String, String)>>,
+        fault: Mutex<Option<Fault>>,
+        digest_lookup_fails: bool,
+        conflict_recording_fails: bool,
+    }
+
+    impl ScriptedStore {
+        fn failing(fault: Fault) -> Self {
+            let store = ScriptedStore::default();
+            *store.fault.lock().unwrap() = Some(fault);
+            store
+        }
+    }
+
+    impl EnvelopeStore for ScriptedStore {
+        async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
+            let fault = self.fault.lock().unwrap().take();
+            let mut stored = self.stored.lock().unwrap();
+            let mut report = InsertReport::default();
+            for (index, envelope) in envelopes.iter().enumerate() {
+                match &fault {
+                    Some(Fault::ConnectionLostAfter(count)) if index == *count => {
+                        return Err(StoreError("connection closed".into()));
+                    }
+                    Some(Fault::WriteErrors(ids)) if ids.contains(&envelope.id) => {
+                        report.failed.push(index);
+                        continue;
+                    }
+                    _ => {}
+                }
+                if stored.contains_key(&envelope.id) {
+                    report.duplicates.push(index);
+                } else {
+                    stored.insert(envelope.id.clone(), Some(envelope.body.sha256.clone()));
+                }
+            }
+            match fault {
+                Some(Fault::WriteConcern) => Err(StoreError("write concern not satisfied".into())),
+                _ => Ok(report),
+            }
+        }
+
+        async fn stored_digests(
+            &self,
+            ids: &[&str],
+        ) -> Result<HashMap<String, Option<String>>, StoreError> {
+            if self.digest_lookup_fails {
+                return Err(StoreError("connection closed".into()));
+            }
+            let stored = self.stored.lock().unwrap();
+            Ok(ids
+                .iter()
+                .filter_map(|id| Some(((*id).to_owned(), stored.get(*id)?.clone())))
+                .collect())
+        }
+
+        async fn record_conflicts(
+            &self,
+            conflicts: &[Conflict<'_>],
+        ) -> Result<InsertReport, StoreError> {
+            if self.conflict_recording_fails {
+                return Err(StoreError("connection closed".into()));
+            }
+            let mut recorded = self.conflicts.lock().unwrap();
+            let mut report = InsertReport::default();
+            for (index, conflict) in conflicts.iter().enumerate() {
+                let key = (
+                    conflict.envelope.id.clone(),
+                    conflict.envelope.body.sha256.clone(),
+                );
+                if !recorded.insert(key) {
+                    report.duplicates.push(index);
+                }
+            }
+            Ok(report)
+        }
+    }
+
+    fn envelope(id: &str, body: &str) -> Envelope {
+        Envelope {
+            version: ENVELOPE_VERSION,
+            id: id.into(),
+            id_source: "header:x-github-delivery".into(),
+            pipeline: "orders".into(),
+            received_at: DateTime::from_timestamp_millis(1_763_900_000_000).unwrap(),
+            method: "POST".into(),
+            path: "/webhook".into(),
+            query: BTreeMap::new(),
+            source_ip: None,
+            headers: BTreeMap::new(),
+            body: Body::new(body.as_bytes(), Some("application/json")),
+            signature: SignatureCheck {
+                scheme: "github".into(),
+                verified: true,
+            },
+        }
+    }
+
+    /// A batch of `(message id, delivery id, body)`; message ids are `m-<delivery id>`.
+    fn batch(records: &[(&str, &str)]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = records
+            .iter()
+            .map(|(id, body)| {
+                let mut message = SqsMessage::default();
+                message.message_id = Some(format!("m-{id}"));
+                message.body = Some(envelope(id, body).to_message_body());
+                message
+            })
+            .collect();
+        event
+    }
+
+    fn ten() -> Vec<(String, String)> {
+        (0..10)
+            .map(|n| (format!("d{n}"), format!(r#"{{"n":{n}}}"#)))
+            .collect()
+    }
+
+    fn as_refs(records: &[(String, String)]) -> Vec<(&str, &str)> {
+        records
+            .iter()
+            .map(|(id, body)| (id.as_str(), body.as_str()))
+            .collect()
+    }
+
+    fn failed_ids(response: &SqsBatchResponse) -> BTreeSet<String> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|failure| failure.item_identifier.clone())
+            .collect()
+    }
+
+    /// The promise, checked on every outcome: a record is acknowledged only when its delivery id is
+    /// stored with its body, or recorded as a conflict.
+    fn assert_nothing_acknowledged_unstored(
+        store: &ScriptedStore,
+        event: &SqsEvent,
+        response: &SqsBatchResponse,
+    ) {
+        let failed = failed_ids(response);
+        let stored = store.stored.lock().unwrap();
+        let conflicts = store.conflicts.lock().unwrap();
+        for record in &event.records {
+            let message_id = record.message_id.clone().unwrap();
+            if failed.contains(&message_id) {
+                continue;
+            }
+            let envelope = Envelope::from_message_body(record.body.as_deref().unwrap()).unwrap();
+            let digest = Some(envelope.body.sha256.clone());
+            assert!(
+                stored.get(&envelope.id) == Some(&digest)
+                    || stored.get(&envelope.id) == Some(&None)
+                    || conflicts.contains(&(envelope.id.clone(), envelope.body.sha256.clone())),
+                "{message_id} acknowledged but not stored"
+            );
+        }
+    }
+
+    async fn run(store: &ScriptedStore, event: &SqsEvent) -> (BTreeSet<String>, BatchOutcome) {
+        let function = PostQueue::new("orders", store);
+        let (response, outcome) = function.process(event).await.unwrap();
+        assert_nothing_acknowledged_unstored(store, event, &response);
+        (failed_ids(&response), outcome)
+    }
+
+    impl<S: EnvelopeStore + Sync> EnvelopeStore for &S {
+        async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
+            (**self).insert(envelopes).await
+        }
+        async fn stored_digests(
+            &self,
+            ids: &[&str],
+        ) -> Result<HashMap<String, Option<String>>, StoreError> {
+            (**self).stored_digests(ids).await
+        }
+        async fn record_conflicts(
+            &self,
+            conflicts: &[Conflict<'_>],
+        ) -> Result<InsertReport, StoreError> {
+            (**self).record_conflicts(conflicts).await
+        }
+    }
+
+    #[tokio::test]
+    async fn records_refused_one_by_one_are_exactly_the_ones_reported() {
+        let records = ten();
+        let event = batch(&as_refs(&records));
+        let store = ScriptedStore::failing(Fault::WriteErrors(BTreeSet::from([
+            "d2".to_owned(),
+            "d7".to_owned(),
+        ])));
+        let (failed, outcome) = run(&store, &event).await;
+        assert_eq!(
+            failed,
+            BTreeSet::from(["m-d2".to_owned(), "m-d7".to_owned()])
+        );
+        assert_eq!(
+            (outcome.stored, outcome.failed, outcome.duplicates),
+            (8, 2, 0)
+        );
+
+        // SQS redelivers the two: they are stored, nothing else is touched.
+        let retry = batch(&[("d2", r#"{"n":2}"#), ("d7", r#"{"n":7}"#)]);
+        let (failed, outcome) = run(&store, &retry).await;
+        assert!(failed.is_empty());
+        assert_eq!((outcome.stored, outcome.duplicates), (2, 0));
+        assert_eq!(store.stored.lock().unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_write_concern_error_fails_the_whole_batch_and_the_retry_finds_duplicates() {
+        let records = ten();
+        let event = batch(&as_refs(&records));
+        let store = ScriptedStore::failing(Fault::WriteConcern);
+        let (failed, outcome) = run(&store, &event).await;
+        assert_eq!(
+            failed.len(),
+            10,
+            "written, but not durable: nothing acknowledged"
+        );
+        assert_eq!((outcome.stored, outcome.failed), (0, 10));
+
+        let (failed, outcome) = run(&store, &event).await;
+        assert!(failed.is_empty());
+        assert_eq!((outcome.stored, outcome.duplicates), (0, 10));
+    }
+
+    #[tokio::test]
+    async fn a_connection_lost_mid_batch_fails_every_record_of_it() {
+        let records = ten();
+        let event = batch(&as_refs(&records));
+        let store = ScriptedStore::failing(Fault::ConnectionLostAfter(3));
+        let (failed, outcome) = run(&store, &event).await;
+        assert_eq!(failed.len(), 10);
+        assert_eq!(outcome.failed, 10);
+
+        let (failed, outcome) = run(&store, &event).await;
+        assert!(failed.is_empty());
+        assert_eq!((outcome.stored, outcome.duplicates), (7, 3));
+    }
+
+    #[tokio::test]
+    async fn unparseable_and_refused_records_are_both_reported() {
+        let mut event = batch(&[("d1", "{}"), ("d2", "{}"), ("d3", "{}")]);
+        event.records[1].body = Some("{\"not\": \"an envelope\"}".into());
+        let store = ScriptedStore::failing(Fault::WriteErrors(BTreeSet::from(["d3".to_owned()])));
+        let (failed, outcome) = run(&store, &event).await;
+        assert_eq!(
+            failed,
+            BTreeSet::from(["m-d2".to_owned(), "m-d3".to_owned()])
+        );
+        assert_eq!(
+            (
+                outcome.received,
+                outcome.stored,
+                outcome.unparseable,
+                outcome.failed
+            ),
+            (3, 1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_id_with_another_body_is_a_conflict_recorded_once() {
+        let store = ScriptedStore::default();
+        let (failed, _) = run(&store, &batch(&[("d1", r#"{"amount":10}"#)])).await;
+        assert!(failed.is_empty());
+
+        let replayed = batch(&[("d1", r#"{"amount":10}"#), ("d1", r#"{"amount":9999}"#)]);
+        let (failed, outcome) = run(&store, &replayed).await;
+        assert!(failed.is_empty(), "recorded, so acknowledged");
+        assert_eq!(
+            (outcome.stored, outcome.duplicates, outcome.conflicts),
+            (0, 1, 1)
+        );
+        let stored = store.stored.lock().unwrap()["d1"].clone();
+        assert_eq!(
+            stored,
+            Some(envelope("d1", r#"{"amount":10}"#).body.sha256),
+            "the first body stays"
+        );
+        drop(stored);
+
+        // Redelivered: still one conflict.
+        let (failed, outcome) = run(&store, &replayed).await;
+        assert!(failed.is_empty());
+        assert_eq!(outcome.conflicts, 1);
+        assert_eq!(store.conflicts.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn two_bodies_under_one_id_in_one_batch_store_one_and_record_the_other() {
+        let store = ScriptedStore::default();
+        let (failed, outcome) =
+            run(&store, &batch(&[("d1", "{\"a\":1}"), ("d1", "{\"a\":2}")])).await;
+        assert!(failed.is_empty());
+        assert_eq!((outcome.stored, outcome.conflicts), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn duplicates_that_cannot_be_compared_are_retried() {
+        let store = ScriptedStore {
+            digest_lookup_fails: true,
+            ..ScriptedStore::default()
+        };
+        store
+            .stored
+            .lock()
+            .unwrap()
+            .insert("d1".into(), Some(envelope("d1", "{}").body.sha256));
+        let (failed, outcome) = run(&store, &batch(&[("d1", "{}"), ("d2", "{}")])).await;
+        assert_eq!(failed, BTreeSet::from(["m-d1".to_owned()]));
+        assert_eq!(
+            (outcome.stored, outcome.failed, outcome.duplicates),
+            (1, 1, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_conflict_that_cannot_be_recorded_is_retried() {
+        let store = ScriptedStore {
+            conflict_recording_fails: true,
+            ..ScriptedStore::default()
+        };
+        store
+            .stored
+            .lock()
+            .unwrap()
+            .insert("d1".into(), Some(envelope("d1", "{\"a\":1}").body.sha256));
+        let (failed, outcome) = run(&store, &batch(&[("d1", "{\"a\":2}")])).await;
+        assert_eq!(failed, BTreeSet::from(["m-d1".to_owned()]));
+        assert_eq!((outcome.conflicts, outcome.failed), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_stored_before_digests_existed_counts_as_stored() {
+        let store = ScriptedStore::default();
+        store.stored.lock().unwrap().insert("d1".into(), None);
+        let (failed, outcome) = run(&store, &batch(&[("d1", "{}")])).await;
+        assert!(failed.is_empty());
+        assert_eq!(outcome.duplicates, 1);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_that_vanished_before_the_lookup_is_retried() {
+        struct Forgetful(ScriptedStore);
+        impl EnvelopeStore for Forgetful {
+            async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
+                let report = self.0.insert(envelopes).await;
+                self.0.stored.lock().unwrap().clear();
+                report
+            }
+            async fn stored_digests(
+                &self,
+                ids: &[&str],
+            ) -> Result<HashMap<String, Option<String>>, StoreError> {
+                self.0.stored_digests(ids).await
+            }
+            async fn record_conflicts(
+                &self,
+                conflicts: &[Conflict<'_>],
+            ) -> Result<InsertReport, StoreError> {
+                self.0.record_conflicts(conflicts).await
+            }
+        }
+        let store = Forgetful(ScriptedStore::default());
+        store.0.stored.lock().unwrap().insert("d1".into(), None);
+        let function = PostQueue::new("orders", store);
+        let (response, _) = function.process(&batch(&[("d1", "{}")])).await.unwrap();
+        assert_eq!(failed_ids(&response), BTreeSet::from(["m-d1".to_owned()]));
     }
 }

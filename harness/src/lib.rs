@@ -266,19 +266,34 @@ impl Moto {
 pub struct Mongo {
     process: ServerProcess,
     data: PathBuf,
+    fail_points: bool,
 }
 
 impl Mongo {
     /// Starts a standalone server whose data lives in its own folder under `target/emulators/`
     /// (kept across [`Mongo::stop`] / [`Mongo::restart`], removed on drop).
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that also takes mongod's test command `configureFailPoint`, so a test can
+    /// make it refuse, stall or drop chosen commands (`failCommand`).
+    pub fn start_with_fail_points() -> Result<Self, HarnessError> {
+        Self::start_with(true)
+    }
+
+    fn start_with(fail_points: bool) -> Result<Self, HarnessError> {
         let data = emulators_dir().join(format!("mongo-data-{}-{}", std::process::id(), unique()));
         fs::create_dir_all(&data)?;
         let data_arg = data.to_string_lossy().into_owned();
         let process = start_on_free_port("mongo", &venv_bin("secantusd-py"), |port| {
-            mongo_args(port, &data_arg)
+            mongo_args(port, &data_arg, fail_points)
         })?;
-        Ok(Mongo { process, data })
+        Ok(Mongo {
+            process,
+            data,
+            fail_points,
+        })
     }
 
     /// A connection string for the server (direct: it is a single node).
@@ -298,7 +313,7 @@ impl Mongo {
     pub fn restart(&mut self) -> Result<(), HarnessError> {
         self.process.stop();
         let port = self.process.port();
-        let args = mongo_args(port, &self.data.to_string_lossy());
+        let args = mongo_args(port, &self.data.to_string_lossy(), self.fail_points);
         self.process = ServerProcess::start("mongo", &venv_bin("secantusd-py"), &args, port)?;
         Ok(())
     }
@@ -316,8 +331,8 @@ impl Drop for Mongo {
     }
 }
 
-fn mongo_args(port: u16, data: &str) -> Vec<String> {
-    [
+fn mongo_args(port: u16, data: &str, fail_points: bool) -> Vec<String> {
+    let mut args = [
         "--host",
         "127.0.0.1",
         "--port",
@@ -327,7 +342,11 @@ fn mongo_args(port: u16, data: &str) -> Vec<String> {
         "--standalone",
     ]
     .map(str::to_owned)
-    .to_vec()
+    .to_vec();
+    if fail_points {
+        args.push("--enable-test-commands".into());
+    }
+    args
 }
 
 pub(crate) fn unique() -> u64 {

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::DateTime;
-use mongodb::bson::{Bson, doc};
+use mongodb::bson::{Bson, Document, doc};
 use nami_handlers::envelope::{Body, ENVELOPE_VERSION, Envelope, SignatureCheck};
-use nami_handlers::mongo::MongoStore;
+use nami_handlers::mongo::{MongoStore, durable_write_concern};
 use nami_handlers::post_queue::PostQueue;
 use nami_harness::Mongo;
 
@@ -104,6 +104,287 @@ async fn fifty_records_with_duplicates_and_a_poison_record_are_each_stored_once(
     );
 }
 
+/// The admin connection a test uses to arm `failCommand` and watch operations.
+async fn admin(mongo: &Mongo) -> mongodb::Database {
+    mongodb::Client::with_uri_str(mongo.uri())
+        .await
+        .unwrap()
+        .database("admin")
+}
+
+/// Arms `failCommand` on the post-queue function's inserts (its connections only, by app name).
+async fn fail_inserts(admin: &mongodb::Database, mode: Bson, data: Document) {
+    let mut data = data;
+    data.insert("failCommands", vec!["insert"]);
+    data.insert("appName", "nami-post-queue");
+    admin
+        .run_command(doc! {"configureFailPoint": "failCommand", "mode": mode, "data": data})
+        .await
+        .unwrap();
+}
+
+async fn disarm(admin: &mongodb::Database) {
+    admin
+        .run_command(doc! {"configureFailPoint": "failCommand", "mode": "off"})
+        .await
+        .unwrap();
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<(String, String)> {
+    range
+        .map(|n| {
+            let body = format!(r#"{{"n":{n}}}"#);
+            (
+                format!("m{n}"),
+                envelope(&format!("d{n}"), body.as_bytes(), "application/json").to_message_body(),
+            )
+        })
+        .collect()
+}
+
+fn all_ids(records: &[(String, String)]) -> Vec<String> {
+    let mut ids: Vec<String> = records.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn writes_ask_for_a_majority_and_the_journal() {
+    let mongo = Mongo::start().unwrap();
+    let store = store(&mongo, "orders", Duration::from_secs(5)).await;
+    assert_eq!(
+        store.collection().write_concern(),
+        Some(&durable_write_concern())
+    );
+    assert_eq!(
+        store.conflicts().write_concern(),
+        Some(&durable_write_concern())
+    );
+    assert_eq!(store.conflicts().name(), "orders_conflicts");
+}
+
+#[tokio::test]
+async fn records_the_server_refuses_are_exactly_the_ones_reported() {
+    let mongo = Mongo::start().unwrap();
+    let client = mongodb::Client::with_uri_str(mongo.uri()).await.unwrap();
+    // A validator refuses bodies whose n is 3 or 7: per-document write errors (code 121), not duplicates.
+    client
+        .database("nami")
+        .create_collection("validated")
+        .validator(doc! {"$jsonSchema": {"bsonType": "object", "properties": {"body": {"bsonType": "object", "properties": {"json": {"bsonType": "object", "properties": {"n": {"not": {"enum": [3, 7]}}}}}}}}})
+        .await
+        .unwrap();
+    let store = store(&mongo, "validated", Duration::from_secs(5)).await;
+    let function = PostQueue::new("validated", store.clone());
+    let records = numbered(0..10);
+    let (response, outcome) = function.process(&sqs_event(records.clone())).await.unwrap();
+    assert_eq!(failures(&response), vec!["m3", "m7"]);
+    assert_eq!(
+        (outcome.stored, outcome.failed, outcome.duplicates),
+        (8, 2, 0)
+    );
+    assert_eq!(
+        store.collection().count_documents(doc! {}).await.unwrap(),
+        8
+    );
+}
+
+#[tokio::test]
+async fn a_write_concern_error_acknowledges_nothing_and_the_retry_stores_once() {
+    let mongo = Mongo::start_with_fail_points().unwrap();
+    let admin = admin(&mongo).await;
+    let store = store(&mongo, "orders", Duration::from_secs(5)).await;
+    let function = PostQueue::new("orders", store.clone());
+    let records = numbered(0..10);
+    fail_inserts(
+        &admin,
+        doc! {"times": 1}.into(),
+        doc! {"writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"}},
+    )
+    .await;
+    let (response, outcome) = function.process(&sqs_event(records.clone())).await.unwrap();
+    assert_eq!(
+        failures(&response),
+        all_ids(&records),
+        "written, not durable: all retried"
+    );
+    assert_eq!(outcome.failed, 10);
+
+    let (response, outcome) = function.process(&sqs_event(records)).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        (outcome.stored + outcome.duplicates, outcome.failed),
+        (10, 0)
+    );
+    assert_eq!(
+        store.collection().count_documents(doc! {}).await.unwrap(),
+        10
+    );
+}
+
+#[tokio::test]
+async fn an_error_reply_or_a_closed_connection_fails_the_whole_batch() {
+    let mongo = Mongo::start_with_fail_points().unwrap();
+    let admin = admin(&mongo).await;
+    let store = store(&mongo, "orders", Duration::from_secs(5)).await;
+    let function = PostQueue::new("orders", store.clone());
+    let records = numbered(0..10);
+    for data in [doc! {"errorCode": 91}, doc! {"closeConnection": true}] {
+        // Armed for every attempt, so the driver's own retry cannot hide the failure.
+        fail_inserts(&admin, "alwaysOn".into(), data.clone()).await;
+        let (response, outcome) = function.process(&sqs_event(records.clone())).await.unwrap();
+        assert_eq!(failures(&response), all_ids(&records), "{data}");
+        assert_eq!(outcome.failed, 10, "{data}");
+        disarm(&admin).await;
+    }
+    // A "shutting down" reply marks the server unknown until the driver's monitor sees it again:
+    // the batches in between fail whole, and SQS's redeliveries store them.
+    redeliver_until_stored(&function, &records).await;
+    assert_eq!(
+        store.collection().count_documents(doc! {}).await.unwrap(),
+        10
+    );
+}
+
+/// Delivers `records` again and again, as SQS does with the failures it is told of, until none
+/// fails (at most ten receives, each waiting for a server up to the store's timeout).
+async fn redeliver_until_stored(function: &PostQueue<MongoStore>, records: &[(String, String)]) {
+    let mut pending = records.to_vec();
+    for _ in 0..10 {
+        let (response, _) = function.process(&sqs_event(pending.clone())).await.unwrap();
+        let failed = failures(&response);
+        pending.retain(|(id, _)| failed.contains(id));
+        if pending.is_empty() {
+            return;
+        }
+    }
+    panic!(
+        "still not stored after ten receives: {:?}",
+        all_ids(&pending)
+    );
+}
+
+#[tokio::test]
+async fn the_store_stopped_during_an_insert_fails_every_record_of_the_batch() {
+    let mut mongo = Mongo::start_with_fail_points().unwrap();
+    let admin = admin(&mongo).await;
+    let store = store(&mongo, "orders", Duration::from_millis(700)).await;
+    let function = std::sync::Arc::new(PostQueue::new("orders", store.clone()));
+    let records = numbered(0..10);
+    // The insert stalls in the server, which is stopped while it holds the batch.
+    fail_inserts(
+        &admin,
+        doc! {"times": 1}.into(),
+        doc! {"blockConnection": true, "blockTimeMS": 60_000},
+    )
+    .await;
+    let batch = sqs_event(records.clone());
+    let running = tokio::spawn({
+        let function = function.clone();
+        async move { function.process(&batch).await.unwrap() }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !insert_in_progress(&admin).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the insert never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mongo.stop();
+    let (response, outcome) = running.await.unwrap();
+    assert_eq!(failures(&response), all_ids(&records));
+    assert_eq!(outcome.failed, 10);
+
+    mongo.restart().unwrap();
+    redeliver_until_stored(&function, &records).await;
+    assert_eq!(
+        store.collection().count_documents(doc! {}).await.unwrap(),
+        10
+    );
+}
+
+/// Whether the server is running an insert of the post-queue function.
+async fn insert_in_progress(admin: &mongodb::Database) -> bool {
+    let Ok(reply) = admin.run_command(doc! {"currentOp": 1}).await else {
+        return false;
+    };
+    reply
+        .get_array("inprog")
+        .map(|operations| {
+            operations.iter().filter_map(Bson::as_document).any(|op| {
+                op.get_str("op") == Ok("insert")
+                    && op
+                        .get_document("clientMetadata")
+                        .and_then(|m| m.get_document("application"))
+                        .and_then(|a| a.get_str("name"))
+                        == Ok("nami-post-queue")
+            })
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_delivery_id_received_again_with_another_body_lands_in_the_conflicts_collection() {
+    let mongo = Mongo::start().unwrap();
+    let store = store(&mongo, "orders", Duration::from_secs(5)).await;
+    let function = PostQueue::new("orders", store.clone());
+    let original = envelope("evt-1", br#"{"amount":10}"#, "application/json");
+    let altered = envelope("evt-1", br#"{"amount":9999}"#, "application/json");
+    let batch = [
+        ("m1".to_owned(), original.to_message_body()),
+        ("m2".to_owned(), original.to_message_body()),
+        ("m3".to_owned(), altered.to_message_body()),
+    ];
+    for _ in 0..2 {
+        let (response, _) = function.process(&sqs_event(batch.clone())).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let stored = store
+        .collection()
+        .find_one(doc! {"_id": "evt-1"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored
+            .get_document("body")
+            .unwrap()
+            .get_str("sha256")
+            .unwrap(),
+        original.body.sha256
+    );
+    let conflicts: Vec<Document> = {
+        let mut cursor = store.conflicts().find(doc! {}).await.unwrap();
+        let mut found = Vec::new();
+        while cursor.advance().await.unwrap() {
+            found.push(cursor.deserialize_current().unwrap());
+        }
+        found
+    };
+    assert_eq!(conflicts.len(), 1, "recorded once across redeliveries");
+    let conflict = &conflicts[0];
+    assert_eq!(conflict.get_str("delivery_id").unwrap(), "evt-1");
+    assert_eq!(
+        conflict.get_str("stored_sha256").unwrap(),
+        original.body.sha256
+    );
+    assert_eq!(
+        conflict.get_str("received_sha256").unwrap(),
+        altered.body.sha256
+    );
+    assert_eq!(
+        conflict
+            .get_document("envelope")
+            .unwrap()
+            .get_document("body")
+            .unwrap()
+            .get_str("raw")
+            .unwrap(),
+        r#"{"amount":9999}"#
+    );
+}
+
 #[tokio::test]
 async fn stored_document_keeps_the_raw_body_byte_exact_and_a_bson_date() {
     let mongo = Mongo::start().unwrap();
@@ -148,6 +429,7 @@ async fn stored_document_keeps_the_raw_body_byte_exact_and_a_bson_date() {
         let round_trip = Body {
             content_type: body.get_str("content_type").ok().map(str::to_owned),
             size: body.get_i32("size").unwrap() as usize,
+            sha256: body.get_str("sha256").unwrap().to_owned(),
             encoding: serde_json::from_value(serde_json::json!(body.get_str("encoding").unwrap()))
                 .unwrap(),
             raw: body.get_str("raw").unwrap().to_owned(),

@@ -90,6 +90,37 @@ mod tests {
     }
 
     #[test]
+    fn each_scheme_has_its_senders_default_and_records_its_source() {
+        let defaults: Vec<(&str, Option<String>)> = [
+            Scheme::Github,
+            Scheme::Shopify,
+            Scheme::StandardWebhooks,
+            Scheme::Stripe,
+            Scheme::Slack,
+            Scheme::None,
+        ]
+        .iter()
+        .map(|scheme| {
+            (
+                scheme.name(),
+                DeliveryIdRule::for_scheme(scheme).map(|rule| rule.source()),
+            )
+        })
+        .collect();
+        assert_eq!(
+            defaults,
+            [
+                ("github", Some("header:x-github-delivery".to_owned())),
+                ("shopify", Some("header:x-shopify-webhook-id".to_owned())),
+                ("standard-webhooks", Some("header:webhook-id".to_owned())),
+                ("stripe", Some("json:/id".to_owned())),
+                ("slack", None),
+                ("none", None),
+            ]
+        );
+    }
+
+    #[test]
     fn finds_ids_in_headers_and_json() {
         let headers =
             BTreeMap::from([("x-github-delivery".to_owned(), "72d3162e-cc78".to_owned())]);

@@ -339,6 +339,9 @@ mod tests {
         );
         assert!(Body::new(b"  [1,2]", None).json.is_some());
         assert!(Body::new(b"{\"a\":1}", Some("text/plain")).json.is_none());
+        // Without a content type only an object or an array counts as JSON, not a bare scalar.
+        assert!(Body::new(b"123", None).json.is_none());
+        assert!(Body::new(b"\"text\"", None).json.is_none());
     }
 
     #[test]

@@ -191,3 +191,69 @@ pub fn standard_webhooks_key(secret: &str) -> Result<Vec<u8>, SchemeConfigError>
         .decode(encoded)
         .map_err(|_| SchemeConfigError::InvalidStandardWebhooksSecret)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: [&str; 7] = [
+        "github",
+        "stripe",
+        "slack",
+        "shopify",
+        "standard-webhooks",
+        "hmac",
+        "none",
+    ];
+
+    fn parse(name: &str) -> Scheme {
+        Scheme::parse(name, |setting| {
+            (setting == "header").then(|| "X-Signature".to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn every_name_parses_to_the_scheme_that_displays_it() {
+        for name in NAMES {
+            let scheme = parse(name);
+            assert_eq!((scheme.name(), scheme.to_string().as_str()), (name, name));
+        }
+        assert!(matches!(
+            Scheme::parse("gitlab", |_| None),
+            Err(SchemeConfigError::UnknownScheme(name)) if name == "gitlab"
+        ));
+    }
+
+    #[test]
+    fn only_stripe_slack_and_standard_webhooks_sign_a_timestamp() {
+        let timestamped: Vec<&str> = NAMES
+            .into_iter()
+            .filter(|name| parse(name).uses_timestamp())
+            .collect();
+        assert_eq!(timestamped, ["stripe", "slack", "standard-webhooks"]);
+    }
+
+    #[test]
+    fn hmac_needs_a_header_and_reads_its_settings() {
+        assert!(matches!(
+            Scheme::parse("hmac", |_| None),
+            Err(SchemeConfigError::MissingHmacHeader)
+        ));
+        assert!(matches!(
+            Scheme::parse("hmac", |s| (s == "header").then(|| "  ".to_owned())),
+            Err(SchemeConfigError::MissingHmacHeader)
+        ));
+        let Scheme::Hmac(hmac) = parse("hmac") else {
+            panic!("hmac")
+        };
+        assert_eq!(hmac.header, "x-signature");
+    }
+
+    #[test]
+    fn standard_webhooks_keys_are_base64_with_or_without_the_prefix() {
+        assert_eq!(standard_webhooks_key("whsec_AQID").unwrap(), vec![1, 2, 3]);
+        assert_eq!(standard_webhooks_key("AQID").unwrap(), vec![1, 2, 3]);
+        assert!(standard_webhooks_key("whsec_%%%").is_err());
+    }
+}

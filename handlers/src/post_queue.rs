@@ -616,13 +616,14 @@ mod tests {
 
     #[tokio::test]
     async fn unparseable_and_refused_records_are_both_reported() {
-        let mut event = batch(&[("d1", "{}"), ("d2", "{}"), ("d3", "{}")]);
+        let mut event = batch(&[("d1", "{}"), ("d2", "{}"), ("d3", "{}"), ("d4", "{}")]);
         event.records[1].body = Some("{\"not\": \"an envelope\"}".into());
+        event.records[3].body = None;
         let store = ScriptedStore::failing(Fault::WriteErrors(BTreeSet::from(["d3".to_owned()])));
         let (failed, outcome) = run(&store, &event).await;
         assert_eq!(
             failed,
-            BTreeSet::from(["m-d2".to_owned(), "m-d3".to_owned()])
+            BTreeSet::from(["m-d2".to_owned(), "m-d3".to_owned(), "m-d4".to_owned()])
         );
         assert_eq!(
             (
@@ -631,7 +632,7 @@ mod tests {
                 outcome.unparseable,
                 outcome.failed
             ),
-            (3, 1, 1, 1)
+            (4, 1, 2, 1)
         );
     }
 
@@ -705,6 +706,19 @@ mod tests {
         let (failed, outcome) = run(&store, &batch(&[("d1", "{\"a\":2}")])).await;
         assert_eq!(failed, BTreeSet::from(["m-d1".to_owned()]));
         assert_eq!((outcome.conflicts, outcome.failed), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn the_lambda_entry_point_answers_the_batch_failures() {
+        let store = ScriptedStore::default();
+        let mut event = batch(&[("d1", "{}"), ("d2", "{}")]);
+        event.records[0].body = Some("not an envelope".into());
+        let function = PostQueue::new("orders", &store);
+        let response = function
+            .handle_event(LambdaEvent::new(event, lambda_runtime::Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(failed_ids(&response), BTreeSet::from(["m-d1".to_owned()]));
     }
 
     #[tokio::test]

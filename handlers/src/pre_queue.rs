@@ -338,6 +338,120 @@ mod tests {
         }
     }
 
+    /// A queue that keeps what it is sent, or refuses everything.
+    #[derive(Default)]
+    struct Recorded {
+        sent: std::sync::Mutex<Vec<String>>,
+        refuse: bool,
+    }
+    impl Enqueue for &Recorded {
+        async fn send(&self, body: String) -> Result<(), EnqueueError> {
+            if self.refuse {
+                return Err(EnqueueError("throttled".into()));
+            }
+            self.sent.lock().unwrap().push(body);
+            Ok(())
+        }
+    }
+
+    fn answer(response: &ApiGatewayProxyResponse) -> (i64, serde_json::Value, Option<String>) {
+        let Some(ResponseBody::Text(text)) = &response.body else {
+            panic!("a text body: {response:?}")
+        };
+        assert_eq!(response.headers["content-type"], "application/json");
+        let retry_after = response
+            .headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            response.status_code,
+            serde_json::from_str(text).unwrap(),
+            retry_after,
+        )
+    }
+
+    #[tokio::test]
+    async fn answers_200_with_the_id_only_once_enqueued_and_503_when_the_queue_refuses() {
+        let queue = Recorded::default();
+        let function = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue).unwrap();
+        let request = github_request(r#"{"action":"opened"}"#, "s3cret");
+        let event = LambdaEvent::new(request.clone(), lambda_runtime::Context::default());
+        let (status, body, retry_after) = answer(&function.handle_event(event).await.unwrap());
+        assert_eq!(
+            (status, body, retry_after),
+            (
+                200,
+                json!({"id": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}),
+                None
+            )
+        );
+        let sent = queue.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            Envelope::from_message_body(&sent[0]).unwrap().id,
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        );
+
+        let refusing = Recorded {
+            refuse: true,
+            ..Recorded::default()
+        };
+        let function = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &refusing).unwrap();
+        let (status, body, retry_after) = answer(&function.handle(&request, now()).await);
+        assert_eq!(status, 503);
+        assert_eq!(body["error"], "the queue is unavailable; retry later");
+        assert_eq!(retry_after.as_deref(), Some("5"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_is_answered_with_its_status_and_reason_and_not_enqueued() {
+        let queue = Recorded::default();
+        let function = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue).unwrap();
+        let forged = github_request("{}", "guessed");
+        let (status, body, _) = answer(&function.handle(&forged, now()).await);
+        assert_eq!(
+            (status, body),
+            (
+                401,
+                json!({"error": "invalid signature: signature does not match"})
+            )
+        );
+        assert!(queue.sent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn hmac_settings_come_from_their_own_variables() {
+        let map: BTreeMap<&str, &str> = BTreeMap::from([
+            (vars::PIPELINE, "p"),
+            (vars::QUEUE_URL, "http://q"),
+            (vars::SIGNATURE_SCHEME, "hmac"),
+            (vars::SIGNATURE_HEADER, "X-Sig"),
+            (vars::SIGNATURE_ALGORITHM, "sha1"),
+            (vars::SIGNATURE_ENCODING, "base64"),
+            (vars::SIGNATURE_PREFIX, "v1="),
+        ]);
+        let read =
+            PreQueueSettings::read(&Settings(|var: &str| map.get(var).map(|v| (*v).to_owned())))
+                .unwrap();
+        let Scheme::Hmac(hmac) = read.scheme else {
+            panic!("hmac")
+        };
+        assert_eq!(
+            (
+                hmac.header.as_str(),
+                hmac.algorithm,
+                hmac.encoding,
+                hmac.prefix.as_str()
+            ),
+            (
+                "x-sig",
+                crate::signature::HmacAlgorithm::Sha1,
+                crate::signature::SignatureEncoding::Base64,
+                "v1="
+            )
+        );
+    }
+
     fn settings(scheme: Scheme) -> PreQueueSettings {
         PreQueueSettings {
             pipeline: "orders".into(),
@@ -457,6 +571,39 @@ mod tests {
                 .contains("maximum message size is 2048 bytes"),
             "{rejection}"
         );
+    }
+
+    #[test]
+    fn the_size_check_is_on_the_whole_envelope_to_the_byte() {
+        let mut request = ApiGatewayProxyRequest::default();
+        request.body = Some("y".repeat(1500));
+        let measure = PreQueue::new(settings(Scheme::None), None, Unreachable).unwrap();
+        let size = measure
+            .admit(&request, now())
+            .unwrap()
+            .to_message_body()
+            .len();
+        assert!(size > 1500, "the envelope is larger than its body");
+        let with_limit = |limit: usize| {
+            let mut limited = settings(Scheme::None);
+            limited.max_message_bytes = limit;
+            PreQueue::new(limited, None, Unreachable).unwrap()
+        };
+        // An envelope of exactly the limit fits; one byte less of limit, and it does not.
+        assert!(with_limit(size).admit(&request, now()).is_ok());
+        match with_limit(size - 1).admit(&request, now()) {
+            Err(Rejection::TooLarge {
+                size: reported,
+                limit,
+            }) => {
+                assert_eq!((reported, limit), (size, size - 1));
+            }
+            other => panic!("expected 413, got {other:?}"),
+        }
+        // A body that fits the limit while its envelope does not is refused too.
+        let body_fits = with_limit(1600);
+        assert!(size > 1600);
+        assert_eq!(body_fits.admit(&request, now()).unwrap_err().status(), 413);
     }
 
     #[test]

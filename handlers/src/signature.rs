@@ -506,6 +506,54 @@ mod tests {
     }
 
     #[test]
+    fn a_valid_signature_counts_in_any_position_and_a_truncated_one_never() {
+        // The valid signature first, a wrong one after it (Stripe, then Standard Webhooks).
+        let stripe = verifier(Scheme::Stripe, STRIPE_SECRET);
+        let first = format!("t=1700000000,v1={STRIPE_V1},v1={}", "ab".repeat(32));
+        assert_eq!(
+            stripe.verify(
+                &stripe_headers(&first),
+                STRIPE_BODY.as_bytes(),
+                at(1_700_000_000)
+            ),
+            Ok(())
+        );
+        let standard = verifier(Scheme::StandardWebhooks, SW_SECRET);
+        let first = format!("{SW_SIGNATURE} v1,Zm9vYmFyYmF6");
+        assert_eq!(
+            standard.verify(&sw_headers(&first), SW_BODY.as_bytes(), at(SW_TIMESTAMP)),
+            Ok(())
+        );
+        // A prefix of the valid signature (half of it, one byte short) or a longer one: refused.
+        let github = verifier(Scheme::Github, GITHUB_SECRET);
+        let hex = GITHUB_SIGNATURE.strip_prefix("sha256=").unwrap();
+        for candidate in [&hex[..32], &hex[..62], &format!("{hex}00")] {
+            let value = format!("sha256={candidate}");
+            assert_eq!(
+                github.verify(
+                    &headers(&[("X-Hub-Signature-256", &value)]),
+                    b"Hello, World!",
+                    at(0)
+                ),
+                Err(SignatureError::Mismatch),
+                "{candidate}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_tolerance_includes_its_last_second_either_side() {
+        let v = verifier(Scheme::Stripe, STRIPE_SECRET);
+        let one = format!("t=1700000000,v1={STRIPE_V1}");
+        for now in [at(1_700_000_000 + 300), at(1_700_000_000 - 300)] {
+            assert_eq!(
+                v.verify(&stripe_headers(&one), STRIPE_BODY.as_bytes(), now),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
     fn stripe_timestamps_and_malformed_headers() {
         let v = verifier(Scheme::Stripe, STRIPE_SECRET);
         let one = format!("t=1700000000,v1={STRIPE_V1}");
@@ -640,6 +688,8 @@ mod tests {
     #[test]
     fn debug_output_never_shows_the_secret() {
         let v = verifier(Scheme::Github, GITHUB_SECRET);
-        assert!(!format!("{v:?}").contains("Secret to Everybody"));
+        let shown = format!("{v:?}");
+        assert!(!shown.contains("Secret to Everybody"), "{shown}");
+        assert!(shown.contains("Key(<26 bytes redacted>)"), "{shown}");
     }
 }

@@ -207,7 +207,8 @@ impl Drop for ServerProcess {
     }
 }
 
-fn venv_bin(program: &str) -> PathBuf {
+/// A program of the project's pinned Python tools (`.venv/bin/`).
+pub fn venv_bin(program: &str) -> PathBuf {
     workspace_root().join(".venv").join("bin").join(program)
 }
 

@@ -157,7 +157,15 @@ fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String 
     });
     out.push_str(
         "\n## Timeouts\n\nThe `timeouts` block bounds `create`, `update` and `delete` (default `30m` each), including \
-         waits for IAM propagation and Lambda updates.\n",
+         waits for IAM propagation and Lambda updates, and (`delete`) the wait for the queue to drain.\n\n\
+         ## Destroy keeps queued data\n\nWithout `force_destroy`, destroy — and every replacement (a new `name`, \
+         network or store kind) — never deletes a message: when the dead-letter queue holds messages it refuses \
+         before touching anything; when the queue holds messages it removes the API first (no webhook is \
+         acknowledged any more), waits up to half of `timeouts.delete` for the post-queue function to drain the \
+         queue, and then deletes the rest — or, if either queue still holds messages, stops there with an error \
+         naming the count in each queue and the ways out (let it drain, redrive the dead-letter queue, or set \
+         `force_destroy = true`, apply, and destroy). The queue keeps messages 14 days by default, the dead-letter \
+         queue at least as long (SQS counts a message's age from its first enqueue, also in the dead-letter queue).\n",
     );
     let _ = write!(
         out,

@@ -31,6 +31,8 @@ pub struct PipelineState {
     pub tags_all: StrMap,
     /// `signature { }`.
     pub signature: Value<SignatureBlock>,
+    /// `api { }`.
+    pub api: Value<ApiBlock>,
     /// `queue { }`.
     pub queue: Value<QueueBlock>,
     /// `pre_queue { }`.
@@ -46,6 +48,8 @@ pub struct PipelineState {
     /// `timeouts { }`.
     #[serde(with = "tf_provider::value::serde_as_vec")]
     pub timeouts: Value<TimeoutsBlock>,
+    /// Whether destroy may delete queues that still hold messages.
+    pub force_destroy: Value<bool>,
     /// URL to POST webhooks to.
     pub endpoint_url: Str,
     /// ID of the REST API.
@@ -113,6 +117,15 @@ pub struct SignatureBlock {
     pub prefix: Str,
 }
 
+/// `api { }`: the REST API's stage settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiBlock {
+    /// Steady requests per second the stage lets through.
+    pub throttle_rate: Num,
+    /// Requests the stage lets through at once, above the rate.
+    pub throttle_burst: Num,
+}
+
 /// `queue { }`: the SQS queue and its dead-letter queue.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueBlock {
@@ -139,6 +152,8 @@ pub struct PreQueueBlock {
     pub artifact: Str,
     /// Base64 SHA-256 of the deployed code.
     pub source_code_hash: Str,
+    /// Concurrent executions reserved for the function (and its ceiling).
+    pub reserved_concurrency: Num,
 }
 
 /// `post_queue { }`: the storing function and its event source mapping.

@@ -1,15 +1,52 @@
-//! `nami-reliability`: renders docs/reliability.md from the figures the fault suites wrote to
-//! `target/reliability/` (`make testfault` runs both).
+//! `nami-reliability SECTION`: renders one section of docs/reliability.md from the figures a
+//! slow suite wrote under `target/` — `faults` (`make testfault`) or `mutants` (`make mutants`) —
+//! and leaves the other sections as they are.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::Command;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use nami_harness::workspace_root;
 use serde_json::Value;
 
+const HEADER: &str = "# Reliability: faults, interrupted applies, mutation testing\n\n\
+    Written by the slow suites' make targets (do not edit): each section says which target wrote it, \
+    when and at which commit. Every figure comes from a run that asserts its outcome, so a figure \
+    here is from a run that passed.\n";
+
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
+    let section = std::env::args().nth(1).unwrap_or_default();
+    let text = match section.as_str() {
+        "faults" => faults(&root)?,
+        "mutants" => mutants(&root)?,
+        other => bail!("usage: nami-reliability faults|mutants (got {other:?})"),
+    };
+    let path = root.join("docs/reliability.md");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, replace_section(&current, &section, &text))?;
+    println!("wrote the {section} section of {}", path.display());
+    Ok(())
+}
+
+/// `document` with the section `name` replaced by `text` (appended when it has none yet).
+fn replace_section(document: &str, name: &str, text: &str) -> String {
+    let begin = format!("<!-- section:{name} -->");
+    let end = format!("<!-- /section:{name} -->");
+    let block = format!("{begin}\n{}\n{end}", text.trim_end());
+    let body = document.strip_prefix(HEADER).unwrap_or_default();
+    let body = match (body.find(&begin), body.find(&end)) {
+        (Some(start), Some(stop)) if start < stop => {
+            format!("{}{block}{}", &body[..start], &body[stop + end.len()..])
+        }
+        _ => format!("{}\n{block}\n", body.trim_end()),
+    };
+    format!("{HEADER}{}", body.trim_end().to_owned() + "\n")
+}
+
+/// `make testfault`: AWS calls faulted, applies killed.
+fn faults(root: &Path) -> anyhow::Result<String> {
     let read = |name: &str| -> anyhow::Result<Value> {
         let path = root.join(format!("target/reliability/{name}.json"));
         let text = std::fs::read_to_string(&path)
@@ -22,16 +59,15 @@ fn main() -> anyhow::Result<()> {
 
     let mut out = String::new();
     out.push_str(
-        "# Reliability: faults and interrupted applies\n\n\
-         Written by `make testfault` (do not edit): the slow fault suites of `tests/tests/acc/` ran on \
-         the emulators with the real Terraform CLI, and these are their figures. Every run asserts \
-         its outcome — the apply converges, the next plan is empty, destroy leaves nothing but a \
-         retained volume — so a figure here is from a run that passed.\n\n",
+        "## Faults and interrupted applies (`make testfault`)\n\n\
+         The slow fault suites of `tests/tests/acc/` ran on the emulators with the real Terraform \
+         CLI. Every run asserts its outcome — the apply converges, the next plan is empty, destroy \
+         leaves nothing but a retained volume.\n\n",
     );
     let _ = writeln!(out, "{}\n", machine());
 
     out.push_str(
-        "## AWS calls faulted at 20%\n\n\
+        "### AWS calls faulted at 20%\n\n\
          A proxy of the project's own (`harness/src/faults.rs`) sits on loopback in front of moto and \
          answers a fifth of the calls itself, split evenly: the service's throttling error (in its \
          protocol's shape), HTTP 500, or a dropped connection. Faults are injected before a call \
@@ -47,7 +83,7 @@ fn main() -> anyhow::Result<()> {
             &managed,
         ),
     ] {
-        let _ = writeln!(out, "### {title}\n");
+        let _ = writeln!(out, "#### {title}\n");
         out.push_str(
             "| step | run | calls | faults (throttled / 500 / dropped) | retries | wall time |\n",
         );
@@ -93,7 +129,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     out.push_str(
-        "## `terraform apply` killed during a create\n\n\
+        "### `terraform apply` killed during a create\n\n\
          Ten times on a fresh emulator, `terraform apply` of a managed-store pipeline is SIGKILLed \
          at a different point of its create: right at `Creating...`, then once the emulator holds \
          1, 3, 5 … 14 of the pipeline's 18 objects (the emulator is polled, so the count at the kill \
@@ -122,10 +158,123 @@ fn main() -> anyhow::Result<()> {
          API, instance, volume, VPC, subnets, gateway, route table, groups). The ownership rule that \
          makes this work, and its one risk, are in docs/design.md (\"Ownership\").\n",
     );
-    let path = root.join("docs/reliability.md");
-    std::fs::write(&path, out)?;
-    println!("wrote {}", path.display());
-    Ok(())
+    Ok(out)
+}
+
+/// The survivors' explanations: `<file> | <mutation> | <why no test kills it>` per line.
+const SURVIVORS: &str = "tools/mutants-survivors.txt";
+
+/// `make mutants`: cargo-mutants on the decision code; every survivor needs an explanation.
+fn mutants(root: &Path) -> anyhow::Result<String> {
+    let path = root.join("target/mutants/mutants.out/outcomes.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} is missing: run `make mutants`", path.display()))?;
+    let outcomes: Value = serde_json::from_str(&text)?;
+    let all = outcomes["outcomes"].as_array().cloned().unwrap_or_default();
+    let baseline_ok = all
+        .iter()
+        .any(|o| o["scenario"] == "Baseline" && o["summary"] == "Success");
+    if !baseline_ok {
+        bail!(
+            "cargo-mutants' baseline (the unmutated tests) did not pass: see target/mutants/mutants.out/log/baseline.log"
+        );
+    }
+    let explained: std::collections::BTreeMap<(String, String), String> =
+        std::fs::read_to_string(root.join(SURVIVORS))
+            .with_context(|| format!("{SURVIVORS} is missing"))?
+            .lines()
+            .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, " | ");
+                let (file, mutation, reason) = (parts.next()?, parts.next()?, parts.next()?);
+                Some((
+                    (file.trim().into(), mutation.trim().into()),
+                    reason.trim().into(),
+                ))
+            })
+            .collect();
+
+    // Per file: mutants, caught, missed, timed out, unviable.
+    let mut per_file: std::collections::BTreeMap<String, [usize; 5]> = Default::default();
+    let mut survivors = Vec::new();
+    for outcome in &all {
+        let Some(mutant) = outcome["scenario"].get("Mutant") else {
+            continue;
+        };
+        let file = mutant["file"].as_str().unwrap_or_default().to_owned();
+        let counts = per_file.entry(file.clone()).or_default();
+        counts[0] += 1;
+        let slot = match outcome["summary"].as_str().unwrap_or_default() {
+            "CaughtMutant" => 1,
+            "MissedMutant" => 2,
+            "Timeout" => 3,
+            _ => 4,
+        };
+        counts[slot] += 1;
+        if slot == 2 {
+            // The name without its `file:line:col: ` prefix, stable across edits elsewhere.
+            let name = mutant["name"].as_str().unwrap_or_default();
+            let mutation = name.splitn(4, ':').nth(3).unwrap_or(name).trim().to_owned();
+            survivors.push((file, mutation));
+        }
+    }
+
+    let mut out = String::from("## Mutation testing of the decision code (`make mutants`)\n\n");
+    out.push_str(
+        "cargo-mutants changed the handlers' decision code one mutation at a time — signature \
+         comparison and tolerance, several-signature matching, the 413 size check, duplicate vs \
+         conflict vs failure classification, batch item failures, header redaction, delivery ids \
+         (the files are listed in `.cargo/mutants.toml`) — and ran the crates' unit tests against \
+         each. A mutant is *caught* when a test fails, *missed* when every test still passes, \
+         *unviable* when it does not compile. Every missed mutant is explained below (from \
+         `tools/mutants-survivors.txt`); an unexplained one fails `make mutants`.\n\n",
+    );
+    let _ = writeln!(out, "{}\n", machine());
+    out.push_str("| file | mutants | caught | missed | timed out | unviable |\n");
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+    let mut total = [0usize; 5];
+    for (file, counts) in &per_file {
+        let _ = writeln!(
+            out,
+            "| `{file}` | {} | {} | {} | {} | {} |",
+            counts[0], counts[1], counts[2], counts[3], counts[4]
+        );
+        for (sum, count) in total.iter_mut().zip(counts) {
+            *sum += count;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| **all** | **{}** | **{}** | **{}** | **{}** | **{}** |\n",
+        total[0], total[1], total[2], total[3], total[4]
+    );
+    let mut unexplained = Vec::new();
+    if survivors.is_empty() {
+        out.push_str("No mutant survived.\n");
+    } else {
+        out.push_str("### Survivors, and why no test kills them\n\n");
+        out.push_str("| file | mutation | why it survives |\n| --- | --- | --- |\n");
+        for (file, mutation) in &survivors {
+            match explained.get(&(file.clone(), mutation.clone())) {
+                Some(reason) => {
+                    let _ = writeln!(
+                        out,
+                        "| `{file}` | {} | {reason} |",
+                        mutation.replace('|', "\\|")
+                    );
+                }
+                None => unexplained.push(format!("{file} | {mutation}")),
+            }
+        }
+    }
+    if !unexplained.is_empty() {
+        bail!(
+            "{} mutant(s) survived without an explanation; kill each with a test, or explain it in {SURVIVORS}:\n{}",
+            unexplained.len(),
+            unexplained.join("\n")
+        );
+    }
+    Ok(out)
 }
 
 fn seconds(step: &Value) -> f64 {
@@ -152,7 +301,10 @@ fn machine() -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default()
     };
-    let commit = run("git", &["rev-parse", "--short", "HEAD"]);
+    let mut commit = run("git", &["rev-parse", "--short", "HEAD"]);
+    if !run("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        commit.push_str(" + uncommitted changes");
+    }
     let date = run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     format!(
         "Run {date} at commit `{commit}` on {cores} cores ({cpu}); emulators and tools as pinned \

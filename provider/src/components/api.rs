@@ -4,6 +4,7 @@
 use aws_sdk_apigateway::types::{
     EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation, RestApi,
 };
+use nami_contract::limits::Limit;
 use nami_contract::naming::{Part, object_name};
 use tf_provider::AttributePath;
 use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType};
@@ -12,7 +13,7 @@ use tf_provider::value::Value;
 use super::Context;
 use crate::aws::{AwsError, Clients, OptionalNotFound, TagChange, aws_error, returned};
 use crate::check::Checker;
-use crate::model::{PipelineState, default, known};
+use crate::model::{ApiBlock, PipelineState, block, default, known};
 use crate::ownership::{Kind, Tagged};
 use crate::schema::{attribute, computed};
 
@@ -22,6 +23,32 @@ pub const DEFAULT_STAGE: &str = "prod";
 const STAGE_MAX_LEN: usize = 128;
 /// Statement id of the permission that lets API Gateway invoke the pre-queue function.
 pub const API_PERMISSION_ID: &str = "nami-apigateway";
+
+/// The stage's steady rate, requests per second: far below the account's API Gateway and Lambda
+/// limits, so a flood on one pipeline cannot starve the rest of the account.
+pub const THROTTLE_RATE: Limit = Limit::new(1, 10_000, 1_000);
+/// The stage's burst, requests at once.
+pub const THROTTLE_BURST: Limit = Limit::new(1, 5_000, 2_000);
+/// API Gateway's key for "every method of every resource" in a stage's method settings.
+const ALL_METHODS: &str = "*/*";
+
+/// The `api` block's schema.
+pub fn schema() -> tf_provider::schema::Block {
+    crate::schema::block(
+        "The REST API's stage: how much traffic it lets through. Past the throttle API Gateway \
+         answers 429 without invoking the pre-queue function, and webhook senders retry.",
+        vec![
+            (
+                "throttle_rate",
+                crate::schema::number("Steady requests per second", THROTTLE_RATE),
+            ),
+            (
+                "throttle_burst",
+                crate::schema::number("Requests at once, above the rate", THROTTLE_BURST),
+            ),
+        ],
+    )
+}
 
 /// The API's attributes at the resource's top level.
 pub fn attributes() -> Vec<(&'static str, Attribute)> {
@@ -45,9 +72,12 @@ pub fn attributes() -> Vec<(&'static str, Attribute)> {
     ]
 }
 
-/// Fills the stage's default.
+/// Fills the stage's and the throttle's defaults.
 pub fn fill_defaults(state: &mut PipelineState) {
     default(&mut state.stage, DEFAULT_STAGE.to_owned());
+    let api = block(&mut state.api);
+    default(&mut api.throttle_rate, THROTTLE_RATE.default);
+    default(&mut api.throttle_burst, THROTTLE_BURST.default);
 }
 
 /// Checks the stage name.
@@ -62,20 +92,48 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
             format!("{stage:?}: use letters, digits and underscores"),
         );
     }
+    if let Some(api) = state.api.as_ref_option() {
+        check.limit(
+            &api.throttle_rate,
+            THROTTLE_RATE,
+            crate::check::at("api", "throttle_rate"),
+        );
+        check.limit(
+            &api.throttle_burst,
+            THROTTLE_BURST,
+            crate::check::at("api", "throttle_burst"),
+        );
+    }
 }
 
-/// The API's settings: the stage it is deployed to.
+/// API Gateway's throttle on every method of a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    /// Steady requests per second.
+    pub rate: i64,
+    /// Requests at once.
+    pub burst: i64,
+}
+
+/// The API's settings: the stage it is deployed to, and its throttle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The stage name.
     pub stage: String,
+    /// The stage's throttle.
+    pub throttle: Throttle,
 }
 
 impl Settings {
     /// The API's settings in a planned state.
     pub fn from_state(state: &PipelineState) -> Result<Self, crate::model::SettingsError> {
+        let api = known(&state.api, "api")?;
         Ok(Settings {
             stage: known(&state.stage, "stage")?,
+            throttle: Throttle {
+                rate: known(&api.throttle_rate, "api.throttle_rate")?,
+                burst: known(&api.throttle_burst, "api.throttle_burst")?,
+            },
         })
     }
 }
@@ -199,47 +257,40 @@ pub async fn create_route(
     Ok(resource_id)
 }
 
-/// The ARN API Gateway invokes the function as (this API's POST /webhook only).
-pub fn invoke_source_arn(clients: &Clients, account: &str, api_id: &str) -> String {
+/// The ARN API Gateway invokes the function as: this API's POST /webhook on `stage` only.
+pub fn invoke_source_arn(clients: &Clients, account: &str, api_id: &str, stage: &str) -> String {
     format!(
-        "arn:aws:execute-api:{}:{account}:{api_id}/*/POST/{PATH_PART}",
+        "arn:aws:execute-api:{}:{account}:{api_id}/{stage}/POST/{PATH_PART}",
         clients.region
     )
 }
 
-/// Lets this API's POST method (only) invoke the pre-queue function `function_arn`. A statement
-/// of the same id (left by an earlier API of this pipeline, or by an interrupted create) is
-/// replaced, so the permission always names this API.
+/// Lets `source_arn` (see [`invoke_source_arn`]) invoke the pre-queue function `function_arn`.
+/// The statement (left by an earlier API or stage of this pipeline, or by an interrupted create)
+/// is removed first, so the permission always names this API and stage, once. (AWS refuses a
+/// second statement of the same id; moto would keep both.)
 pub async fn allow_invoke(
     ctx: Context<'_>,
-    account: &str,
-    api_id: &str,
+    source_arn: &str,
     function_arn: &str,
 ) -> Result<(), AwsError> {
     let lambda = &ctx.clients.lambda;
-    let add = || async {
-        lambda
-            .add_permission()
-            .function_name(function_arn)
-            .statement_id(API_PERMISSION_ID)
-            .action("lambda:InvokeFunction")
-            .principal("apigateway.amazonaws.com")
-            .source_arn(invoke_source_arn(ctx.clients, account, api_id))
-            .send()
-            .await
-            .map_err(aws_error("lambda:AddPermission"))
-    };
-    match add().await {
-        Err(error) if error.code() == Some("ResourceConflictException") => {
-            let remove = lambda
-                .remove_permission()
-                .function_name(function_arn)
-                .statement_id(API_PERMISSION_ID);
-            crate::aws::delete("lambda:RemovePermission", remove.send()).await?;
-            add().await.map(drop)
-        }
-        other => other.map(drop),
-    }
+    let remove = lambda
+        .remove_permission()
+        .function_name(function_arn)
+        .statement_id(API_PERMISSION_ID);
+    crate::aws::delete("lambda:RemovePermission", remove.send()).await?;
+    lambda
+        .add_permission()
+        .function_name(function_arn)
+        .statement_id(API_PERMISSION_ID)
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(source_arn)
+        .send()
+        .await
+        .map_err(aws_error("lambda:AddPermission"))?;
+    Ok(())
 }
 
 /// Deploys the API to `stage`.
@@ -256,14 +307,17 @@ pub async fn deploy(ctx: Context<'_>, api_id: &str, stage: &str) -> Result<(), A
     Ok(())
 }
 
-/// Moves the deployment from stage `old` to stage `new`.
+/// Moves the deployment from stage `old` to stage `new`, and the invoke permission with it.
 pub async fn rename_stage(
     ctx: Context<'_>,
     api_id: &str,
     old: &str,
     new: &str,
+    invoke: Invoke<'_>,
 ) -> Result<(), AwsError> {
     deploy(ctx, api_id, new).await?;
+    let source = invoke_source_arn(ctx.clients, invoke.account, api_id, new);
+    allow_invoke(ctx, &source, invoke.function_arn).await?;
     ctx.clients
         .apigateway
         .delete_stage()
@@ -274,6 +328,23 @@ pub async fn rename_stage(
         .map_err(aws_error("apigateway:DeleteStage"))
         .found()?;
     Ok(())
+}
+
+/// The function a stage's route invokes, and the account it is in.
+#[derive(Debug, Clone, Copy)]
+pub struct Invoke<'a> {
+    /// The account of the API and the function.
+    pub account: &'a str,
+    /// The pre-queue function.
+    pub function_arn: &'a str,
+}
+
+/// The `api` block as a stage's throttle says (null settings when it has none).
+pub fn block_of(throttle: Option<&Throttle>) -> ApiBlock {
+    ApiBlock {
+        throttle_rate: crate::model::value_of(throttle.map(|t| t.rate)),
+        throttle_burst: crate::model::value_of(throttle.map(|t| t.burst)),
+    }
 }
 
 /// The URL webhooks are posted to.
@@ -342,6 +413,8 @@ pub struct ApiFacts {
     pub resource_id: Option<String>,
     /// Every deployed stage.
     pub stages: Vec<String>,
+    /// The throttle of each stage that has one on every method.
+    pub throttles: std::collections::HashMap<String, Throttle>,
 }
 
 /// The REST API `api_id`, or `None` when it does not exist.
@@ -363,22 +436,73 @@ pub async fn find(clients: &Clients, api_id: &str) -> Result<Option<ApiFacts>, A
         .into_iter()
         .find(|r| r.path_part.as_deref() == Some(PATH_PART))
         .and_then(|r| r.id);
-    let stages = api
+    let items = api
         .get_stages()
         .rest_api_id(api_id)
         .send()
         .await
         .map_err(aws_error("apigateway:GetStages"))?
         .item
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|s| s.stage_name)
+        .unwrap_or_default();
+    let throttles = items
+        .iter()
+        .filter_map(|stage| Some((stage.stage_name.clone()?, throttle_of(stage)?)))
         .collect();
     Ok(Some(ApiFacts {
         api_id: api_id.to_owned(),
         resource_id,
-        stages,
+        stages: items.into_iter().filter_map(|s| s.stage_name).collect(),
+        throttles,
     }))
+}
+
+/// A stage's throttle on every method (`*/*`), when it has one.
+fn throttle_of(stage: &aws_sdk_apigateway::types::Stage) -> Option<Throttle> {
+    let all = stage.method_settings.as_ref()?.get(ALL_METHODS)?;
+    #[allow(clippy::cast_possible_truncation)]
+    Some(Throttle {
+        rate: all.throttling_rate_limit.round() as i64,
+        burst: i64::from(all.throttling_burst_limit),
+    })
+}
+
+/// Sets the throttle of every method of `stage`, unless it is set so already.
+pub async fn throttle(
+    ctx: Context<'_>,
+    api_id: &str,
+    stage: &str,
+    wanted: Throttle,
+) -> Result<(), AwsError> {
+    let api = &ctx.clients.apigateway;
+    let current = api
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .map_err(aws_error("apigateway:GetStage"))?;
+    let current = aws_sdk_apigateway::types::Stage::builder()
+        .set_method_settings(current.method_settings)
+        .build();
+    if throttle_of(&current) == Some(wanted) {
+        return Ok(());
+    }
+    let set = |path: &str, value: i64| {
+        PatchOperation::builder()
+            .op(Op::Replace)
+            .path(format!("/{ALL_METHODS}/throttling/{path}"))
+            .value(value.to_string())
+            .build()
+    };
+    api.update_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .patch_operations(set("rateLimit", wanted.rate))
+        .patch_operations(set("burstLimit", wanted.burst))
+        .send()
+        .await
+        .map_err(aws_error("apigateway:UpdateStage"))?;
+    Ok(())
 }
 
 /// Every REST API named `nami-<pipeline>`, with its tags (see [`crate::ownership`]).
@@ -458,6 +582,8 @@ pub fn read_back(facts: Option<&ApiFacts>, state: &mut PipelineState) {
             if !deployed {
                 state.endpoint_url = Value::Null;
             }
+            let throttle = (state.stage.as_ref_option()).and_then(|s| facts.throttles.get(s));
+            state.api = Value::Value(block_of(throttle));
         }
         None => {
             state.api_id = Value::Null;

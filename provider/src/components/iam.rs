@@ -1,6 +1,9 @@
-//! The functions' IAM roles, least privilege: the pre-queue role may only send to its queue;
-//! the post-queue role may only receive, delete and read attributes on it, manage its VPC network
-//! interfaces, and write its own logs. No wildcard actions.
+//! The functions' IAM roles, least privilege: the pre-queue role may only send to its queue (and
+//! read its signing secret); the post-queue role may only receive, delete and read attributes on
+//! it, manage network interfaces in its own subnets and security group (for Lambda, never for the
+//! function's code), and write its own logs. No wildcard actions; only
+//! `ec2:DescribeNetworkInterfaces`, which has no resource type, names `*`. Trust: Lambda, for
+//! this account only.
 
 use std::collections::BTreeMap;
 
@@ -23,9 +26,27 @@ pub struct Grants<'a> {
     pub queue_arn: &'a str,
     /// The signing secret's ARN, when the pre-queue function reads it at start.
     pub secret_arn: Option<&'a str>,
-    /// Whether the post-queue function runs in a VPC.
-    pub in_vpc: bool,
+    /// Where the post-queue function's network interfaces go, when it runs in a VPC.
+    pub network: Option<NetworkGrant<'a>>,
 }
+
+/// The subnets and security group the post-queue function's network interfaces use.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkGrant<'a> {
+    /// The function's subnets.
+    pub subnet_ids: &'a [String],
+    /// The function's security group.
+    pub security_group_id: &'a str,
+}
+
+/// The network-interface actions Lambda performs with a VPC function's execution role.
+const INTERFACE_ACTIONS: [&str; 5] = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+];
 
 /// Tags in IAM's form.
 fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
@@ -50,16 +71,29 @@ fn name_in(role_arn: &str) -> &str {
     role_arn.rsplit('/').next().unwrap_or(role_arn)
 }
 
-/// Creates the role `function` runs as (trust: Lambda). Returns its ARN.
-pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String, AwsError> {
-    let trust = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": { "Service": "lambda.amazonaws.com" },
-            "Action": "sts:AssumeRole"
-        }]
+/// Who may assume a function's role: Lambda, and once the account is known (from the role's
+/// ARN), Lambda acting for this account only (`aws:SourceAccount`, against the confused deputy).
+pub fn trust_policy(account: Option<&str>) -> Value {
+    let mut statement = json!({
+        "Effect": "Allow",
+        "Principal": { "Service": "lambda.amazonaws.com" },
+        "Action": "sts:AssumeRole"
     });
+    if let Some(account) = account {
+        statement["Condition"] = json!({ "StringEquals": { "aws:SourceAccount": account } });
+    }
+    json!({ "Version": "2012-10-17", "Statement": [statement] })
+}
+
+/// The account in an IAM ARN (`arn:aws:iam::<account>:role/…`).
+pub fn account_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|account| !account.is_empty())
+}
+
+/// Creates the role `function` runs as (trust: Lambda; [`put_trust`] narrows it to the account).
+/// Returns its ARN.
+pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String, AwsError> {
+    let trust = trust_policy(None);
     let role = ctx
         .clients
         .iam
@@ -79,6 +113,19 @@ pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String,
     returned("iam:CreateRole", role.map(|r| r.arn))
 }
 
+/// Writes (or rewrites) the role's trust policy, for this account only.
+pub async fn put_trust(ctx: Context<'_>, role_arn: &str) -> Result<(), AwsError> {
+    ctx.clients
+        .iam
+        .update_assume_role_policy()
+        .role_name(name_in(role_arn))
+        .policy_document(trust_policy(account_of(role_arn)).to_string())
+        .send()
+        .await
+        .map_err(aws_error("iam:UpdateAssumeRolePolicy"))?;
+    Ok(())
+}
+
 /// Writes (or rewrites) the inline policy of `function`'s role.
 pub async fn put_policy(
     ctx: Context<'_>,
@@ -86,7 +133,7 @@ pub async fn put_policy(
     role_arn: &str,
     grants: &Grants<'_>,
 ) -> Result<(), AwsError> {
-    let account = role_arn.split(':').nth(4).unwrap_or_default();
+    let account = account_of(role_arn).unwrap_or_default();
     let function_name = object_name(ctx.name, Part::Function(function));
     let document = policy(
         function,
@@ -142,23 +189,60 @@ pub fn policy(
                 "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 "Resource": grants.queue_arn
             }));
-            if grants.in_vpc {
-                // ENI actions do not support resource-level permissions: the resource is "*", the actions are not.
-                statements.push(json!({
-                    "Effect": "Allow",
-                    "Action": [
-                        "ec2:CreateNetworkInterface",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:AssignPrivateIpAddresses",
-                        "ec2:UnassignPrivateIpAddresses"
-                    ],
-                    "Resource": "*"
-                }));
+            if let Some(network) = grants.network {
+                statements.extend(interface_statements(
+                    region,
+                    account,
+                    function_name,
+                    network,
+                ));
             }
         }
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// What Lambda needs to place a function's network interfaces in `network`, and nothing more:
+/// creating them names the pipeline's subnets and group; the other interface actions act on
+/// interfaces only; describing has no resource type. A deny keeps the function's own code (whose
+/// calls carry `lambda:SourceFunctionArn`) from using any of them.
+fn interface_statements(
+    region: &str,
+    account: &str,
+    function_name: &str,
+    network: NetworkGrant<'_>,
+) -> Vec<Value> {
+    let ec2 = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
+    let interfaces = ec2("network-interface", "*");
+    let mut create_on = vec![
+        interfaces.clone(),
+        ec2("security-group", network.security_group_id),
+    ];
+    create_on.extend(network.subnet_ids.iter().map(|id| ec2("subnet", id)));
+    vec![
+        json!({ "Effect": "Allow", "Action": ["ec2:DescribeNetworkInterfaces"], "Resource": "*" }),
+        json!({ "Effect": "Allow", "Action": ["ec2:CreateNetworkInterface"], "Resource": create_on }),
+        json!({
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses"
+            ],
+            "Resource": interfaces
+        }),
+        json!({
+            "Effect": "Deny",
+            "Action": INTERFACE_ACTIONS,
+            "Resource": "*",
+            "Condition": {
+                "ArnEquals": {
+                    "lambda:SourceFunctionArn":
+                        format!("arn:aws:lambda:{region}:{account}:function:{function_name}")
+                }
+            }
+        }),
+    ]
 }
 
 /// Applies a tag change to the role `role_arn`.
@@ -243,13 +327,23 @@ pub fn read_back(function: Function, arn: Option<String>, state: &mut PipelineSt
 mod tests {
     use super::*;
 
-    #[test]
-    fn policies_are_least_privilege_without_wildcard_actions() {
-        let grants = Grants {
+    const SUBNETS: [&str; 2] = ["subnet-0a", "subnet-0b"];
+
+    fn grants(subnets: &[String]) -> Grants<'_> {
+        Grants {
             queue_arn: "arn:aws:sqs:us-east-1:1:nami-p",
             secret_arn: None,
-            in_vpc: true,
-        };
+            network: Some(NetworkGrant {
+                subnet_ids: subnets,
+                security_group_id: "sg-0f",
+            }),
+        }
+    }
+
+    #[test]
+    fn policies_are_least_privilege_without_wildcard_actions() {
+        let subnets: Vec<String> = SUBNETS.map(str::to_owned).to_vec();
+        let grants = grants(&subnets);
         for function in [Function::PreQueue, Function::PostQueue] {
             let policy = policy(function, "us-east-1", "1", "nami-p-x", &grants);
             for statement in policy["Statement"].as_array().unwrap() {
@@ -271,18 +365,81 @@ mod tests {
                 && !pre.contains("sqs:ReceiveMessage")
                 && !pre.contains("ec2:")
         );
-        let post = policy(
+    }
+
+    #[test]
+    fn a_vpc_function_manages_interfaces_only_in_its_subnets_and_group_and_never_from_its_code() {
+        let subnets: Vec<String> = SUBNETS.map(str::to_owned).to_vec();
+        let policy = policy(
             Function::PostQueue,
             "us-east-1",
-            "1",
+            "123456789012",
             "nami-p-post-queue",
-            &grants,
-        )
-        .to_string();
+            &grants(&subnets),
+        );
+        let statements = policy["Statement"].as_array().unwrap();
+        let allowing = |action: &str| -> Vec<&Value> {
+            statements
+                .iter()
+                .filter(|s| s["Effect"] == "Allow")
+                .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+                .collect()
+        };
+        // Only DescribeNetworkInterfaces (no resource type) names "*".
+        for statement in statements.iter().filter(|s| s["Effect"] == "Allow") {
+            if statement["Resource"] == "*" {
+                assert_eq!(
+                    statement["Action"],
+                    json!(["ec2:DescribeNetworkInterfaces"])
+                );
+            }
+        }
+        let arn = |kind: &str, id: &str| format!("arn:aws:ec2:us-east-1:123456789012:{kind}/{id}");
+        assert_eq!(
+            allowing("ec2:CreateNetworkInterface")[0]["Resource"],
+            json!([
+                arn("network-interface", "*"),
+                arn("security-group", "sg-0f"),
+                arn("subnet", "subnet-0a"),
+                arn("subnet", "subnet-0b")
+            ])
+        );
+        assert_eq!(
+            allowing("ec2:DeleteNetworkInterface")[0]["Resource"],
+            json!(arn("network-interface", "*"))
+        );
+        let deny = statements.iter().find(|s| s["Effect"] == "Deny").unwrap();
+        assert_eq!(deny["Action"], json!(INTERFACE_ACTIONS));
+        assert_eq!(
+            deny["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:nami-p-post-queue"
+        );
+
+        let outside = Grants {
+            network: None,
+            ..grants(&subnets)
+        };
+        let policy = super::policy(Function::PostQueue, "us-east-1", "1", "f", &outside);
+        assert!(!policy.to_string().contains("ec2:"));
+    }
+
+    #[test]
+    fn the_trust_names_lambda_and_once_known_the_account() {
+        assert_eq!(
+            account_of("arn:aws:iam::123456789012:role/nami-p-pre-queue"),
+            Some("123456789012")
+        );
+        let trust = trust_policy(Some("123456789012"));
+        let statement = &trust["Statement"][0];
+        assert_eq!(statement["Principal"]["Service"], "lambda.amazonaws.com");
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
         assert!(
-            post.contains("sqs:ReceiveMessage")
-                && !post.contains("sqs:SendMessage")
-                && post.contains("ec2:CreateNetworkInterface")
+            trust_policy(None)["Statement"][0]
+                .get("Condition")
+                .is_none()
         );
     }
 }

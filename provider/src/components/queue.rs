@@ -1,12 +1,14 @@
 //! The SQS queue (SSE on) and its dead-letter queue.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use nami_contract::limits::{Limit, MAX_MESSAGE_BYTES};
 use nami_contract::naming::{COMPLETE_TAG, Part, is_nami_tag};
 use tf_provider::schema::Block;
 use tf_provider::value::Value;
+use tokio::time::Instant;
 
 use super::Context;
 use super::functions::POST_QUEUE_TIMEOUT;
@@ -23,8 +25,9 @@ pub const VISIBILITY_TIMEOUT_SECONDS: Limit = Limit::new(0, 43_200, 180);
 /// The visibility timeout must be at least this many post-queue function timeouts (AWS's advice
 /// for event source mappings), so a message is not redelivered while still being processed.
 pub const VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT: i64 = 6;
-/// Message retention of the queue, in seconds (4 days by default).
-pub const RETENTION_SECONDS: Limit = Limit::new(60, 1_209_600, 345_600);
+/// Message retention of the queue, in seconds (14 days by default, SQS's longest: a backlog the
+/// post-queue function cannot drain must not expire unseen).
+pub const RETENTION_SECONDS: Limit = Limit::new(60, 1_209_600, 1_209_600);
 /// Receives before a message moves to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: Limit = Limit::new(1, 1000, 5);
 /// Message retention of the dead-letter queue, in seconds (14 days by default, SQS's longest).
@@ -76,8 +79,24 @@ pub fn schema() -> Block {
     )
 }
 
+/// The resource's own attribute about queued data: `force_destroy`.
+pub fn attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
+    vec![(
+        "force_destroy",
+        schema::attribute(
+            tf_provider::schema::AttributeType::Bool,
+            tf_provider::schema::AttributeConstraint::OptionalComputed,
+            "Whether destroy (and every replacement) may delete the queues while they hold messages. \
+             Default `false`: destroy removes the API first, waits within `timeouts.delete` for the queue \
+             to drain through the post-queue function, and refuses — naming the count in each queue — while \
+             the queue or the dead-letter queue still holds messages.",
+        ),
+    )]
+}
+
 /// Fills the `queue` block's defaults (after the post-queue function's timeout is filled).
 pub fn fill_defaults(state: &mut PipelineState) {
+    default(&mut state.force_destroy, false);
     let post_timeout = state
         .post_queue
         .as_ref_option()
@@ -141,6 +160,22 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
         MAX_MESSAGE_BYTES,
         path("max_message_bytes"),
     );
+    // SQS keeps a message's original enqueue time when it moves it to the DLQ, so a DLQ that keeps
+    // messages for less time than the queue would delete some of them at once.
+    let retention = or_default(&queue.retention_seconds, RETENTION_SECONDS.default);
+    let dlq_retention = or_default(&queue.dlq_retention_seconds, DLQ_RETENTION_SECONDS.default);
+    if let (Some(retention), Some(dlq_retention)) = (retention, dlq_retention) {
+        check.that(
+        dlq_retention >= retention,
+        path("dlq_retention_seconds"),
+        "Dead-letter retention shorter than the queue's",
+        format!(
+            "the dead-letter queue keeps messages {dlq_retention} s but the queue keeps them {retention} s: SQS counts a \
+             message's age from its first enqueue, so a message moved to the dead-letter queue late in its life would \
+             expire there at once. Set dlq_retention_seconds to at least queue.retention_seconds."
+        ),
+    );
+    }
     let timeout = state
         .post_queue
         .as_ref_option()
@@ -156,6 +191,15 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
                 "{visibility} s is less than {VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT} × post_queue.timeout ({timeout} s = {least} s): messages would be redelivered while still being processed"
             ),
         );
+    }
+}
+
+/// A number of the configuration, `default` when it is unset, `None` while it is unknown.
+fn or_default(value: &Value<i64>, default: i64) -> Option<i64> {
+    match value {
+        Value::Value(number) => Some(*number),
+        Value::Null => Some(default),
+        Value::Unknown => None,
     }
 }
 
@@ -531,7 +575,7 @@ pub async fn all_tags(clients: &Clients, url: &str) -> Result<BTreeMap<String, S
     Ok(output.tags.unwrap_or_default().into_iter().collect())
 }
 
-/// Messages waiting in a queue (visible + in flight).
+/// Messages waiting in a queue (visible, in flight and delayed).
 pub async fn depth(clients: &Clients, url: &str) -> Result<i64, AwsError> {
     let output = clients
         .sqs
@@ -539,6 +583,7 @@ pub async fn depth(clients: &Clients, url: &str) -> Result<i64, AwsError> {
         .queue_url(url)
         .attribute_names(Attr::ApproximateNumberOfMessages)
         .attribute_names(Attr::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(Attr::ApproximateNumberOfMessagesDelayed)
         .send()
         .await
         .map_err(aws_error("sqs:GetQueueAttributes"))?;
@@ -548,4 +593,106 @@ pub async fn depth(clients: &Clients, url: &str) -> Result<i64, AwsError> {
         .values()
         .filter_map(|v| v.parse::<i64>().ok())
         .sum())
+}
+
+/// Messages a pipeline's queues hold (visible, in flight and delayed); a missing queue holds none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// In the main queue.
+    pub queue: i64,
+    /// In the dead-letter queue.
+    pub dlq: i64,
+}
+
+impl Backlog {
+    /// Whether both queues are empty.
+    pub fn is_empty(&self) -> bool {
+        self.queue == 0 && self.dlq == 0
+    }
+}
+
+/// What both queues hold now.
+pub async fn backlog(
+    clients: &Clients,
+    queue_url: Option<&str>,
+    dlq_url: Option<&str>,
+) -> Result<Backlog, AwsError> {
+    let (queue, dlq) = tokio::try_join!(
+        depth_if_exists(clients, queue_url),
+        depth_if_exists(clients, dlq_url)
+    )?;
+    Ok(Backlog { queue, dlq })
+}
+
+async fn depth_if_exists(clients: &Clients, url: Option<&str>) -> Result<i64, AwsError> {
+    match url {
+        Some(url) => Ok(depth(clients, url).await.found()?.unwrap_or(0)),
+        None => Ok(0),
+    }
+}
+
+/// How often a destroy looks at the queue while it drains.
+const DRAIN_POLL: Duration = Duration::from_secs(2);
+
+/// Waits until the main queue is empty or `until` passes; returns what both queues then hold.
+pub async fn wait_for_drain(
+    clients: &Clients,
+    queue_url: Option<&str>,
+    dlq_url: Option<&str>,
+    until: Instant,
+) -> Result<Backlog, AwsError> {
+    loop {
+        let now = backlog(clients, queue_url, dlq_url).await?;
+        let left = until.saturating_duration_since(Instant::now());
+        if now.queue == 0 || left.is_zero() {
+            return Ok(now);
+        }
+        tokio::time::sleep(DRAIN_POLL.min(left)).await;
+    }
+}
+
+/// Destroy refused: the queues still hold messages, and `force_destroy` is off.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct HoldsMessages {
+    /// The pipeline.
+    pub pipeline: String,
+    /// What the queues hold.
+    pub backlog: Backlog,
+    /// Why the queue could not drain, when it could not.
+    pub stalled: Option<&'static str>,
+    /// Whether the API was removed before the wait (so nothing new was accepted meanwhile).
+    pub api_removed: bool,
+}
+
+impl std::fmt::Display for HoldsMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Backlog { queue, dlq } = self.backlog;
+        let queue_name = nami_contract::naming::object_name(&self.pipeline, Part::Main);
+        let dlq_name = nami_contract::naming::object_name(&self.pipeline, Part::DeadLetterQueue);
+        write!(
+            f,
+            "pipeline {:?} still holds {queue} message(s) in its queue {queue_name} and {dlq} in its dead-letter queue \
+             {dlq_name}; destroying it would delete them, so ",
+            self.pipeline
+        )?;
+        if self.api_removed {
+            write!(
+                f,
+                "only its API was removed (no new webhook was accepted while the queue drained; the next apply \
+                 re-creates it)"
+            )?;
+        } else {
+            write!(f, "nothing was deleted")?;
+        }
+        if let Some(reason) = self.stalled {
+            write!(f, ". The queue cannot drain: {reason}")?;
+        }
+        write!(
+            f,
+            ". Ways out: let the queue drain (the post-queue function keeps storing) and destroy again; move the \
+             dead-letter messages back to the queue for another try (a redrive: `aws sqs start-message-move-task \
+             --source-arn <dlq_arn>`) or read them out; or set force_destroy = true, apply, and destroy to delete \
+             them with the pipeline."
+        )
+    }
 }

@@ -1,7 +1,10 @@
-//! The two security groups: the post-queue function's (egress only, created when it runs in a
-//! VPC) and the managed store's (MongoDB's port from the function's group, nothing else).
+//! The two security groups: the post-queue function's (created when it runs in a VPC; no
+//! ingress, egress only to HTTPS and its store's port) and the managed store's (MongoDB's port
+//! from the function's group, nothing else).
 
-use aws_sdk_ec2::types::{IpPermission, ResourceType, UserIdGroupPair};
+use std::collections::BTreeSet;
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 use nami_contract::naming::{Function, Part};
 use tf_provider::value::Value;
 
@@ -81,6 +84,172 @@ pub async fn admit_function(
         Err(error) if error.code() == Some("InvalidPermission.Duplicate") => Ok(()),
         other => other.map(drop),
     }
+}
+
+/// One outbound rule of the function's group: TCP to one port, towards addresses or a group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Egress {
+    /// The TCP port.
+    pub port: i32,
+    /// Where to.
+    pub to: Destination,
+}
+
+/// Where an outbound rule goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Destination {
+    /// Any address.
+    Anywhere,
+    /// The members of a security group (the managed store's).
+    Group(String),
+}
+
+/// HTTPS: the AWS endpoints the function calls (Secrets Manager, SSM; through an interface
+/// endpoint or a NAT gateway).
+pub const HTTPS_PORT: i32 = 443;
+
+/// The function's outbound rules: HTTPS anywhere, and the store's ports — to the managed store's
+/// group, or anywhere for a store the user has (its addresses are not the provider's to know).
+pub fn function_egress(store_ports: &BTreeSet<i32>, store_group: Option<&str>) -> BTreeSet<Egress> {
+    let to_store = || match store_group {
+        Some(group) => Destination::Group(group.to_owned()),
+        None => Destination::Anywhere,
+    };
+    let mut rules: BTreeSet<Egress> = store_ports
+        .iter()
+        .map(|&port| Egress {
+            port,
+            to: to_store(),
+        })
+        .collect();
+    rules.insert(Egress {
+        port: HTTPS_PORT,
+        to: Destination::Anywhere,
+    });
+    rules
+}
+
+/// Makes the group's outbound rules exactly `wanted`: EC2's default allow-all rule, and any other
+/// rule, are revoked; missing ones are added. Run on every apply (a rule added outside Terraform
+/// does not show in the plan: it goes at the next apply that changes anything).
+pub async fn limit_egress(
+    ctx: Context<'_>,
+    group_id: &str,
+    wanted: &BTreeSet<Egress>,
+) -> Result<(), AwsError> {
+    let group = after_create(ctx.deadline, || async {
+        let output = ctx
+            .clients
+            .ec2
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await
+            .map_err(aws_error("ec2:DescribeSecurityGroups"))?;
+        returned(
+            "ec2:DescribeSecurityGroups",
+            output
+                .security_groups
+                .unwrap_or_default()
+                .into_iter()
+                .next(),
+        )
+    })
+    .await?;
+    let current = group.ip_permissions_egress.unwrap_or_default();
+    let unwanted: Vec<IpPermission> = current
+        .iter()
+        .flat_map(split_permission)
+        .filter(|(rule, _)| !rule.as_ref().is_some_and(|rule| wanted.contains(rule)))
+        .map(|(_, permission)| permission)
+        .collect();
+    let present: BTreeSet<Egress> = current
+        .iter()
+        .flat_map(split_permission)
+        .filter_map(|(rule, _)| rule)
+        .collect();
+    let missing: Vec<IpPermission> = wanted.difference(&present).map(permission_of).collect();
+    let ec2 = &ctx.clients.ec2;
+    if !missing.is_empty() {
+        let added = ec2
+            .authorize_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(missing))
+            .send()
+            .await
+            .map_err(aws_error("ec2:AuthorizeSecurityGroupEgress"));
+        match added {
+            Err(error) if error.code() == Some("InvalidPermission.Duplicate") => {}
+            other => drop(other?),
+        }
+    }
+    if !unwanted.is_empty() {
+        ec2.revoke_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(unwanted))
+            .send()
+            .await
+            .map_err(aws_error("ec2:RevokeSecurityGroupEgress"))?;
+    }
+    Ok(())
+}
+
+/// Each destination of an EC2 permission on its own, with the rule it is (`None`: not one of
+/// ours, e.g. all protocols to 0.0.0.0/0, EC2's default).
+fn split_permission(permission: &IpPermission) -> Vec<(Option<Egress>, IpPermission)> {
+    let protocol = permission.ip_protocol.as_deref().unwrap_or_default();
+    let port = match (permission.from_port, permission.to_port) {
+        (Some(from), Some(to)) if protocol == "tcp" && from == to => Some(from),
+        _ => None,
+    };
+    let base = || {
+        IpPermission::builder()
+            .set_ip_protocol(permission.ip_protocol.clone())
+            .set_from_port(permission.from_port)
+            .set_to_port(permission.to_port)
+    };
+    let mut parts = Vec::new();
+    for range in permission.ip_ranges() {
+        let anywhere = range.cidr_ip.as_deref() == Some("0.0.0.0/0");
+        let rule = port.filter(|_| anywhere).map(|port| Egress {
+            port,
+            to: Destination::Anywhere,
+        });
+        parts.push((rule, base().ip_ranges(range.clone()).build()));
+    }
+    for range in permission.ipv6_ranges() {
+        parts.push((None, base().ipv6_ranges(range.clone()).build()));
+    }
+    for pair in permission.user_id_group_pairs() {
+        let rule = port.zip(pair.group_id.clone()).map(|(port, group)| Egress {
+            port,
+            to: Destination::Group(group),
+        });
+        let pair = UserIdGroupPair::builder()
+            .set_group_id(pair.group_id.clone())
+            .build();
+        parts.push((rule, base().user_id_group_pairs(pair).build()));
+    }
+    for list in permission.prefix_list_ids() {
+        parts.push((None, base().prefix_list_ids(list.clone()).build()));
+    }
+    parts
+}
+
+fn permission_of(rule: &Egress) -> IpPermission {
+    let permission = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(rule.port)
+        .to_port(rule.port);
+    match &rule.to {
+        Destination::Anywhere => {
+            permission.ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        }
+        Destination::Group(group) => {
+            permission.user_id_group_pairs(UserIdGroupPair::builder().group_id(group).build())
+        }
+    }
+    .build()
 }
 
 async fn create(

@@ -117,6 +117,16 @@ pub async fn ensure(
         ids.queue = Some(queue::create_queue(ctx, &spec.queue, dlq_arn).await?);
     }
     ensure_store(ctx, spec, ids).await?;
+    if let Some(function_group) =
+        (ids.security_group_id.as_deref()).filter(|_| spec.network.in_vpc())
+    {
+        let store_group = spec
+            .store
+            .managed()
+            .and(ids.store_security_group_id.as_deref());
+        let wanted = security_groups::function_egress(&spec.store.ports(), store_group);
+        security_groups::limit_egress(ctx, function_group, &wanted).await?;
+    }
 
     // 3. The roles' policies name the queue (and the secret); rewriting them is idempotent.
     let queue = ids.queue.clone().ok_or(MissingId("queue_arn"))?;
@@ -127,13 +137,22 @@ pub async fn ensure(
             .secret_arn
             .as_ref_option()
             .map(String::as_str),
-        in_vpc: spec.network.in_vpc(),
+        network: match &ids.security_group_id {
+            Some(group) if spec.network.in_vpc() => Some(iam::NetworkGrant {
+                subnet_ids: &ids.subnet_ids,
+                security_group_id: group,
+            }),
+            _ => None,
+        },
     };
     let policy = async |function| {
         let role_arn = need(ids.role_arn(function), "role_arn")?;
-        iam::put_policy(ctx, function, role_arn, &grants)
-            .await
-            .map_err(ApplyError::from)
+        tokio::try_join!(
+            iam::put_trust(ctx, role_arn),
+            iam::put_policy(ctx, function, role_arn, &grants)
+        )
+        .map(drop)
+        .map_err(ApplyError::from)
     };
     tokio::try_join!(policy(Function::PreQueue), policy(Function::PostQueue))?;
 
@@ -182,10 +201,7 @@ pub async fn ensure(
     let api_id = need(&ids.api_id, "api_id")?.to_owned();
     let pre_function_arn = need(&ids.pre_queue_function_arn, "pre_queue_function_arn")?.to_owned();
     // arn:aws:iam::<account>:role/…: the account the API's invoke permission names.
-    let account = need(&ids.pre_queue_role_arn, "pre_queue_role_arn")?
-        .split(':')
-        .nth(4)
-        .filter(|account| !account.is_empty())
+    let account = iam::account_of(need(&ids.pre_queue_role_arn, "pre_queue_role_arn")?)
         .ok_or(MissingId("the account in pre_queue_role_arn"))?
         .to_owned();
     let route = async {
@@ -200,7 +216,8 @@ pub async fn ensure(
         // A new route, or a re-created function (whose permissions went with it), needs the
         // permission to invoke.
         if resource.is_some() || pre_function_created {
-            let allowed = api::allow_invoke(ctx, &account, &api_id, &pre_function_arn).await;
+            let source = api::invoke_source_arn(ctx.clients, &account, &api_id, &spec.api.stage);
+            let allowed = api::allow_invoke(ctx, &source, &pre_function_arn).await;
             if let Err(error) = allowed {
                 return Some(Err(error));
             }
@@ -263,14 +280,14 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
         ids.data_volume_id = Some(volume_id.clone());
         instance::record_retention(ctx.clients, &volume_id, settings.retain_volume).await?;
     }
+    let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
     if ids.instance_id.is_none() {
         let public_ip = spec.network == network::Plan::Managed;
         let instance_id =
-            instance::launch(ctx, settings, &subnet_id, store_group, public_ip).await?;
+            instance::launch(ctx, settings, volume_id, &subnet_id, store_group, public_ip).await?;
         ids.instance_id = Some(instance_id);
     }
     // A new instance, or one an interrupted create launched, gets the volume.
-    let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
     let instance_id = need(&ids.instance_id, "instance_id")?;
     instance::ensure_attached(ctx, volume_id, instance_id).await?;
     Ok(())

@@ -2,18 +2,35 @@
 //! carry the pipeline's name and owner token (see [`crate::ownership`]); an object already gone
 //! counts as deleted.
 //!
-//! Order: API and mapping (nothing new arrives, nothing is polled) → functions → store instance
-//! → roles, queue, data volume (unless retained), store group → function group, DLQ → managed
-//! network.
+//! Queued data first: without `force_destroy`, a pipeline whose dead-letter queue holds messages
+//! is left untouched, and one whose queue holds messages loses its API (nothing new is
+//! acknowledged) and gets the rest of the delete timeout, halved, to drain through the still
+//! running mapping; if either queue then holds messages, destroy stops there and says so.
+//!
+//! Then the order: API and mapping (nothing new arrives, nothing is polled) → functions → store
+//! instance → roles, queue, data volume (unless retained), store group → function group, DLQ →
+//! managed network.
 
 use tokio::time::Instant;
 
 use super::ids::{Ids, with_id};
 use crate::aws::{AwsError, Clients};
+use crate::components::queue::HoldsMessages;
 use crate::components::store::instance;
 use crate::components::{Context, api, functions, iam, mapping, network, queue, security_groups};
 use crate::lookup::inventory;
 use crate::model::PipelineState;
+
+/// Why a destroy stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DestroyError {
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The queues hold messages and `force_destroy` is off.
+    #[error(transparent)]
+    HoldsMessages(#[from] HoldsMessages),
+}
 
 /// Deletes everything `state` names that the pipeline owns, by the deadline. Returns the objects
 /// the state names that belong to someone else: left untouched.
@@ -21,7 +38,7 @@ pub async fn teardown(
     clients: &Clients,
     state: &PipelineState,
     deadline: Instant,
-) -> Result<Vec<String>, AwsError> {
+) -> Result<Vec<String>, DestroyError> {
     let name = state
         .name
         .as_ref_option()
@@ -29,7 +46,7 @@ pub async fn teardown(
         .unwrap_or_default();
     let token = state.owner_token.as_ref_option().map(String::as_str);
     let found = inventory(clients, name).await?;
-    let owned = Ids::from_state(state).owned(&found, name, token);
+    let mut owned = Ids::from_state(state).owned(&found, name, token);
     let tags = Default::default();
     let ctx = Context {
         clients,
@@ -43,6 +60,11 @@ pub async fn teardown(
         data_volume: store.is_managed() && store.retain_volume.as_ref_option() == Some(&false),
         network: owned.ids.has_managed_network(),
     };
+    if state.force_destroy.as_ref_option() != Some(&true)
+        && keep_queued_data(ctx, &owned.ids).await? == ApiRemoved::Yes
+    {
+        owned.ids.api_id = None;
+    }
     remove(ctx, &owned.ids, scope).await?;
     if let Some(volume_id) = owned
         .ids
@@ -53,6 +75,54 @@ pub async fn teardown(
         instance::mark_retained(clients, volume_id).await?;
     }
     Ok(owned.foreign)
+}
+
+/// Whether [`keep_queued_data`] removed the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApiRemoved {
+    Yes,
+    No,
+}
+
+/// Refuses while the queues hold messages, after giving the main queue the time to drain: the
+/// API goes first (nothing new is acknowledged), the mapping keeps storing.
+async fn keep_queued_data(ctx: Context<'_>, ids: &Ids) -> Result<ApiRemoved, DestroyError> {
+    let clients = ctx.clients;
+    let url = |queue: &Option<queue::QueueIds>| queue.as_ref().map(|q| q.url.clone());
+    let (queue_url, dlq_url) = (url(&ids.queue), url(&ids.dlq));
+    let (queue_url, dlq_url) = (queue_url.as_deref(), dlq_url.as_deref());
+    let backlog = queue::backlog(clients, queue_url, dlq_url).await?;
+    if backlog.is_empty() {
+        return Ok(ApiRemoved::No);
+    }
+    let refusal = |backlog, stalled, api_removed| HoldsMessages {
+        pipeline: ctx.name.to_owned(),
+        backlog,
+        stalled,
+        api_removed,
+    };
+    if backlog.dlq > 0 {
+        return Err(refusal(backlog, None, false).into());
+    }
+    let polling = match (&ids.mapping_id, &ids.post_queue_function_arn) {
+        (Some(uuid), Some(_)) => mapping::find(clients, uuid)
+            .await?
+            .is_some_and(|mapping| mapping.enabled),
+        _ => false,
+    };
+    if !polling {
+        let stalled = "its event source mapping or post-queue function is missing or disabled";
+        return Err(refusal(backlog, Some(stalled), false).into());
+    }
+    with_id(ids.api_id.as_deref(), |id| api::delete(clients, id)).await?;
+    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+    let until = Instant::now() + remaining / 2;
+    let backlog = queue::wait_for_drain(clients, queue_url, dlq_url, until).await?;
+    if backlog.is_empty() {
+        return Ok(ApiRemoved::Yes);
+    }
+    let stalled = (backlog.queue > 0).then_some("it did not drain within half of timeouts.delete");
+    Err(refusal(backlog, stalled, true).into())
 }
 
 /// What a removal deletes besides the objects that are only the pipeline's.

@@ -206,6 +206,8 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         post_queue: Value::Value(PostQueueBlock::default()),
         queue: Value::Value(QueueBlock::default()),
         owner_token: value_of(token.clone()),
+        // Not an AWS setting: an imported pipeline starts with the default.
+        force_destroy: Value::Value(false),
         ..Default::default()
     };
     let mapping_id = match &main {

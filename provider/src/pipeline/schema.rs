@@ -44,6 +44,7 @@ pub fn schema() -> Schema {
         ),
     ];
     attributes.extend(api::attributes());
+    attributes.extend(queue::attributes());
     attributes.extend(id_attributes());
     let mut root = block(
         "A webhook-ingestion pipeline: API Gateway endpoint → pre-queue Lambda (verify, envelope, enqueue) → \
@@ -64,6 +65,7 @@ pub fn schema() -> Schema {
     );
     root.blocks = [
         ("signature", NestedBlock::Single(signature::schema())),
+        ("api", NestedBlock::Group(api::schema())),
         ("queue", NestedBlock::Group(queue::schema())),
         ("pre_queue", NestedBlock::Group(pre_queue)),
         ("post_queue", NestedBlock::Group(post_queue)),

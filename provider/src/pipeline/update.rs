@@ -66,9 +66,23 @@ pub async fn converge(
         mapping::update(ctx, &mapping_id, &spec.mapping).await?;
     }
 
-    let Some(prior) = prior else {
-        return Ok(());
-    };
+    if let Some(prior) = prior {
+        retag_and_rename(ctx, spec, prior, ids).await?;
+    }
+    // After a rename: the throttle is the (new) stage's.
+    let api_id = need(&ids.api_id, "api_id")?;
+    api::throttle(ctx, api_id, &spec.api.stage, spec.api.throttle).await?;
+    Ok(())
+}
+
+/// What an update changes beyond settings: tags, and the stage's name.
+async fn retag_and_rename(
+    ctx: Context<'_>,
+    spec: &Spec,
+    prior: &PipelineState,
+    ids: &Ids,
+) -> Result<(), ApplyError> {
+    let clients = ctx.clients;
     let prior_tags = string_map(&prior.tags_all);
     if prior_tags != crate::aws::tags_all(&clients.default_tags, &spec.tags) {
         let change = TagChange::new(&prior_tags, ctx.object_tags());
@@ -79,7 +93,14 @@ pub async fn converge(
         old_stage.filter(|old| prior.endpoint_url.is_value() && **old != spec.api.stage)
     {
         let api_id = need(&ids.api_id, "api_id")?;
-        api::rename_stage(ctx, api_id, old_stage, &spec.api.stage).await?;
+        let function_arn = need(&ids.pre_queue_function_arn, "pre_queue_function_arn")?;
+        let account = iam::account_of(function_arn)
+            .ok_or(MissingId("the account in pre_queue_function_arn"))?;
+        let invoke = api::Invoke {
+            account,
+            function_arn,
+        };
+        api::rename_stage(ctx, api_id, old_stage, &spec.api.stage, invoke).await?;
     }
     Ok(())
 }

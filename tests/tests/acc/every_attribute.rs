@@ -25,9 +25,15 @@ fn config(vpc_id: &str, subnets: &[String], pre_artifact: &str, post_artifact: &
     format!(
         r#"
 resource "nami_webhook_pipeline" "this" {{
-  name  = "everything"
-  stage = "live"
-  tags  = {{ service = "billing" }}
+  name          = "everything"
+  stage         = "live"
+  tags          = {{ service = "billing" }}
+  force_destroy = true
+
+  api {{
+    throttle_rate  = 50
+    throttle_burst = 100
+  }}
 
   signature {{
     scheme            = "hmac"
@@ -48,9 +54,10 @@ resource "nami_webhook_pipeline" "this" {{
   }}
 
   pre_queue {{
-    memory_size = 256
-    timeout     = 20
-    artifact    = "{pre_artifact}"
+    memory_size          = 256
+    timeout              = 20
+    artifact             = "{pre_artifact}"
+    reserved_concurrency = 20
   }}
 
   post_queue {{
@@ -236,6 +243,7 @@ async fn every_attribute_reaches_its_aws_object() {
         .nth(4)
         .unwrap()
         .to_owned();
+    let ec2 = |kind: &str, id: &str| format!("arn:aws:ec2:us-east-1:{account}:{kind}/{id}");
     let logs = |function: &str| {
         json!({
             "Effect": "Allow",
@@ -264,8 +272,28 @@ async fn every_attribute_reaches_its_aws_object() {
                     "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                     "Resource": queue_arn
                 },
+                { "Effect": "Allow", "Action": ["ec2:DescribeNetworkInterfaces"], "Resource": "*" },
                 {
                     "Effect": "Allow",
+                    "Action": ["ec2:CreateNetworkInterface"],
+                    "Resource": [
+                        ec2("network-interface", "*"),
+                        ec2("security-group", &id("security_group_id")),
+                        ec2("subnet", state["subnet_ids"][0].as_str().unwrap()),
+                        ec2("subnet", state["subnet_ids"][1].as_str().unwrap()),
+                    ]
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses"
+                    ],
+                    "Resource": ec2("network-interface", "*")
+                },
+                {
+                    "Effect": "Deny",
                     "Action": [
                         "ec2:CreateNetworkInterface",
                         "ec2:DescribeNetworkInterfaces",
@@ -273,7 +301,9 @@ async fn every_attribute_reaches_its_aws_object() {
                         "ec2:AssignPrivateIpAddresses",
                         "ec2:UnassignPrivateIpAddresses"
                     ],
-                    "Resource": "*"
+                    "Resource": "*",
+                    "Condition": { "ArnEquals": { "lambda:SourceFunctionArn":
+                        format!("arn:aws:lambda:us-east-1:{account}:function:nami-everything-post-queue") } }
                 },
             ]}),
         ),
@@ -293,6 +323,11 @@ async fn every_attribute_reaches_its_aws_object() {
             trust["Statement"][0]["Principal"]["Service"], "lambda.amazonaws.com",
             "{role}"
         );
+        assert_eq!(
+            trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            account.as_str(),
+            "{role}: assumed only for this account"
+        );
     }
 
     // stage: the only stage, and the endpoint under it.
@@ -311,6 +346,43 @@ async fn every_attribute_reaches_its_aws_object() {
         .collect();
     assert_eq!(stages, ["live"]);
     assert!(id("endpoint_url").ends_with("/live/webhook"));
+    // api {}: the stage's throttle on every method.
+    let live = api
+        .get_stage()
+        .rest_api_id(id("api_id"))
+        .stage_name("live")
+        .send()
+        .await
+        .unwrap();
+    let all = &live.method_settings.unwrap()["*/*"];
+    assert_eq!(
+        (all.throttling_rate_limit, all.throttling_burst_limit),
+        (50.0, 100)
+    );
+    // pre_queue.reserved_concurrency.
+    let concurrency = aws_sdk_lambda::Client::new(&sdk)
+        .get_function_concurrency()
+        .function_name(id("pre_queue_function_arn"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions, Some(20));
+    assert_eq!(state["force_destroy"], true);
+    // API Gateway may invoke the pre-queue function from this API's stage and route only.
+    let permission = aws_sdk_lambda::Client::new(&sdk)
+        .get_policy()
+        .function_name(id("pre_queue_function_arn"))
+        .send()
+        .await
+        .unwrap();
+    let permission: serde_json::Value = serde_json::from_str(&permission.policy.unwrap()).unwrap();
+    assert_eq!(
+        permission["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"],
+        format!(
+            "arn:aws:execute-api:us-east-1:{account}:{}/live/POST/webhook",
+            id("api_id")
+        )
+    );
 
     // timeouts {} live in state only (an optional block: a list of at most one).
     assert_eq!(

@@ -210,7 +210,7 @@ async fn basic_create_checks_every_object_then_destroy_leaves_nothing() {
         .policy
         .unwrap();
     assert!(
-        permission.contains(&format!("{api_id}/*/POST/webhook")),
+        permission.contains(&format!("{api_id}/prod/POST/webhook")),
         "{permission}"
     );
 
@@ -370,6 +370,43 @@ async fn settings_code_and_tags_update_in_place() {
     // moto does not route tag calls for REST API ARNs (they contain '/'): checked on AWS only.
     let (code, output) = tf.plan();
     assert_eq!(code, 0, "after the tag change:\n{output}");
+
+    // A new stage: the endpoint moves, and API Gateway may invoke the function from it only.
+    let tagged = body.replace("service = \"billing\"", "tier = \"gold\"");
+    tf.write(&tagged.replace("name = \"orders\"", "name = \"orders\"\n  stage = \"v2\""));
+    tf.apply();
+    let renamed = tf.resource_values("nami_webhook_pipeline.this");
+    assert!(
+        renamed["endpoint_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v2/webhook")
+    );
+    let permission = lambda
+        .get_policy()
+        .function_name(state["pre_queue_function_arn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let permission: serde_json::Value = serde_json::from_str(&permission.policy.unwrap()).unwrap();
+    assert_eq!(
+        permission["Statement"].as_array().map(Vec::len),
+        Some(1),
+        "{permission}"
+    );
+    let source = permission["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        source.ends_with(&format!(
+            "{}/v2/POST/webhook",
+            state["api_id"].as_str().unwrap()
+        )),
+        "{permission}"
+    );
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "after the stage change:\n{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

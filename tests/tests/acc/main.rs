@@ -6,4 +6,5 @@ mod faults;
 mod lifecycle;
 mod ownership;
 mod pipeline;
+mod queued_data;
 mod support;

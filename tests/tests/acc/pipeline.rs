@@ -120,6 +120,12 @@ async fn bad_configuration_fails_at_plan_naming_the_attribute() {
             "less than 6 × post_queue.timeout",
             "visibility_timeout_seconds",
         ),
+        // SQS keeps a message's first enqueue time in the DLQ: a shorter DLQ retention loses it.
+        (
+            pipeline("p", "  queue {\n    dlq_retention_seconds = 86400\n  }\n"),
+            "Dead-letter retention shorter than the queue's",
+            "dlq_retention_seconds",
+        ),
         (
             pipeline("p", "  pre_queue {\n    timeout = 60\n  }\n"),
             "60 is outside 1–29",
@@ -300,6 +306,14 @@ async fn an_existing_network_places_the_post_queue_function_in_its_subnets() {
             .to_string()
             .contains("ec2:CreateNetworkInterface")
     );
+    // A store the user has: its port (from the URI) anywhere, and HTTPS; nothing else.
+    assert_eq!(
+        egress(&ec2, group_id).await,
+        vec![
+            (443, "0.0.0.0/0".to_owned()),
+            (27017, "0.0.0.0/0".to_owned())
+        ]
+    );
     let (code, output) = tf.plan();
     assert_eq!(code, 0, "{output}");
 
@@ -366,9 +380,11 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
         .reservations
         .unwrap();
     let instance = reservations[0].instances.clone().unwrap()[0].clone();
+    let metadata = instance.metadata_options.clone().unwrap();
     assert_eq!(
-        instance.metadata_options.unwrap().http_tokens,
-        Some(aws_sdk_ec2::types::HttpTokensState::Required)
+        (metadata.http_tokens, metadata.http_put_response_hop_limit),
+        (Some(aws_sdk_ec2::types::HttpTokensState::Required), Some(1)),
+        "IMDSv2 only, and not from a container on the instance"
     );
     assert_eq!(instance.key_name, None, "no key pair");
     let store_group = state["store_security_group_id"].as_str().unwrap();
@@ -416,6 +432,17 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
     assert_eq!(
         sources,
         vec![state["security_group_id"].as_str().unwrap().to_owned()]
+    );
+
+    // The function's group reaches out only to HTTPS and to the store's port on the store's group
+    // (EC2's default allow-all rule is gone).
+    let function_group = state["security_group_id"].as_str().unwrap();
+    assert_eq!(
+        egress(&ec2, function_group).await,
+        vec![
+            (443, "0.0.0.0/0".to_owned()),
+            (27017, store_group.to_owned())
+        ]
     );
 
     // The data volume: encrypted, the configured size, attached as /dev/sdf.
@@ -544,6 +571,46 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
 }
 
 /// The data volume as EC2 reports it: its size, the instance it is attached to, its tags.
+/// A group's outbound rules as (port, CIDR or group), sorted; -1 for all protocols.
+async fn egress(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Vec<(i32, String)> {
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(group_id)
+        .send()
+        .await
+        .unwrap()
+        .security_groups
+        .unwrap()[0]
+        .clone();
+    let mut rules: Vec<(i32, String)> = group
+        .ip_permissions_egress
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|permission| {
+            let port = permission
+                .from_port
+                .filter(|_| permission.ip_protocol.as_deref() == Some("tcp"))
+                .unwrap_or(-1);
+            let cidrs = permission
+                .ip_ranges
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|r| r.cidr_ip);
+            let groups = permission
+                .user_id_group_pairs
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.group_id);
+            cidrs
+                .chain(groups)
+                .map(move |to| (port, to))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
 async fn volume(
     ec2: &aws_sdk_ec2::Client,
     volume_id: &str,

@@ -37,15 +37,15 @@ async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
         .unwrap();
     assert!(pipeline.mapping.enabled, "the mapping is enabled in moto");
 
-    // With the mapping enabled, moto itself would receive every message sent; its launcher
-    // keeps it from doing so, so nothing has touched this message until someone receives it.
+    // With the mapping enabled, moto itself would hand every message sent to the function, inside
+    // SendMessage (moto invokes a queue's event source mappings before it answers); its launcher
+    // keeps it from doing so, so nothing has touched this message when SendMessage returns.
     sqs.send_message()
         .queue_url(&pipeline.queue.url)
         .message_body("probe")
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let received = sqs
         .receive_message()
         .queue_url(&pipeline.queue.url)

@@ -81,8 +81,17 @@ async fn a_store_outage_longer_than_the_visibility_timeout_loses_nothing() {
     })
     .await;
     deployed.mongo.stop();
-    // Longer than one visibility timeout: batches fail, come back, and fail again.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Down for longer than one visibility timeout: batches fail, come back, and fail again. The
+    // evidence, not a clock: at most 300 − deleted distinct messages can be received from now
+    // on, so more receives than that mean a message came back after failing.
+    let at_stop = data_plane.poller_stats();
+    let undeleted = 300 - at_stop.deleted;
+    crate::support::eventually(
+        "a message received again while the store is down",
+        Duration::from_secs(120),
+        || data_plane.poller_stats().received - at_stop.received > undeleted,
+    )
+    .await;
     deployed.mongo.restart().expect("SecantusDB restarts");
 
     let answers = sending.await.unwrap();

@@ -2,6 +2,8 @@
 //! SecantusDB (MongoDB wire protocol). One binary, a module per area.
 
 mod artifacts;
+mod policies;
 mod post_queue;
 mod pre_queue;
 mod support;
+mod user_data;

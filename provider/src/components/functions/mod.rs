@@ -32,6 +32,9 @@ use crate::schema::{attribute, number};
 pub const PRE_QUEUE_MEMORY: Limit = Limit::new(128, 10_240, 128);
 /// Timeout of the pre-queue function, in seconds (API Gateway waits 29 s at most).
 pub const PRE_QUEUE_TIMEOUT: Limit = Limit::new(1, 29, 10);
+/// Concurrent executions reserved for the pre-queue function, when set. Unset means unreserved:
+/// the `default` here is never applied.
+pub const PRE_QUEUE_RESERVED_CONCURRENCY: Limit = Limit::new(1, 10_000, 1);
 /// Memory of the post-queue function, in MB.
 pub const POST_QUEUE_MEMORY: Limit = Limit::new(128, 10_240, 256);
 /// Timeout of the post-queue function, in seconds (Lambda's longest).
@@ -55,7 +58,7 @@ fn limits(function: Function) -> (Limit, Limit) {
 /// The function's attributes in its block.
 pub fn attributes(function: Function) -> Vec<(&'static str, Attribute)> {
     let (memory, timeout) = limits(function);
-    vec![
+    let mut attributes = vec![
         ("memory_size", number("Memory in MB", memory)),
         ("timeout", number("Timeout in seconds", timeout)),
         (
@@ -74,7 +77,24 @@ pub fn attributes(function: Function) -> Vec<(&'static str, Attribute)> {
                 "Base64 SHA-256 of the deployed artifact; a changed zip updates the function in place.",
             ),
         ),
-    ]
+    ];
+    if function == Function::PreQueue {
+        let range = PRE_QUEUE_RESERVED_CONCURRENCY;
+        attributes.push((
+            "reserved_concurrency",
+            attribute(
+                AttributeType::Number,
+                AttributeConstraint::Optional,
+                &format!(
+                    "Concurrent executions reserved for the pre-queue function, {}–{}: also its ceiling, so \
+                     a flood of webhooks cannot take the account's whole Lambda concurrency (API Gateway \
+                     answers 429 past it, and senders retry). Unset: unreserved.",
+                    range.min, range.max
+                ),
+            ),
+        ));
+    }
+    attributes
 }
 
 /// The function's block as plain fields: memory, timeout, artifact, hash.
@@ -143,6 +163,13 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
             check.limit(timeout_value, timeout, at(block_name(function), "timeout"));
         }
     }
+    if let Some(pre) = state.pre_queue.as_ref_option() {
+        check.limit(
+            &pre.reserved_concurrency,
+            PRE_QUEUE_RESERVED_CONCURRENCY,
+            at("pre_queue", "reserved_concurrency"),
+        );
+    }
 }
 
 /// Sets both functions' planned `source_code_hash`: known at plan time from the artifact file.
@@ -180,6 +207,8 @@ pub struct Settings {
     pub timeout: i32,
     /// The code.
     pub artifact: Artifact,
+    /// Reserved concurrent executions (the pre-queue function's, when set).
+    pub reserved_concurrency: Option<i32>,
 }
 
 impl Settings {
@@ -195,6 +224,14 @@ impl Settings {
             memory_size: known_i32(memory_size, memory_what)?,
             timeout: known_i32(timeout, timeout_what)?,
             artifact: Artifact::locate(function, artifact.as_ref_option().map(String::as_str))?,
+            reserved_concurrency: match function {
+                Function::PreQueue => state
+                    .pre_queue
+                    .as_ref_option()
+                    .and_then(|pre| pre.reserved_concurrency.as_ref_option().copied())
+                    .map(|count| i32::try_from(count).unwrap_or(i32::MAX)),
+                Function::PostQueue => None,
+            },
         })
     }
 
@@ -206,6 +243,7 @@ impl Settings {
             configuration: facts.memory_size != self.memory_size
                 || facts.timeout != self.timeout
                 || &facts.environment != environment,
+            concurrency: facts.reserved_concurrency != self.reserved_concurrency,
         }
     }
 }
@@ -217,6 +255,8 @@ pub struct Drift {
     pub code: bool,
     /// Memory, timeout or environment.
     pub configuration: bool,
+    /// Reserved concurrency.
+    pub concurrency: bool,
 }
 
 /// Where the post-queue function runs: subnets and its security group.
@@ -282,7 +322,40 @@ pub async fn create(
     .function_arn;
     let arn = returned("lambda:CreateFunction", arn)?;
     wait_until_ready(ctx, &name).await?;
+    reserve_concurrency(ctx.clients, &arn, settings.reserved_concurrency).await?;
     Ok(arn)
+}
+
+/// Reserves `count` concurrent executions for the function, or removes its reservation.
+async fn reserve_concurrency(
+    clients: &Clients,
+    arn: &str,
+    count: Option<i32>,
+) -> Result<(), AwsError> {
+    match count {
+        Some(count) => {
+            clients
+                .lambda
+                .put_function_concurrency()
+                .function_name(arn)
+                .reserved_concurrent_executions(count)
+                .send()
+                .await
+                .map_err(aws_error("lambda:PutFunctionConcurrency"))?;
+            Ok(())
+        }
+        None => {
+            crate::aws::delete(
+                "lambda:DeleteFunctionConcurrency",
+                clients
+                    .lambda
+                    .delete_function_concurrency()
+                    .function_name(arn)
+                    .send(),
+            )
+            .await
+        }
+    }
 }
 
 /// Brings an existing function (by its ARN) to `settings` and `environment`, changing only what
@@ -332,6 +405,9 @@ pub async fn converge(
         })
         .await?;
         wait_until_ready(ctx, name).await?;
+    }
+    if drift.concurrency {
+        reserve_concurrency(ctx.clients, name, settings.reserved_concurrency).await?;
     }
     Ok(())
 }
@@ -451,19 +527,27 @@ pub struct FunctionFacts {
     pub security_group_ids: Vec<String>,
     /// Subnets of its VPC configuration.
     pub subnet_ids: Vec<String>,
+    /// Its reserved concurrent executions, if any.
+    pub reserved_concurrency: Option<i32>,
 }
 
 /// The configuration of the function `name` (a name or an ARN), or `None` when it does not exist.
 pub async fn find(clients: &Clients, name: &str) -> Result<Option<FunctionFacts>, AwsError> {
-    let Some(configuration) = clients
+    let Some(function) = clients
         .lambda
-        .get_function_configuration()
+        .get_function()
         .function_name(name)
         .send()
         .await
-        .map_err(aws_error("lambda:GetFunctionConfiguration"))
+        .map_err(aws_error("lambda:GetFunction"))
         .found()?
     else {
+        return Ok(None);
+    };
+    let reserved_concurrency = function
+        .concurrency
+        .and_then(|c| c.reserved_concurrent_executions);
+    let Some(configuration) = function.configuration else {
         return Ok(None);
     };
     let (security_group_ids, subnet_ids) = configuration
@@ -486,6 +570,7 @@ pub async fn find(clients: &Clients, name: &str) -> Result<Option<FunctionFacts>
             .unwrap_or_default(),
         security_group_ids,
         subnet_ids,
+        reserved_concurrency,
     }))
 }
 
@@ -503,5 +588,9 @@ pub fn read_back(function: Function, facts: Option<&FunctionFacts>, state: &mut 
         *fields.memory_size = Value::Value(facts.memory_size.into());
         *fields.timeout = Value::Value(facts.timeout.into());
         *fields.source_code_hash = Value::Value(facts.code_sha256.clone());
+        if function == Function::PreQueue {
+            block(&mut state.pre_queue).reserved_concurrency =
+                crate::model::value_of(facts.reserved_concurrency.map(i64::from));
+        }
     }
 }

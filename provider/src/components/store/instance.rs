@@ -81,42 +81,38 @@ pub async fn adopt_volume(ctx: Context<'_>, volume_id: &str, zone: &str) -> Resu
     retag_ec2(ctx.clients, &[volume_id.to_owned()], &change).await
 }
 
-/// The user data: Docker, the data volume mounted at /data (formatted only when blank), and
-/// MongoDB with authentication, restarted with the instance.
-pub fn user_data(settings: &ManagedSettings) -> String {
-    let script = format!(
-        r#"#!/bin/bash
-set -euo pipefail
-dnf install -y docker
-systemctl enable --now docker
-# The data volume: /dev/sdf, or its NVMe name on Nitro instances. Format only a blank volume.
-for _ in $(seq 1 120); do
-  device=$(lsblk -dpno NAME,SERIAL | awk '$2 ~ /^vol/ {{print $1}}' | head -n 1)
-  [ -b /dev/sdf ] && device=/dev/sdf
-  [ -n "${{device:-}}" ] && break
-  sleep 2
-done
-blkid "$device" || mkfs.xfs "$device"
-mkdir -p /data
-grep -q " /data " /etc/fstab || echo "UUID=$(blkid -s UUID -o value "$device") /data xfs defaults,nofail 0 2" >> /etc/fstab
-mount -a
-mkdir -p /data/db
-docker rm -f mongodb 2>/dev/null || true
-docker run -d --name mongodb --restart always -p {port}:{port} -v /data/db:/data/db \
-  -e MONGO_INITDB_ROOT_USERNAME={user} -e MONGO_INITDB_ROOT_PASSWORD='{password}' {image}
-"#,
-        port = MONGODB_PORT,
-        user = MONGODB_USER,
-        password = settings.password,
-        image = settings.image,
-    );
-    base64::engine::general_purpose::STANDARD.encode(script)
+/// The user data script (`user-data.sh`, its own file, checked by shellcheck in the tests):
+/// Docker, the data volume found by its id and mounted at /data (formatted only when blank), and
+/// MongoDB as a systemd service that starts only on that volume.
+const USER_DATA: &str = include_str!("user-data.sh");
+
+/// The user data for an instance whose data volume is `volume_id`, base64-encoded for EC2.
+pub fn user_data(settings: &ManagedSettings, volume_id: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(user_data_script(settings, volume_id))
 }
 
-/// Launches the instance (IMDSv2 required, no key pair). Returns its id.
+/// The user data script itself.
+pub fn user_data_script(settings: &ManagedSettings, volume_id: &str) -> String {
+    // Every value sits between single quotes in the script.
+    let quoted = |value: &str| value.replace('\'', r"'\''");
+    [
+        ("@VOLUME_ID@", quoted(volume_id)),
+        ("@IMAGE@", quoted(&settings.image)),
+        ("@PORT@", MONGODB_PORT.to_string()),
+        ("@ROOT_USER@", quoted(MONGODB_USER)),
+        ("@ROOT_PASSWORD@", quoted(&settings.password)),
+    ]
+    .iter()
+    .fold(USER_DATA.to_owned(), |script, (placeholder, value)| {
+        script.replace(placeholder, value)
+    })
+}
+
+/// Launches the instance (IMDSv2 required, hop limit 1, no key pair). Returns its id.
 pub async fn launch(
     ctx: Context<'_>,
     settings: &ManagedSettings,
+    volume_id: &str,
     subnet_id: &str,
     security_group_id: &str,
     public_ip: bool,
@@ -153,10 +149,12 @@ pub async fn launch(
         .metadata_options(
             InstanceMetadataOptionsRequest::builder()
                 .http_tokens(HttpTokensState::Required)
+                // One hop: the instance itself, not a container on it, reaches the metadata.
+                .http_put_response_hop_limit(1)
                 .http_endpoint(InstanceMetadataEndpointState::Enabled)
                 .build(),
         )
-        .user_data(user_data(settings))
+        .user_data(user_data(settings, volume_id))
         .tag_specifications(tags(ctx, ResourceType::Instance, Part::Store))
         // The root volume is the instance's (deleted with it), tagged and named as it is.
         .tag_specifications(tags(ctx, ResourceType::Volume, Part::Store))
@@ -367,15 +365,11 @@ pub async fn read_facts(
     })
 }
 
-/// The image a user data script (see [`user_data`]) runs: the last word of its `docker run`.
+/// The image a user data script (see [`user_data`]) runs: its `IMAGE='…'` line.
 pub fn image_in(script: &str) -> Option<String> {
-    let mut lines = script
-        .lines()
-        .skip_while(|line| !line.starts_with("docker run"));
-    // The command continues on the next line (after a backslash); its last word is the image.
-    lines.next()?;
-    let continued = lines.next()?;
-    continued.split_whitespace().last().map(str::to_owned)
+    let line = script.lines().find(|line| line.starts_with("IMAGE='"))?;
+    let image = line.strip_prefix("IMAGE='")?.strip_suffix('\'')?;
+    Some(image.replace(r"'\''", "'"))
 }
 
 /// The store's live instances (not terminated) and its volumes tagged with `pipeline`'s name
@@ -522,13 +516,17 @@ pub async fn read_back(clients: &Clients, state: &mut PipelineState) -> Result<(
 
 #[cfg(test)]
 mod tests {
+    //! The script's logic runs against fixture trees in tests/tests/it/user_data.rs, where
+    //! shellcheck checks it too.
     use base64::Engine as _;
 
     use super::*;
 
+    const VOLUME: &str = "vol-0123456789abcdef0";
+
     fn rendered(settings: &ManagedSettings) -> String {
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(user_data(settings))
+            .decode(user_data(settings, VOLUME))
             .unwrap();
         String::from_utf8(bytes).unwrap()
     }
@@ -546,42 +544,43 @@ mod tests {
 
     #[test]
     fn import_reads_the_image_back_from_the_user_data() {
-        let script = String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(user_data(&settings()))
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(image_in(&script).as_deref(), Some("mongo:7.0.99"));
+        assert_eq!(
+            image_in(&rendered(&settings())).as_deref(),
+            Some("mongo:7.0.99")
+        );
+        let quoted = ManagedSettings {
+            image: "registry.example/it's:1".into(),
+            ..settings()
+        };
+        assert_eq!(
+            image_in(&rendered(&quoted)).as_deref(),
+            Some("registry.example/it's:1")
+        );
         assert_eq!(image_in("#!/bin/bash\necho no store\n"), None);
     }
 
     #[test]
-    fn user_data_runs_the_configured_image_with_the_password_on_the_data_volume() {
+    fn every_value_is_filled_in_between_single_quotes() {
         let script = rendered(&settings());
-        assert!(script.starts_with("#!/bin/bash\nset -euo pipefail\n"));
-        let run = script
-            .lines()
-            .skip_while(|line| !line.starts_with("docker run"))
-            .take(2)
-            .collect::<Vec<_>>()
-            .join("\n");
-        assert!(
-            run.contains(&format!("-p {MONGODB_PORT}:{MONGODB_PORT}")),
-            "{run}"
-        );
-        assert!(run.contains("-v /data/db:/data/db"), "{run}");
-        assert!(
-            run.contains(&format!("MONGO_INITDB_ROOT_USERNAME={MONGODB_USER}")),
-            "{run}"
-        );
-        assert!(
-            run.contains("MONGO_INITDB_ROOT_PASSWORD='0123abcd'"),
-            "{run}"
-        );
-        assert!(run.trim_end().ends_with("mongo:7.0.99"), "{run}");
-        // A blank volume is formatted; one with a file system never is.
-        assert!(script.contains("blkid \"$device\" || mkfs.xfs \"$device\""));
+        assert!(script.starts_with("#!/bin/bash\n"));
+        for placeholder in [
+            "@VOLUME_ID@",
+            "@IMAGE@",
+            "@PORT@",
+            "@ROOT_USER@",
+            "@ROOT_PASSWORD@",
+        ] {
+            assert!(!script.contains(placeholder), "{placeholder} is left");
+        }
+        for line in [
+            format!("VOLUME_ID='{VOLUME}'"),
+            "IMAGE='mongo:7.0.99'".to_owned(),
+            format!("PORT='{MONGODB_PORT}'"),
+            format!("ROOT_USER='{MONGODB_USER}'"),
+            "ROOT_PASSWORD='0123abcd'".to_owned(),
+        ] {
+            assert!(script.lines().any(|l| l == line), "{line} missing");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 pub mod instance;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use nami_contract::limits::{DEFAULT_DATABASE, Limit, MONGODB_TIMEOUT_MS};
 use nami_contract::vars;
@@ -313,6 +313,34 @@ impl Settings {
         })
     }
 
+    /// The TCP ports the post-queue function connects to: those of the URI's hosts (27017 when a
+    /// host names none, and for `mongodb+srv://`, whose ports come from DNS), or the managed
+    /// store's.
+    pub fn ports(&self) -> BTreeSet<i32> {
+        let default = crate::components::security_groups::MONGODB_PORT;
+        let StoreKind::External { mongodb_uri } = &self.kind else {
+            return BTreeSet::from([default]);
+        };
+        let Some(rest) = mongodb_uri.strip_prefix("mongodb://") else {
+            return BTreeSet::from([default]);
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let hosts = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, hosts)| hosts);
+        hosts
+            .split(',')
+            .map(|host| {
+                // `db:27018`, `[::1]:27018`, `db`, `[::1]`: a port follows the last ':' outside brackets.
+                let after_bracket = host.rsplit_once(']').map_or(host, |(_, rest)| rest);
+                after_bracket
+                    .rsplit_once(':')
+                    .and_then(|(_, port)| port.parse().ok())
+                    .unwrap_or(default)
+            })
+            .collect()
+    }
+
     /// The managed store's settings, if it is the managed store.
     pub fn managed(&self) -> Option<&ManagedSettings> {
         match &self.kind {
@@ -406,6 +434,28 @@ pub fn from_environment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_function_connects_to_the_ports_its_store_uri_names() {
+        let ports = |uri: &str| {
+            Settings {
+                kind: StoreKind::External {
+                    mongodb_uri: uri.into(),
+                },
+                database: "nami".into(),
+                collection: "c".into(),
+            }
+            .ports()
+            .into_iter()
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(ports("mongodb://db.internal/?tls=true"), [27017]);
+        assert_eq!(
+            ports("mongodb://u:p@a:27018,b:27019,[fd00::1]:27020,[fd00::2]/db?replicaSet=rs"),
+            [27017, 27018, 27019, 27020]
+        );
+        assert_eq!(ports("mongodb+srv://u:p@cluster.example.net/db"), [27017]);
+    }
 
     #[test]
     fn the_managed_password_round_trips_through_the_connection_string() {

@@ -1,0 +1,179 @@
+#!/bin/bash
+# The managed store's EC2 user data. The provider fills in the @…@ values (instance.rs).
+#
+# At first boot it installs Docker, mounts the data volume at /data — the volume found by its id,
+# never guessed — and installs itself as /usr/local/sbin/nami-store with two systemd units:
+#   nami-mongodb.service  MongoDB in Docker; starts only when /data is the data volume
+#   nami-growfs.timer     grows /data's file system after the volume is enlarged
+# Commands: setup (the default, at boot), check-data, grow.
+#
+# Everything reads the system through $NAMI_ROOT and the tools on $PATH, so the tests run each
+# step against a fixture tree (tests/tests/it/user_data.rs).
+set -euo pipefail
+
+VOLUME_ID='@VOLUME_ID@'
+IMAGE='@IMAGE@'
+PORT='@PORT@'
+ROOT_USER='@ROOT_USER@'
+ROOT_PASSWORD='@ROOT_PASSWORD@'
+
+NAMI_ROOT="${NAMI_ROOT:-}"
+# EC2 attaches the volume after the instance starts: look for it this many times, 2 s apart.
+ATTACH_TRIES="${ATTACH_TRIES:-150}"
+SELF=/usr/local/sbin/nami-store
+SECRETS_DIR=/etc/nami/secrets
+
+say() { echo "nami-store: $*" >&2; }
+
+# The block device of the data volume. On Nitro instances EBS volumes are NVMe devices whose
+# udev link carries the volume id (without its hyphen); on Xen instances the volume appears under
+# its attachment name, /dev/sdf or /dev/xvdf. Nothing else is ever taken: on Nitro the root disk
+# also has a vol… serial, and a guess from lsblk could pick it.
+data_device() {
+  local link="$NAMI_ROOT/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${VOLUME_ID/-/}"
+  if [ -e "$link" ]; then
+    readlink -f "$link"
+    return 0
+  fi
+  local name
+  for name in sdf xvdf; do
+    if [ -e "$NAMI_ROOT/dev/$name" ]; then
+      readlink -f "$NAMI_ROOT/dev/$name"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Waits for the data volume to be attached; prints its device.
+wait_for_data_device() {
+  local try
+  for ((try = 1; try <= ATTACH_TRIES; try++)); do
+    if data_device; then
+      return 0
+    fi
+    [ "$try" -lt "$ATTACH_TRIES" ] && sleep 2
+  done
+  say "data volume $VOLUME_ID is not attached after $((ATTACH_TRIES * 2)) s; MongoDB is not started"
+  return 1
+}
+
+# Formats the device only when it holds no file system (a retained volume keeps its data).
+format_if_blank() {
+  local device="$1" status=0
+  blkid "$device" >/dev/null 2>&1 || status=$?
+  case "$status" in
+    0) ;;
+    2) say "formatting blank volume $VOLUME_ID ($device)"; mkfs.xfs -q -L nami-data "$device" ;;
+    *) say "blkid failed on $device (status $status)"; return 1 ;;
+  esac
+}
+
+# Records /data in fstab (once) by file-system UUID, mounts it and grows it to the volume's size.
+mount_data() {
+  local device="$1" uuid fstab="$NAMI_ROOT/etc/fstab"
+  uuid=$(blkid -s UUID -o value "$device")
+  mkdir -p "$NAMI_ROOT/data"
+  if ! grep -q "^UUID=$uuid /data " "$fstab" 2>/dev/null; then
+    # nofail: the instance still boots without the volume; MongoDB then does not start.
+    echo "UUID=$uuid /data xfs defaults,nofail 0 2" >>"$fstab"
+  fi
+  mountpoint -q "$NAMI_ROOT/data" || mount "$NAMI_ROOT/data"
+  xfs_growfs "$NAMI_ROOT/data" >/dev/null
+  mkdir -p "$NAMI_ROOT/data/db"
+}
+
+# Succeeds only when /data is mounted from the data volume.
+check_data() {
+  local device source
+  if ! device=$(data_device); then
+    say "data volume $VOLUME_ID is not attached"
+    return 1
+  fi
+  if ! source=$(findmnt -n -o SOURCE --mountpoint "$NAMI_ROOT/data"); then
+    say "/data is not mounted"
+    return 1
+  fi
+  if [ "$(readlink -f "$source")" != "$device" ]; then
+    say "/data is mounted from $source, not from data volume $VOLUME_ID ($device)"
+    return 1
+  fi
+}
+
+# The root credentials, readable by root only; the container reads them from a file.
+write_secrets() {
+  install -d -m 0700 "$NAMI_ROOT$SECRETS_DIR"
+  (umask 077 && printf '%s' "$ROOT_PASSWORD" >"$NAMI_ROOT$SECRETS_DIR/root-password")
+}
+
+write_units() {
+  local units="$NAMI_ROOT/etc/systemd/system"
+  mkdir -p "$units"
+  cat >"$units/nami-mongodb.service" <<EOF
+[Unit]
+Description=MongoDB of the Nami pipeline, on its data volume only
+Requires=docker.service
+After=docker.service
+RequiresMountsFor=/data
+
+[Service]
+ExecStartPre=$SELF check-data
+ExecStartPre=-/usr/bin/docker rm -f nami-mongodb
+ExecStart=/usr/bin/docker run --rm --name nami-mongodb -p $PORT:$PORT -v /data/db:/data/db -v $SECRETS_DIR:/run/secrets:ro -e MONGO_INITDB_ROOT_USERNAME=$ROOT_USER -e MONGO_INITDB_ROOT_PASSWORD_FILE=/run/secrets/root-password $IMAGE
+ExecStop=/usr/bin/docker stop nami-mongodb
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  cat >"$units/nami-growfs.service" <<EOF
+[Unit]
+Description=Grow /data to the size of the Nami data volume
+RequiresMountsFor=/data
+
+[Service]
+Type=oneshot
+ExecStart=$SELF grow
+EOF
+  cat >"$units/nami-growfs.timer" <<EOF
+[Unit]
+Description=Grow /data after the Nami data volume is enlarged
+
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
+EOF
+}
+
+setup() {
+  dnf install -y docker
+  systemctl enable --now docker
+  install -m 0755 "$0" "$NAMI_ROOT$SELF"
+  local device
+  device=$(wait_for_data_device)
+  format_if_blank "$device"
+  mount_data "$device"
+  check_data
+  write_secrets
+  write_units
+  systemctl daemon-reload
+  systemctl enable --now nami-mongodb.service nami-growfs.timer
+}
+
+main() {
+  case "${1:-setup}" in
+    setup) setup ;;
+    check-data) check_data ;;
+    grow) check_data && xfs_growfs "$NAMI_ROOT/data" >/dev/null ;;
+    *) say "unknown command $1 (setup, check-data, grow)"; return 2 ;;
+  esac
+}
+
+# Sourced by the tests: functions only.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

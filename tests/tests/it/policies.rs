@@ -1,0 +1,133 @@
+//! Every IAM policy the provider can write, checked by an outside tool: parliament (PyPI, pinned
+//! in the project's Python tools). moto does not evaluate IAM, so this is where an over-grant or
+//! a malformed statement would show.
+//!
+//! Two findings are known false positives, explained here and allowed exactly, nothing else:
+//! - a trust policy has no `Resource` (IAM forbids one there), which parliament calls MALFORMED;
+//! - `lambda:SourceFunctionArn` is not in EC2's list of condition keys, yet it is the key Lambda
+//!   adds to every call made with a function's credentials from its code, and AWS documents the
+//!   deny on it for exactly these network-interface actions (parliament: UNKNOWN_CONDITION_FOR_ACTION).
+//!
+//! (Statement ids with hyphens are another known false positive of parliament's; the provider
+//! writes no statement ids.)
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use nami_contract::naming::Function;
+use nami_harness::venv_bin;
+use serde_json::Value;
+use terraform_provider_nami::components::iam::{self, Grants, NetworkGrant};
+
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "123456789012";
+
+/// parliament's findings for `policy`, one JSON object each.
+fn parliament(policy: &Value) -> Vec<Value> {
+    let mut child = Command::new(venv_bin("parliament"))
+        .arg("--json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("parliament runs (make setup installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(policy.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.trim().is_empty(), "parliament failed: {stderr}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).expect("a finding per line"))
+        .collect()
+}
+
+fn known_false_positive(finding: &Value, trust: bool) -> bool {
+    let detail = finding["detail"].as_str().unwrap_or_default();
+    match finding["issue"].as_str() {
+        Some("MALFORMED") => {
+            trust && detail == "Statement contains neither Resource nor NotResource"
+        }
+        Some("UNKNOWN_CONDITION_FOR_ACTION") => {
+            detail.starts_with("Unknown condition lambda:SourceFunctionArn for action ec2:")
+        }
+        _ => false,
+    }
+}
+
+/// Every (name, policy, is a trust policy) the provider can write.
+fn every_policy() -> Vec<(String, Value, bool)> {
+    let subnets = vec!["subnet-0a1b2c3d".to_owned(), "subnet-0e1f2a3b".to_owned()];
+    let network = NetworkGrant {
+        subnet_ids: &subnets,
+        security_group_id: "sg-0123456789abcdef0",
+    };
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:nami-orders");
+    let secrets = [
+        None,
+        Some(format!(
+            "arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:github-AbCdEf"
+        )),
+        Some(format!(
+            "arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/nami/github"
+        )),
+    ];
+    let mut policies = vec![("trust".to_owned(), iam::trust_policy(Some(ACCOUNT)), true)];
+    for function in Function::ALL {
+        for secret in &secrets {
+            for placement in [None, Some(network)] {
+                let grants = Grants {
+                    queue_arn: &queue_arn,
+                    secret_arn: secret.as_deref(),
+                    network: placement,
+                };
+                let name = format!(
+                    "{} (secret {:?}, in a VPC: {})",
+                    function.slug(),
+                    secret,
+                    placement.is_some()
+                );
+                let function_name = format!("nami-orders-{}", function.slug());
+                let policy = iam::policy(function, REGION, ACCOUNT, &function_name, &grants);
+                policies.push((name, policy, false));
+            }
+        }
+    }
+    policies
+}
+
+#[test]
+fn parliament_finds_nothing_in_any_policy_the_provider_writes() {
+    let mut unexpected = Vec::new();
+    for (name, policy, trust) in every_policy() {
+        for finding in parliament(&policy) {
+            if !known_false_positive(&finding, trust) {
+                unexpected.push(format!("{name}: {finding}"));
+            }
+        }
+    }
+    assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+}
+
+#[test]
+fn parliament_does_find_an_over_grant() {
+    // The check itself can fail: the VPC statement as it was (every interface action on "*").
+    let over_grant = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"],
+            "Resource": "*"
+        }]
+    });
+    let findings = parliament(&over_grant);
+    assert!(
+        findings.iter().any(|f| f["issue"] == "RESOURCE_STAR"),
+        "{findings:?}"
+    );
+}

@@ -35,6 +35,11 @@ impl<'d> Checker<'d> {
         self.diags.error(summary, detail.into(), path);
     }
 
+    /// Reports a warning at `path`: the plan goes on.
+    pub fn warn(&mut self, path: AttributePath, summary: &'static str, detail: impl Into<String>) {
+        self.diags.warning(summary, detail.into(), path);
+    }
+
     /// Reports an error at `path` unless `ok`.
     pub fn that(
         &mut self,

@@ -4,6 +4,7 @@
 
 mod cli;
 mod delivery;
+mod durability;
 mod failures;
 mod runtime;
 mod support;

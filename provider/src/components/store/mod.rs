@@ -44,7 +44,7 @@ pub fn schema() -> Block {
                 sensitive(attribute(
                     Text,
                     Optional,
-                    "Connection string of an existing MongoDB (Atlas, DocumentDB, a replica set): `mongodb://…` or `mongodb+srv://…`. Unset: the managed store.",
+                    "Connection string of an existing MongoDB (Atlas, DocumentDB, a replica set): `mongodb://…` or `mongodb+srv://…`. Outside a VPC (no `network` block) it should ask for TLS (`tls=true`, or `mongodb+srv://`): the plan warns otherwise. Unset: the managed store.",
                 )),
             ),
             (
@@ -193,6 +193,10 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
     let Some(store) = config.store.as_ref_option() else {
         return;
     };
+    let in_vpc = (config.network.as_ref_option()).is_some_and(|n| n.vpc_id.is_value());
+    if let Some(uri) = store.mongodb_uri.as_ref_option().filter(|_| !in_vpc) {
+        check_tls_outside_a_vpc(uri, check);
+    }
     if store.mongodb_uri.is_value() {
         for (attribute, set) in [
             ("instance_type", store.instance_type.is_value()),
@@ -208,6 +212,40 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
                 format!("store.{attribute} applies only to the managed store; remove it, or remove store.mongodb_uri"),
             );
         }
+    }
+}
+
+/// Warns when a function outside any VPC would reach its store over the internet without TLS: a
+/// `mongodb://` URI that does not ask for it (`mongodb+srv://` turns TLS on by default).
+fn check_tls_outside_a_vpc(uri: &str, check: &mut Checker<'_>) {
+    let options = uri.split_once('?').map_or("", |(_, options)| options);
+    let tls = options.split('&').any(|option| {
+        let option = option.to_ascii_lowercase();
+        option == "tls=true" || option == "ssl=true"
+    });
+    // A loopback store is reachable only from the local data plane, never over a network.
+    let hosts = uri
+        .strip_prefix("mongodb://")
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default())
+        .map(|authority| {
+            authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, hosts)| hosts)
+        });
+    let loopback = hosts.is_some_and(|hosts| {
+        hosts.split(',').all(|host| {
+            host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+        })
+    });
+    if uri.starts_with("mongodb://") && !tls && !loopback {
+        check.warn(
+            at("store", "mongodb_uri"),
+            "Store reached without TLS",
+            "the post-queue function runs outside any VPC, so it reaches this store over the network its \
+             address is on, and the connection string does not ask for TLS: webhook bodies and the store's \
+             password would travel in clear text. Add tls=true to the connection string, use mongodb+srv://, \
+             or place the function in the store's VPC with a network block.",
+        );
     }
 }
 
@@ -434,6 +472,27 @@ pub fn from_environment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_reached_outside_a_vpc_without_tls_is_warned_about() {
+        let warnings = |uri: &str| {
+            let mut diags = tf_provider::Diagnostics::default();
+            check_tls_outside_a_vpc(uri, &mut Checker::new(&mut diags));
+            assert!(diags.errors.is_empty(), "a warning, not an error");
+            diags.warnings.len()
+        };
+        assert_eq!(warnings("mongodb://u:p@db.example.com:27017/nami"), 1);
+        assert_eq!(
+            warnings("mongodb://db.example.com/?authSource=admin&tls=true"),
+            0
+        );
+        assert_eq!(warnings("mongodb://db.example.com/?ssl=true"), 0);
+        assert_eq!(warnings("mongodb+srv://u:p@cluster.example.net/nami"), 0);
+        assert_eq!(
+            warnings("mongodb://127.0.0.1:27017/?directConnection=true"),
+            0
+        );
+    }
 
     #[test]
     fn the_function_connects_to_the_ports_its_store_uri_names() {

@@ -58,6 +58,9 @@ pub enum Part {
     Store,
     /// The managed store's data volume: `nami-<pipeline>-data`.
     DataVolume,
+    /// The Secrets Manager secret holding a signing secret given by value:
+    /// `nami-<pipeline>-signing-secret`.
+    SigningSecret,
 }
 
 impl Part {
@@ -68,6 +71,7 @@ impl Part {
             Part::Function(function) => function.slug(),
             Part::Store => "store",
             Part::DataVolume => "data",
+            Part::SigningSecret => "signing-secret",
         }
     }
 }

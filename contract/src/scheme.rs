@@ -196,16 +196,6 @@ pub fn standard_webhooks_key(secret: &str) -> Result<Vec<u8>, SchemeConfigError>
 mod tests {
     use super::*;
 
-    const NAMES: [&str; 7] = [
-        "github",
-        "stripe",
-        "slack",
-        "shopify",
-        "standard-webhooks",
-        "hmac",
-        "none",
-    ];
-
     fn parse(name: &str) -> Scheme {
         Scheme::parse(name, |setting| {
             (setting == "header").then(|| "X-Signature".to_owned())
@@ -215,7 +205,7 @@ mod tests {
 
     #[test]
     fn every_name_parses_to_the_scheme_that_displays_it() {
-        for name in NAMES {
+        for name in SCHEME_NAMES {
             let scheme = parse(name);
             assert_eq!((scheme.name(), scheme.to_string().as_str()), (name, name));
         }
@@ -227,7 +217,7 @@ mod tests {
 
     #[test]
     fn only_stripe_slack_and_standard_webhooks_sign_a_timestamp() {
-        let timestamped: Vec<&str> = NAMES
+        let timestamped: Vec<&str> = SCHEME_NAMES
             .into_iter()
             .filter(|name| parse(name).uses_timestamp())
             .collect();

@@ -75,6 +75,21 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter_map(|a| a.name)
             .map(|n| format!("rest api {n}")),
     );
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk)
+        .list_secrets()
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        secrets
+            .secret_list
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|secret| secret.deleted_date.is_none())
+            .filter_map(|secret| secret.name)
+            .filter(|name| name.starts_with("nami-"))
+            .map(|name| format!("secret {name}")),
+    );
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
         tags.unwrap_or_default()

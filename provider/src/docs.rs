@@ -215,7 +215,8 @@ fn index(schema: &Schema, example: &str) -> String {
          (environment, shared files, instance or container role). The `s3` endpoint is accepted for compatibility \
          with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n\
          Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda` and `sqs` always; `ec2` \
-         for a pipeline in a VPC (`network {}` or the managed store); `ssm` for the managed store (its machine image). \
+         for a pipeline in a VPC (`network {}` or the managed store); `ssm` for the managed store (its machine image); \
+         `secretsmanager` for a `signature.secret` given by value (kept in a secret of the pipeline's). \
          With an `endpoints {}` block, every service a pipeline calls must be in it: a plan fails naming the ones left \
          out, rather than sending them to AWS itself.\n\n## Schema\n\n",
     );

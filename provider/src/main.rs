@@ -14,6 +14,9 @@ fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // An apply is one deep chain of futures (every component's calls, joined); the default
+        // 2 MiB worker stack is too small for it in a debug build.
+        .thread_stack_size(16 * 1024 * 1024)
         .build()?
         .block_on(tf_provider::serve(
             "nami",

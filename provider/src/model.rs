@@ -92,6 +92,8 @@ pub struct PipelineState {
     pub data_volume_id: Str,
     /// The owner token every object of the pipeline carries (see `crate::ownership`).
     pub owner_token: Str,
+    /// ARN of the Secrets Manager secret holding a signing secret given by value.
+    pub signing_secret_arn: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.

@@ -39,6 +39,8 @@ pub enum Kind {
     Instance,
     /// The managed store's data volume.
     Volume,
+    /// A Secrets Manager secret the pipeline keeps (a signing secret given by value).
+    Secret,
 }
 
 impl fmt::Display for Kind {
@@ -56,6 +58,7 @@ impl fmt::Display for Kind {
             Kind::SecurityGroup => f.write_str("security group"),
             Kind::Instance => f.write_str("EC2 instance"),
             Kind::Volume => f.write_str("EBS volume"),
+            Kind::Secret => f.write_str("Secrets Manager secret"),
         }
     }
 }

@@ -73,8 +73,9 @@ fn faults(root: &Path) -> anyhow::Result<String> {
          answers a fifth of the calls itself, split evenly: the service's throttling error (in its \
          protocol's shape), HTTP 500, or a dropped connection. Faults are injected before a call \
          reaches moto, as AWS's own throttling and front-end failures are, so a faulted call changed \
-         nothing. The provider's SDK retries them (standard mode, `max_retries` 5 by default); \
-         retries are counted from the SDK's `amz-sdk-request: attempt=N` header. Each lifecycle ran \
+         nothing. The provider's SDK retries them (standard mode, `max_retries` 5 by default; a \
+         call's sixth attempt is never faulted); retries are counted from the SDK's \
+         `amz-sdk-request: attempt=N` header. Each lifecycle ran \
          once clean and once faulted, in the same run.\n\n",
     );
     for (title, figures) in [
@@ -133,7 +134,7 @@ fn faults(root: &Path) -> anyhow::Result<String> {
         "### `terraform apply` killed during a create\n\n\
          Ten times on a fresh emulator, `terraform apply` of a managed-store pipeline is SIGKILLed \
          at a different point of its create: right at `Creating...`, then once the emulator holds \
-         1, 3, 5 … 14 of the pipeline's 18 objects (the emulator is polled, so the count at the kill \
+         1, 3, 5 … 14 of the pipeline's 19 objects (the emulator is polled, so the count at the kill \
          can be above the target: objects appear in bursts). Each time the test checks that the provider process ended with Terraform \
          (parent-death signal), that the state is empty, that the next apply converges with one of \
          every object (no second VPC, instance, API or queue) and an empty plan after it, and that \

@@ -100,6 +100,7 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
     ids.store_security_group_id = take(rest, Kind::SecurityGroup, Some(&group_name(Part::Store)));
     ids.instance_id = take(rest, Kind::Instance, None);
     ids.data_volume_id = take(rest, Kind::Volume, None);
+    ids.signing_secret_arn = take(rest, Kind::Secret, None);
     if let Some(vpc_id) = take(rest, Kind::Vpc, None) {
         let candidates: Vec<String> = (rest.iter())
             .filter(|object| object.kind == Kind::Subnet)
@@ -139,6 +140,7 @@ fn one_of_each(rest: &mut Vec<Tagged>) -> Ids {
         post_queue_function_arn: take(rest, Kind::Function(Function::PostQueue), None),
         instance_id: take(rest, Kind::Instance, None),
         data_volume_id: take(rest, Kind::Volume, None),
+        signing_secret_arn: take(rest, Kind::Secret, None),
         security_group_id: take(rest, Kind::SecurityGroup, None),
         store_security_group_id: take(rest, Kind::SecurityGroup, None),
         vpc_id: take(rest, Kind::Vpc, None),

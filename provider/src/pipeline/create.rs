@@ -16,7 +16,7 @@ use super::spec::Spec;
 use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
 use crate::components::store::{StoreKind, instance};
-use crate::components::{Context, api, iam, mapping, network, queue, security_groups};
+use crate::components::{Context, api, iam, mapping, network, queue, secret, security_groups};
 
 /// Runs `create` only when `id` is missing.
 async fn when_missing<I, T>(
@@ -90,7 +90,14 @@ pub async fn ensure(
             _ => None,
         }
     };
-    let (dlq, pre_role, post_role, function_group, api_id) = tokio::join!(
+    // A signing secret given by value goes into a secret of the pipeline's own.
+    let signing_secret = async {
+        match spec.signature.secret.as_ref_option() {
+            Some(value) => when_missing(&ids.signing_secret_arn, secret::create(ctx, value)).await,
+            None => None,
+        }
+    };
+    let (dlq, pre_role, post_role, function_group, api_id, signing_secret) = tokio::join!(
         when_missing(&ids.dlq, queue::create_dlq(ctx, &spec.queue)),
         when_missing(
             &ids.pre_queue_role_arn,
@@ -102,6 +109,7 @@ pub async fn ensure(
         ),
         function_group,
         when_missing(&ids.api_id, api::create_api(ctx)),
+        signing_secret,
     );
     let mut outcomes = Outcomes::default();
     outcomes.record(&mut ids.dlq, dlq);
@@ -109,6 +117,7 @@ pub async fn ensure(
     outcomes.record(&mut ids.post_queue_role_arn, post_role);
     outcomes.record(&mut ids.security_group_id, function_group);
     outcomes.record(&mut ids.api_id, api_id);
+    outcomes.record(&mut ids.signing_secret_arn, signing_secret);
     outcomes.finish()?;
 
     // 2. The main queue redrives to the DLQ; the managed store needs the function's group.
@@ -132,11 +141,7 @@ pub async fn ensure(
     let queue = ids.queue.clone().ok_or(MissingId("queue_arn"))?;
     let grants = iam::Grants {
         queue_arn: &queue.arn,
-        secret_arn: spec
-            .signature
-            .secret_arn
-            .as_ref_option()
-            .map(String::as_str),
+        secret_arn: signing_secret_arn(spec, ids),
         network: match &ids.security_group_id {
             Some(group) if spec.network.in_vpc() => Some(iam::NetworkGrant {
                 subnet_ids: &ids.subnet_ids,
@@ -158,7 +163,7 @@ pub async fn ensure(
 
     // 4. Both functions.
     let mongodb_uri = store_uri(ctx.clients, spec, ids).await?;
-    let environments = environments(spec, &queue.url, &mongodb_uri);
+    let environments = environments(spec, ids, &queue.url, &mongodb_uri);
     let placement = match &ids.security_group_id {
         Some(group) if spec.network.in_vpc() => Some(functions::Placement {
             subnet_ids: &ids.subnet_ids,
@@ -293,6 +298,15 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     Ok(())
 }
 
+/// The ARN the pre-queue function reads its signing secret from: the pipeline's own secret (a
+/// secret given by value), or the user's.
+pub fn signing_secret_arn<'a>(spec: &'a Spec, ids: &'a Ids) -> Option<&'a str> {
+    match spec.signature.secret_arn.as_ref_option() {
+        Some(arn) => Some(arn),
+        None => (ids.signing_secret_arn.as_deref()).filter(|_| spec.signature.secret.is_value()),
+    }
+}
+
 /// The store's connection string: the user's, or the managed instance's.
 pub async fn store_uri(clients: &Clients, spec: &Spec, ids: &Ids) -> Result<String, ApplyError> {
     match &spec.store.kind {
@@ -315,9 +329,17 @@ pub async fn store_uri(clients: &Clients, spec: &Spec, ids: &Ids) -> Result<Stri
 /// Both functions' environments.
 pub fn environments(
     spec: &Spec,
+    ids: &Ids,
     queue_url: &str,
     mongodb_uri: &str,
 ) -> HashMap<Function, HashMap<String, String>> {
+    // The function reads a secret given by value from the pipeline's secret, by its ARN.
+    let mut signature = spec.signature.clone();
+    if signature.secret.is_value() {
+        signature.secret = tf_provider::value::Value::Null;
+        signature.secret_arn =
+            crate::model::value_of(signing_secret_arn(spec, ids).map(str::to_owned));
+    }
     HashMap::from([
         (
             Function::PreQueue,
@@ -325,7 +347,7 @@ pub fn environments(
                 &spec.name,
                 queue_url,
                 spec.queue.max_message_bytes,
-                &spec.signature,
+                &signature,
             ),
         ),
         (

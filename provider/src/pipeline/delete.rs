@@ -8,8 +8,8 @@
 //! running mapping; if either queue then holds messages, destroy stops there and says so.
 //!
 //! Then the order: API and mapping (nothing new arrives, nothing is polled) → functions → store
-//! instance → roles, queue, data volume (unless retained), store group → function group, DLQ →
-//! managed network.
+//! instance → roles, queue, signing secret, data volume (unless retained), store group → function
+//! group, DLQ → managed network.
 
 use tokio::time::Instant;
 
@@ -17,7 +17,9 @@ use super::ids::{Ids, with_id};
 use crate::aws::{AwsError, Clients};
 use crate::components::queue::HoldsMessages;
 use crate::components::store::instance;
-use crate::components::{Context, api, functions, iam, mapping, network, queue, security_groups};
+use crate::components::{
+    Context, api, functions, iam, mapping, network, queue, secret, security_groups,
+};
 use crate::lookup::inventory;
 use crate::model::PipelineState;
 
@@ -165,6 +167,9 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
         with_id(ids.queue.as_ref().map(|q| q.url.as_str()), |url| {
             queue::delete(clients, url)
         }),
+        with_id(ids.signing_secret_arn.as_deref(), |arn| secret::delete(
+            clients, arn
+        )),
         with_id(volume_id, |id| instance::delete_volume(ctx, id)),
         with_id(ids.store_security_group_id.as_deref(), |id| {
             security_groups::delete(ctx, id)

@@ -54,6 +54,8 @@ pub struct Ids {
     pub instance_id: Option<String>,
     /// The managed store's data volume.
     pub data_volume_id: Option<String>,
+    /// The secret holding a signing secret given by value.
+    pub signing_secret_arn: Option<String>,
     /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
     /// from the configuration, so a network whose create was interrupted is still known as its.
     pub managed_network: bool,
@@ -91,6 +93,7 @@ impl Ids {
             store_security_group_id: id(&state.store_security_group_id),
             instance_id: id(&state.instance_id),
             data_volume_id: id(&state.data_volume_id),
+            signing_secret_arn: id(&state.signing_secret_arn),
             managed_network: state
                 .store
                 .as_ref_option()
@@ -131,6 +134,7 @@ impl Ids {
         state.store_security_group_id = value_of(self.store_security_group_id.clone());
         state.instance_id = value_of(self.instance_id.clone());
         state.data_volume_id = value_of(self.data_volume_id.clone());
+        state.signing_secret_arn = value_of(self.signing_secret_arn.clone());
     }
 
     /// `function`'s role.
@@ -218,6 +222,7 @@ impl Ids {
             store_security_group_id: keep(Kind::SecurityGroup, &self.store_security_group_id),
             instance_id: keep(Kind::Instance, &self.instance_id),
             data_volume_id: keep(Kind::Volume, &self.data_volume_id),
+            signing_secret_arn: keep(Kind::Secret, &self.signing_secret_arn),
             managed_network: self.managed_network,
             ..Ids::default()
         };
@@ -261,7 +266,7 @@ where
 }
 
 /// The state's object-id attributes (subnets aside), for plans that mark them unknown or clear them.
-pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 18] {
+pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 19] {
     [
         &mut state.api_id,
         &mut state.api_resource_id,
@@ -281,6 +286,7 @@ pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 18] {
         &mut state.store_security_group_id,
         &mut state.instance_id,
         &mut state.data_volume_id,
+        &mut state.signing_secret_arn,
     ]
 }
 

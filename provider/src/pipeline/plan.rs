@@ -60,7 +60,8 @@ pub fn validate_config(config: &PipelineState, diags: &mut Diagnostics) {
 }
 
 /// The AWS services the provider calls for a pipeline like `state`: every pipeline's, EC2 for a
-/// VPC (the user's or the managed store's), SSM for the managed store's machine image.
+/// VPC (the user's or the managed store's), SSM for the managed store's machine image, Secrets
+/// Manager for a signing secret given by value.
 pub fn services(state: &PipelineState) -> Vec<&'static str> {
     let mut services = vec!["apigateway", "iam", "lambda", "sqs"];
     let managed_store = managed_store(state) == Some(true);
@@ -70,6 +71,10 @@ pub fn services(state: &PipelineState) -> Vec<&'static str> {
     }
     if managed_store {
         services.push("ssm");
+    }
+    let secret_by_value = (state.signature.as_ref_option()).is_some_and(|s| !s.secret.is_null());
+    if secret_by_value {
+        services.push("secretsmanager");
     }
     services
 }
@@ -225,6 +230,11 @@ pub fn clear_unused(state: &mut PipelineState) {
         state.instance_id = Value::Null;
         state.data_volume_id = Value::Null;
         block(&mut state.store).password = Value::Null;
+    }
+    // Only a signing secret given by value is kept in a secret of the pipeline's.
+    let by_value = (state.signature.as_ref_option()).is_some_and(|s| !s.secret.is_null());
+    if !by_value {
+        state.signing_secret_arn = Value::Null;
     }
 }
 

@@ -14,11 +14,11 @@ use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
 use crate::components::store::{self, instance};
-use crate::components::{api, iam, mapping, network, queue};
+use crate::components::{api, iam, mapping, network, queue, secret};
 use crate::lookup::inventory;
 use crate::model::{
-    NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, str_list, to_str_map,
-    value_of,
+    NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, block, str_list,
+    to_str_map, value_of,
 };
 use crate::ownership::{Kind, Tagged};
 
@@ -73,6 +73,9 @@ pub async fn refresh(
         security_groups::read_back(Group::Store, found, &mut state);
     }
     instance::read_back(clients, &mut state).await?;
+    let signing_secret = ids.signing_secret_arn.as_deref();
+    let live = with_id(signing_secret, |arn| secret::value(clients, arn)).await?;
+    secret::read_back(signing_secret.filter(|_| live.is_some()), live, &mut state);
 
     queue::read_back(queue_facts.as_ref(), dlq_facts.as_ref(), &mut state);
     for function in Function::ALL {
@@ -232,6 +235,14 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         data_volume_id: id(volume),
         ..Ids::default()
     };
+    // A signing secret given by value: the function reads it from the pipeline's own secret.
+    let own_secret = pick(Kind::Secret, None).map(id)?;
+    let signature = block(&mut state.signature);
+    if let Some(arn) = own_secret.filter(|arn| signature.secret_arn.as_ref_option() == Some(arn)) {
+        signature.secret = value_of(secret::value(clients, &arn).await?);
+        signature.secret_arn = Value::Null;
+        ids.signing_secret_arn = Some(arn);
+    }
     if let Some(group_id) = function_group {
         let vpc_id = security_groups::find(clients, &group_id).await?;
         ids.security_group_id = Some(group_id);

@@ -154,6 +154,12 @@ fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
             computed("ID of the managed store's EBS data volume."),
         ),
         (
+            "signing_secret_arn",
+            computed(
+                "ARN of the Secrets Manager secret (`nami-<name>-signing-secret`) that holds a `signature.secret` given by value: the pre-queue function's environment names only this ARN, and its role may read only it. Null with `secret_arn` or scheme `none`.",
+            ),
+        ),
+        (
             "owner_token",
             computed(
                 "The token the pipeline's create generated; every object carries it in the `nami:owner` tag, and the provider updates or deletes only objects that do.",

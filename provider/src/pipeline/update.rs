@@ -9,7 +9,7 @@ use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::TagChange;
 use crate::components::store::instance;
-use crate::components::{Context, api, functions, iam, mapping, queue, retag_ec2};
+use crate::components::{Context, api, functions, iam, mapping, queue, retag_ec2, secret};
 use crate::model::{PipelineState, string_map};
 
 /// Brings existing objects to `spec`, changing only what differs. `prior` is the state before
@@ -53,13 +53,27 @@ pub async fn converge(
         }
     }
 
+    // The signing secret: its value as configured; a secret no longer given by value goes once
+    // the function reads from elsewhere (below).
+    let by_value = spec.signature.secret.as_ref_option();
+    if let (Some(value), Some(arn)) = (by_value, &ids.signing_secret_arn) {
+        secret::converge(clients, arn, value).await?;
+    }
+    // (The plan already dropped its ARN: it is the prior state's.)
+    let unused_secret = prior
+        .and_then(|prior| prior.signing_secret_arn.as_ref_option().cloned())
+        .filter(|_| by_value.is_none());
+
     let mongodb_uri = store_uri(clients, spec, ids).await?;
-    let mut environments = environments(spec, &main.url, &mongodb_uri);
+    let mut environments = environments(spec, ids, &main.url, &mongodb_uri);
     for (function, facts) in [(Function::PreQueue, pre), (Function::PostQueue, post)] {
         let (Some(facts), Some(environment)) = (facts, environments.remove(&function)) else {
             continue;
         };
         functions::converge(ctx, &facts, spec.function(function), environment).await?;
+    }
+    if let Some(arn) = unused_secret {
+        secret::delete(clients, &arn).await?;
     }
 
     if mapping_facts.is_some_and(|facts| spec.mapping.drifted(&facts)) {
@@ -157,6 +171,9 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
     }
     if let Some(api_id) = &ids.api_id {
         api::retag(clients, api_id, change).await?;
+    }
+    if let Some(arn) = &ids.signing_secret_arn {
+        secret::retag(clients, arn, change).await?;
     }
     retag_ec2(clients, &ec2_ids, change).await?;
     Ok(())

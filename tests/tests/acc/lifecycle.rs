@@ -3,6 +3,7 @@
 //! Destroy checks use the provider's own finders.
 
 use nami_harness::{Moto, workspace_root};
+use terraform_provider_nami::components::secret;
 
 use crate::support::{
     Terraform, assert_destroyed, changed_artifact, decode_policy, leftovers, pipeline, sdk,
@@ -86,13 +87,33 @@ async fn basic_create_checks_every_object_then_destroy_leaves_nothing() {
     );
     let env = pre.environment.unwrap().variables.unwrap();
     assert_eq!(env["NAMI_QUEUE_URL"], queue_url);
+    // The signing secret given by value lives in the pipeline's own secret: the environment
+    // names its ARN only, and the role may read exactly that ARN.
+    let secret_arn = state["signing_secret_arn"].as_str().unwrap();
+    assert!(
+        secret_arn.contains(":secret:nami-orders-signing-secret"),
+        "{secret_arn}"
+    );
     assert_eq!(
         (
             env["NAMI_SIGNATURE_SCHEME"].as_str(),
-            env["NAMI_SIGNATURE_SECRET"].as_str()
+            env["NAMI_SIGNATURE_SECRET_ARN"].as_str()
         ),
-        ("github", "gh-secret")
+        ("github", secret_arn)
     );
+    assert!(!env.contains_key("NAMI_SIGNATURE_SECRET"), "{env:?}");
+    assert!(
+        !env.values().any(|value| value.contains("gh-secret")),
+        "no secret value in the function's configuration: {env:?}"
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let stored = secrets
+        .get_secret_value()
+        .secret_id(secret_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.secret_string.as_deref(), Some("gh-secret"));
     let installed = workspace_root().join("target/lambda/pre-queue/bootstrap.zip");
     assert_eq!(
         pre.code_sha256.unwrap(),
@@ -147,6 +168,13 @@ async fn basic_create_checks_every_object_then_destroy_leaves_nothing() {
         statements
             .iter()
             .any(|s| s["Action"][0] == "sqs:SendMessage" && s["Resource"] == state["queue_arn"])
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Action"][0] == "secretsmanager:GetSecretValue"
+                && s["Resource"] == state["signing_secret_arn"]),
+        "{policy}"
     );
     assert!(statements.iter().all(|s| {
         s["Action"]
@@ -447,4 +475,65 @@ async fn a_plan_shows_only_what_the_pipeline_uses() {
         plan.contains("queue {"),
         "blocks with defaults still show them:\n{plan}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signing_secret_given_by_value_follows_the_configuration() {
+    let (_moto, sdk, tf, state) = applied("signing-secret", "orders").await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let clients = crate::support::provider_clients(&sdk);
+    let arn = state["signing_secret_arn"].as_str().unwrap().to_owned();
+    let value = async |arn: &str| secret::value(&clients, arn).await.unwrap();
+
+    // A new value: the same secret, a new version.
+    tf.write(&pipeline("orders", "").replace("gh-secret", "rotated"));
+    tf.apply();
+    assert_eq!(value(&arn).await.as_deref(), Some("rotated"));
+    assert_eq!(
+        tf.resource_values("nami_webhook_pipeline.this")["signing_secret_arn"],
+        arn.as_str()
+    );
+
+    // Changed outside Terraform: the plan shows it, the apply puts it back.
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("tampered")
+        .send()
+        .await
+        .unwrap();
+    let (code, output) = tf.plan();
+    assert_eq!(code, 2, "{output}");
+    tf.apply();
+    assert_eq!(value(&arn).await.as_deref(), Some("rotated"));
+
+    // Given by ARN instead: the function reads the user's secret, the pipeline's goes.
+    let user_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/nami/github";
+    tf.write(&pipeline("orders", "").replace(
+        "secret = \"gh-secret\"",
+        &format!("secret_arn = \"{user_arn}\""),
+    ));
+    tf.apply();
+    let now = tf.resource_values("nami_webhook_pipeline.this");
+    assert!(now["signing_secret_arn"].is_null(), "{now}");
+    let pre = aws_sdk_lambda::Client::new(&sdk)
+        .get_function_configuration()
+        .function_name("nami-orders-pre-queue")
+        .send()
+        .await
+        .unwrap();
+    let env = pre.environment.unwrap().variables.unwrap();
+    assert_eq!(env["NAMI_SIGNATURE_SECRET_ARN"], user_arn);
+    assert_eq!(value(&arn).await, None, "the pipeline's secret is deleted");
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "{output}");
+
+    // And back to a value: a new secret of the pipeline's, found again by destroy.
+    tf.write(&pipeline("orders", ""));
+    tf.apply();
+    let back = tf.resource_values("nami_webhook_pipeline.this");
+    let new_arn = back["signing_secret_arn"].as_str().unwrap();
+    assert_eq!(value(new_arn).await.as_deref(), Some("gh-secret"));
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_destroyed(&sdk, &back).await;
 }

@@ -108,6 +108,7 @@ async fn interrupted_create_converges(test: &str, objects: usize) -> serde_json:
         "role nami-ledger-post-queue",
         "role nami-ledger-pre-queue",
         "route table nami-ledger",
+        "secret nami-ledger-signing-secret",
         "security group nami-ledger-post-queue",
         "security group nami-ledger-store",
         "subnet nami-ledger-us-east-1a",
@@ -157,7 +158,7 @@ async fn an_apply_killed_during_create_is_finished_by_the_next() {
     interrupted_create_converges("killed-create", 5).await;
 }
 
-/// The same at ten points across a managed-store create, by how many of its 18 objects exist
+/// The same at ten points across a managed-store create, by how many of its 19 objects exist
 /// when the apply is killed (`make testfault`).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "slow: ten creates; run by `make testfault`"]

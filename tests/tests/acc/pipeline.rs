@@ -270,15 +270,8 @@ async fn an_existing_network_places_the_post_queue_function_in_its_subnets() {
     tf.apply();
     let state = tf.resource_values("nami_webhook_pipeline.this");
     let group_id = state["security_group_id"].as_str().unwrap();
-    let groups = ec2
-        .describe_security_groups()
-        .group_ids(group_id)
-        .send()
-        .await
-        .unwrap()
-        .security_groups
-        .unwrap();
-    assert_eq!(groups[0].vpc_id.as_deref(), Some(vpc_id.as_str()));
+    let group = security_group(&ec2, group_id).await;
+    assert_eq!(group.vpc_id.as_deref(), Some(vpc_id.as_str()));
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let vpc = lambda
         .get_function_configuration()
@@ -399,15 +392,7 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
     assert_eq!(instance_groups, vec![store_group.to_owned()]);
 
     // The store's group admits MongoDB's port from the function's group, and nothing else.
-    let group = ec2
-        .describe_security_groups()
-        .group_ids(store_group)
-        .send()
-        .await
-        .unwrap()
-        .security_groups
-        .unwrap()[0]
-        .clone();
+    let group = security_group(&ec2, store_group).await;
     let rules = group.ip_permissions.unwrap();
     assert_eq!(rules.len(), 1, "{rules:?}");
     assert_eq!(
@@ -570,18 +555,24 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
     );
 }
 
-/// The data volume as EC2 reports it: its size, the instance it is attached to, its tags.
-/// A group's outbound rules as (port, CIDR or group), sorted; -1 for all protocols.
-async fn egress(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Vec<(i32, String)> {
-    let group = ec2
-        .describe_security_groups()
+/// A security group as EC2 reports it.
+async fn security_group(
+    ec2: &aws_sdk_ec2::Client,
+    group_id: &str,
+) -> aws_sdk_ec2::types::SecurityGroup {
+    ec2.describe_security_groups()
         .group_ids(group_id)
         .send()
         .await
         .unwrap()
         .security_groups
         .unwrap()[0]
-        .clone();
+        .clone()
+}
+
+/// A group's outbound rules as (port, CIDR or group), sorted; -1 for all protocols.
+async fn egress(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Vec<(i32, String)> {
+    let group = security_group(ec2, group_id).await;
     let mut rules: Vec<(i32, String)> = group
         .ip_permissions_egress
         .unwrap_or_default()
@@ -611,6 +602,7 @@ async fn egress(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Vec<(i32, String)>
     rules
 }
 
+/// The data volume as EC2 reports it: its size, the instance it is attached to, its tags.
 async fn volume(
     ec2: &aws_sdk_ec2::Client,
     volume_id: &str,

@@ -11,7 +11,7 @@ pub(crate) use nami_harness::terraform::Terraform;
 use nami_harness::workspace_root;
 use terraform_provider_nami::aws::{Clients, Endpoints};
 use terraform_provider_nami::components::store::instance;
-use terraform_provider_nami::components::{api, mapping, network, queue, security_groups};
+use terraform_provider_nami::components::{api, mapping, network, queue, secret, security_groups};
 use terraform_provider_nami::lookup::{find_pipeline, inventory};
 
 /// Decodes an IAM policy document (IAM returns them URL-encoded).
@@ -163,6 +163,12 @@ pub(crate) async fn assert_destroyed(sdk: &SdkConfig, state: &serde_json::Value)
                 "{key} {url} remains"
             );
         }
+    }
+    if let Some(arn) = id("signing_secret_arn") {
+        assert!(
+            secret::value(&clients, &arn).await.unwrap().is_none(),
+            "signing secret {arn} remains"
+        );
     }
     // Everything that answers to the name, retained data volumes aside.
     let remaining: Vec<String> = inventory(&clients, name)

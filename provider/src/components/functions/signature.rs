@@ -33,7 +33,7 @@ pub fn schema() -> Block {
                 sensitive(attribute(
                     Text,
                     Optional,
-                    "The signing secret. Exactly one of `secret` and `secret_arn` for every scheme but `none`.",
+                    "The signing secret. Exactly one of `secret` and `secret_arn` for every scheme but `none`. The provider keeps a secret given here in a Secrets Manager secret of the pipeline's (`signing_secret_arn`), never in the function's environment; it is still in the Terraform state as a sensitive value (tf-provider has no write-only attributes), so `secret_arn` is the better choice.",
                 )),
             ),
             (

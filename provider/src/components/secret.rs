@@ -1,0 +1,163 @@
+//! The signing secret given by value (`signature.secret`), kept in a Secrets Manager secret the
+//! pipeline owns (`nami-<name>-signing-secret`): the pre-queue function's environment holds only
+//! its ARN, and the function's role may read exactly that ARN. A secret given by ARN is the
+//! user's and never touched.
+
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
+use nami_contract::naming::{Part, object_name};
+
+use super::Context;
+use crate::aws::{
+    AwsError, Clients, OptionalNotFound, TagChange, aws_error, has_code_and_message, retry_while,
+    returned,
+};
+use crate::model::PipelineState;
+use crate::ownership::{Kind, Tagged};
+
+fn sm_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect()
+}
+
+/// Creates the secret holding `value`. Returns its ARN. A secret of the same name that a
+/// destroy force-deleted moments ago blocks the name for a while: that is waited out.
+pub async fn create(ctx: Context<'_>, value: &str) -> Result<String, AwsError> {
+    let name = ctx.object_name(Part::SigningSecret);
+    let scheduled = has_code_and_message("InvalidRequestException", "scheduled for deletion");
+    let output = retry_while(scheduled, ctx.deadline, || async {
+        ctx.clients
+            .secretsmanager
+            .create_secret()
+            .name(&name)
+            .description(format!(
+                "Nami pipeline {}: the webhook signing secret (read by its pre-queue function)",
+                ctx.name
+            ))
+            .secret_string(value)
+            .set_tags(Some(sm_tags(&ctx.object_tags())))
+            .send()
+            .await
+            .map_err(aws_error("secretsmanager:CreateSecret"))
+    })
+    .await?;
+    returned("secretsmanager:CreateSecret", output.arn)
+}
+
+/// The secret's value, or `None` when the secret does not exist.
+pub async fn value(clients: &Clients, arn: &str) -> Result<Option<String>, AwsError> {
+    Ok(clients
+        .secretsmanager
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(aws_error("secretsmanager:GetSecretValue"))
+        .found()?
+        .and_then(|output| output.secret_string))
+}
+
+/// Makes the secret hold `wanted`, unless it does already.
+pub async fn converge(clients: &Clients, arn: &str, wanted: &str) -> Result<(), AwsError> {
+    if value(clients, arn).await?.as_deref() == Some(wanted) {
+        return Ok(());
+    }
+    clients
+        .secretsmanager
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(wanted)
+        .send()
+        .await
+        .map_err(aws_error("secretsmanager:PutSecretValue"))?;
+    Ok(())
+}
+
+/// Deletes the secret at once (no recovery window: its value is the configuration's); a missing
+/// one is already deleted.
+pub async fn delete(clients: &Clients, arn: &str) -> Result<(), AwsError> {
+    crate::aws::delete(
+        "secretsmanager:DeleteSecret",
+        clients
+            .secretsmanager
+            .delete_secret()
+            .secret_id(arn)
+            .force_delete_without_recovery(true)
+            .send(),
+    )
+    .await
+}
+
+/// Applies a tag change to the secret.
+pub async fn retag(clients: &Clients, arn: &str, change: &TagChange) -> Result<(), AwsError> {
+    change
+        .apply(
+            async |tags| {
+                clients
+                    .secretsmanager
+                    .tag_resource()
+                    .secret_id(arn)
+                    .set_tags(Some(sm_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(aws_error("secretsmanager:TagResource"))
+            },
+            async |removed| {
+                clients
+                    .secretsmanager
+                    .untag_resource()
+                    .secret_id(arn)
+                    .set_tag_keys(Some(removed.to_vec()))
+                    .send()
+                    .await
+                    .map_err(aws_error("secretsmanager:UntagResource"))
+            },
+        )
+        .await
+}
+
+/// The pipeline's signing secret, if one exists under its name, with its tags.
+pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    let name = object_name(pipeline, Part::SigningSecret);
+    let output = clients
+        .secretsmanager
+        .list_secrets()
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::Name)
+                .values(&name)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws_error("secretsmanager:ListSecrets"))?;
+    Ok(output
+        .secret_list
+        .unwrap_or_default()
+        .into_iter()
+        // The name filter matches prefixes: keep the exact name only.
+        .filter(|secret| secret.name.as_deref() == Some(name.as_str()))
+        .filter(|secret| secret.deleted_date.is_none())
+        .filter_map(|secret| {
+            let tags = secret
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|tag| Some((tag.key?, tag.value?)));
+            Some(Tagged::new(Kind::Secret, secret.arn?, tags))
+        })
+        .collect())
+}
+
+/// Writes what Secrets Manager holds into `state`: the secret's ARN (cleared when it is gone)
+/// and, for a secret given by value, the value it holds (so a change outside Terraform shows).
+pub fn read_back(arn: Option<&str>, live: Option<String>, state: &mut PipelineState) {
+    state.signing_secret_arn = crate::model::value_of(arn.map(str::to_owned));
+    let by_value = state
+        .signature
+        .as_ref_option()
+        .is_some_and(|signature| signature.secret.is_value());
+    if let (true, Some(live)) = (by_value, live) {
+        crate::model::block(&mut state.signature).secret = tf_provider::value::Value::Value(live);
+    }
+}

@@ -446,7 +446,10 @@ pub async fn find(clients: &Clients, api_id: &str) -> Result<Option<ApiFacts>, A
         .unwrap_or_default();
     let throttles = items
         .iter()
-        .filter_map(|stage| Some((stage.stage_name.clone()?, throttle_of(stage)?)))
+        .filter_map(|stage| {
+            let throttle = throttle_of(stage.method_settings.as_ref())?;
+            Some((stage.stage_name.clone()?, throttle))
+        })
         .collect();
     Ok(Some(ApiFacts {
         api_id: api_id.to_owned(),
@@ -456,9 +459,13 @@ pub async fn find(clients: &Clients, api_id: &str) -> Result<Option<ApiFacts>, A
     }))
 }
 
-/// A stage's throttle on every method (`*/*`), when it has one.
-fn throttle_of(stage: &aws_sdk_apigateway::types::Stage) -> Option<Throttle> {
-    let all = stage.method_settings.as_ref()?.get(ALL_METHODS)?;
+/// A stage's throttle on every method (`*/*`, in its method settings), when it has one.
+fn throttle_of(
+    method_settings: Option<
+        &std::collections::HashMap<String, aws_sdk_apigateway::types::MethodSetting>,
+    >,
+) -> Option<Throttle> {
+    let all = method_settings?.get(ALL_METHODS)?;
     #[allow(clippy::cast_possible_truncation)]
     Some(Throttle {
         rate: all.throttling_rate_limit.round() as i64,
@@ -481,10 +488,7 @@ pub async fn throttle(
         .send()
         .await
         .map_err(aws_error("apigateway:GetStage"))?;
-    let current = aws_sdk_apigateway::types::Stage::builder()
-        .set_method_settings(current.method_settings)
-        .build();
-    if throttle_of(&current) == Some(wanted) {
+    if throttle_of(current.method_settings.as_ref()) == Some(wanted) {
         return Ok(());
     }
     let set = |path: &str, value: i64| {

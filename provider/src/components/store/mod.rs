@@ -215,6 +215,16 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
     }
 }
 
+/// The hosts (`host[:port]`) of a `mongodb://` connection string; `None` for any other scheme.
+fn uri_hosts(uri: &str) -> Option<Vec<&str>> {
+    let rest = uri.strip_prefix("mongodb://")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hosts = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, hosts)| hosts);
+    Some(hosts.split(',').collect())
+}
+
 /// Warns when a function outside any VPC would reach its store over the internet without TLS: a
 /// `mongodb://` URI that does not ask for it (`mongodb+srv://` turns TLS on by default).
 fn check_tls_outside_a_vpc(uri: &str, check: &mut Checker<'_>) {
@@ -224,16 +234,8 @@ fn check_tls_outside_a_vpc(uri: &str, check: &mut Checker<'_>) {
         option == "tls=true" || option == "ssl=true"
     });
     // A loopback store is reachable only from the local data plane, never over a network.
-    let hosts = uri
-        .strip_prefix("mongodb://")
-        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default())
-        .map(|authority| {
-            authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, hosts)| hosts)
-        });
-    let loopback = hosts.is_some_and(|hosts| {
-        hosts.split(',').all(|host| {
+    let loopback = uri_hosts(uri).is_some_and(|hosts| {
+        hosts.iter().all(|host| {
             host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
         })
     });
@@ -359,15 +361,11 @@ impl Settings {
         let StoreKind::External { mongodb_uri } = &self.kind else {
             return BTreeSet::from([default]);
         };
-        let Some(rest) = mongodb_uri.strip_prefix("mongodb://") else {
+        let Some(hosts) = uri_hosts(mongodb_uri) else {
             return BTreeSet::from([default]);
         };
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        let hosts = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, hosts)| hosts);
         hosts
-            .split(',')
+            .into_iter()
             .map(|host| {
                 // `db:27018`, `[::1]:27018`, `db`, `[::1]`: a port follows the last ':' outside brackets.
                 let after_bracket = host.rsplit_once(']').map_or(host, |(_, rest)| rest);

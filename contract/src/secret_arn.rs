@@ -24,6 +24,31 @@ impl SecretStore {
         }
     }
 
+    /// The service's name in endpoints and in `kms:ViaService` (`<service>.<region>.amazonaws.com`).
+    pub fn service(self) -> &'static str {
+        match self {
+            SecretStore::SecretsManager => "secretsmanager",
+            SecretStore::Parameter => "ssm",
+        }
+    }
+
+    /// The key of the KMS encryption context under which the store encrypts a secret with its
+    /// ARN as value: a `kms:Decrypt` grant on this context opens exactly that secret.
+    pub fn encryption_context_key(self) -> &'static str {
+        match self {
+            SecretStore::SecretsManager => "SecretARN",
+            SecretStore::Parameter => "PARAMETER_ARN",
+        }
+    }
+
+    /// The alias of the AWS-managed key the store uses when no customer-managed key is set.
+    pub fn default_key_alias(self) -> &'static str {
+        match self {
+            SecretStore::SecretsManager => "alias/aws/secretsmanager",
+            SecretStore::Parameter => "alias/aws/ssm",
+        }
+    }
+
     /// The one IAM action that reads a secret of this store.
     pub fn read_action(self) -> &'static str {
         match self {

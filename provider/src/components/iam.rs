@@ -26,6 +26,9 @@ pub struct Grants<'a> {
     pub queue_arn: &'a str,
     /// The signing secret's ARN, when the pre-queue function reads it at start.
     pub secret_arn: Option<&'a str>,
+    /// Whether that secret is encrypted with a customer-managed KMS key (the function then needs
+    /// `kms:Decrypt` for it, through its store only).
+    pub secret_customer_key: bool,
     /// Where the post-queue function's network interfaces go, when it runs in a VPC.
     pub network: Option<NetworkGrant<'a>>,
 }
@@ -181,6 +184,9 @@ pub fn policy(
                 statements.push(
                     json!({ "Effect": "Allow", "Action": [store.read_action()], "Resource": arn }),
                 );
+                if grants.secret_customer_key {
+                    statements.push(decrypt_statement(store, arn));
+                }
             }
         }
         Function::PostQueue => {
@@ -200,6 +206,27 @@ pub fn policy(
         }
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// `kms:Decrypt` of the secret `arn` only: any key of its account and region, but only through its
+/// store (`kms:ViaService`) and only under its encryption context (the secret's own ARN).
+fn decrypt_statement(store: SecretStore, arn: &str) -> Value {
+    let mut parts = arn.split(':');
+    let (region, account) = (
+        parts.nth(3).unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    json!({
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": format!("arn:aws:kms:{region}:{account}:key/*"),
+        "Condition": {
+            "StringEquals": {
+                "kms:ViaService": format!("{}.{region}.amazonaws.com", store.service()),
+                format!("kms:EncryptionContext:{}", store.encryption_context_key()): arn
+            }
+        }
+    })
 }
 
 /// What Lambda needs to place a function's network interfaces in `network`, and nothing more:
@@ -333,6 +360,7 @@ mod tests {
         Grants {
             queue_arn: "arn:aws:sqs:us-east-1:1:nami-p",
             secret_arn: None,
+            secret_customer_key: false,
             network: Some(NetworkGrant {
                 subnet_ids: subnets,
                 security_group_id: "sg-0f",
@@ -421,6 +449,53 @@ mod tests {
         };
         let policy = super::policy(Function::PostQueue, "us-east-1", "1", "f", &outside);
         assert!(!policy.to_string().contains("ec2:"));
+    }
+
+    #[test]
+    fn a_secret_under_a_customer_key_is_decrypted_only_through_its_store_and_context() {
+        let subnets = Vec::new();
+        for (arn, service, context) in [
+            (
+                "arn:aws:secretsmanager:eu-west-1:210987654321:secret:gh-AbCdEf",
+                "secretsmanager.eu-west-1.amazonaws.com",
+                "kms:EncryptionContext:SecretARN",
+            ),
+            (
+                "arn:aws:ssm:eu-west-1:210987654321:parameter/nami/gh",
+                "ssm.eu-west-1.amazonaws.com",
+                "kms:EncryptionContext:PARAMETER_ARN",
+            ),
+        ] {
+            let grants = Grants {
+                secret_arn: Some(arn),
+                secret_customer_key: true,
+                network: None,
+                ..grants(&subnets)
+            };
+            let policy = policy(Function::PreQueue, "us-east-1", "1", "f", &grants);
+            let decrypt = policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Action"] == json!(["kms:Decrypt"]))
+                .unwrap()
+                .clone();
+            assert_eq!(
+                decrypt["Resource"],
+                "arn:aws:kms:eu-west-1:210987654321:key/*"
+            );
+            assert_eq!(
+                decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+                service
+            );
+            assert_eq!(decrypt["Condition"]["StringEquals"][context], arn);
+            let default_key = Grants {
+                secret_customer_key: false,
+                ..grants.clone()
+            };
+            let policy = super::policy(Function::PreQueue, "us-east-1", "1", "f", &default_key);
+            assert!(!policy.to_string().contains("kms:"), "{policy}");
+        }
     }
 
     #[test]

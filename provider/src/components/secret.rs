@@ -5,6 +5,7 @@
 
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use nami_contract::naming::{Part, object_name};
+use nami_contract::secret_arn::SecretStore;
 
 use super::Context;
 use crate::aws::{
@@ -55,6 +56,52 @@ pub async fn value(clients: &Clients, arn: &str) -> Result<Option<String>, AwsEr
         .map_err(aws_error("secretsmanager:GetSecretValue"))
         .found()?
         .and_then(|output| output.secret_string))
+}
+
+/// Whether the user's secret `arn` is encrypted with a customer-managed KMS key, so the function
+/// needs `kms:Decrypt` for it. A secret that cannot be described (no permission to) counts as one:
+/// the grant is scoped to that secret's encryption context either way.
+pub async fn uses_customer_key(clients: &Clients, arn: &str) -> bool {
+    let Some(store) = SecretStore::of_arn(arn) else {
+        return false;
+    };
+    let key_id = match store {
+        SecretStore::SecretsManager => clients
+            .secretsmanager
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(aws_error("secretsmanager:DescribeSecret"))
+            .found()
+            .map(|found| found.map(|secret| secret.kms_key_id)),
+        SecretStore::Parameter => {
+            let name = arn.split_once(":parameter").map_or("", |(_, name)| name);
+            clients
+                .ssm
+                .describe_parameters()
+                .parameter_filters(
+                    aws_sdk_ssm::types::ParameterStringFilter::builder()
+                        .key("Name")
+                        .values(name)
+                        .build()
+                        .expect("a key is set"),
+                )
+                .send()
+                .await
+                .map_err(aws_error("ssm:DescribeParameters"))
+                .map(|output| {
+                    let parameter = output.parameters.unwrap_or_default().into_iter().next();
+                    parameter.map(|parameter| parameter.key_id)
+                })
+        }
+    };
+    match key_id {
+        // Not there (the function will say so at start), or under the store's own key.
+        Ok(None) | Ok(Some(None)) => false,
+        Ok(Some(Some(key))) => key != store.default_key_alias(),
+        Err(_) => true,
+    }
 }
 
 /// Makes the secret hold `wanted`, unless it does already.

@@ -142,6 +142,10 @@ pub async fn ensure(
     let grants = iam::Grants {
         queue_arn: &queue.arn,
         secret_arn: signing_secret_arn(spec, ids),
+        secret_customer_key: match spec.signature.secret_arn.as_ref_option() {
+            Some(arn) => secret::uses_customer_key(ctx.clients, arn).await,
+            None => false,
+        },
         network: match &ids.security_group_id {
             Some(group) if spec.network.in_vpc() => Some(iam::NetworkGrant {
                 subnet_ids: &ids.subnet_ids,

@@ -941,3 +941,62 @@ async fn a_tag_added_outside_terraform_shows_in_the_plan_and_the_apply_removes_i
     let (code, plan) = tf.plan();
     assert_eq!(code, 0, "{plan}");
 }
+
+/// A signing secret under a customer-managed KMS key: the pre-queue role may decrypt it, through
+/// SSM only and under that parameter's encryption context only; under SSM's own key, no KMS grant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_under_a_customer_key_is_decrypted_only_through_its_store() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    for (name, key) in [
+        ("/nami/custom", Some("alias/nami-webhooks")),
+        ("/nami/default", None),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value("gh-secret")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .set_key_id(key.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+    }
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    for (parameter, decrypts) in [("/nami/custom", true), ("/nami/default", false)] {
+        let tf = Terraform::new(&format!("kms{}", parameter.replace('/', "-")), &moto);
+        let arn = format!("arn:aws:ssm:us-east-1:123456789012:parameter{parameter}");
+        tf.write(
+            &pipeline("keyed", "")
+                .replace("secret = \"gh-secret\"", &format!("secret_arn = \"{arn}\"")),
+        );
+        tf.apply();
+        let policy = iam
+            .get_role_policy()
+            .role_name("nami-keyed-pre-queue")
+            .policy_name("nami")
+            .send()
+            .await
+            .unwrap();
+        let policy = decode_policy(&policy.policy_document);
+        let decrypt = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"] == serde_json::json!(["kms:Decrypt"]))
+            .cloned();
+        match decrypt {
+            Some(statement) => {
+                assert!(decrypts, "{parameter}: {policy}");
+                let condition = &statement["Condition"]["StringEquals"];
+                assert_eq!(condition["kms:ViaService"], "ssm.us-east-1.amazonaws.com");
+                assert_eq!(
+                    condition["kms:EncryptionContext:PARAMETER_ARN"],
+                    arn.as_str()
+                );
+            }
+            None => assert!(!decrypts, "{parameter}: no kms:Decrypt in {policy}"),
+        }
+        tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    }
+}

@@ -84,6 +84,7 @@ fn every_policy() -> Vec<(String, Value, bool)> {
                 let grants = Grants {
                     queue_arn: &queue_arn,
                     secret_arn: secret.as_deref(),
+                    secret_customer_key: secret.is_some(),
                     network: placement,
                 };
                 let name = format!(

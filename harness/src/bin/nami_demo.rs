@@ -145,7 +145,7 @@ async fn run() -> anyhow::Result<()> {
     );
     if volumes.is_empty() {
         println!(
-            "nothing named nami-*: no queue, function, mapping, role, REST API, instance, VPC or security group (this example's store is external, so there is no retained data volume)"
+            "nothing named nami-*: no queue, function, mapping, role, REST API, secret, instance, VPC or security group (this example's store is external, so there is no retained data volume)"
         );
     } else {
         println!("only the retained data volume(s): {volumes:?}");

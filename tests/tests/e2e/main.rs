@@ -7,4 +7,5 @@ mod delivery;
 mod durability;
 mod failures;
 mod runtime;
+mod secrets;
 mod support;

@@ -90,9 +90,7 @@ enum ApiRemoved {
 /// API goes first (nothing new is acknowledged), the mapping keeps storing.
 async fn keep_queued_data(ctx: Context<'_>, ids: &Ids) -> Result<ApiRemoved, DestroyError> {
     let clients = ctx.clients;
-    let url = |queue: &Option<queue::QueueIds>| queue.as_ref().map(|q| q.url.clone());
-    let (queue_url, dlq_url) = (url(&ids.queue), url(&ids.dlq));
-    let (queue_url, dlq_url) = (queue_url.as_deref(), dlq_url.as_deref());
+    let (queue_url, dlq_url) = ids.queue_urls();
     let backlog = queue::backlog(clients, queue_url, dlq_url).await?;
     if backlog.is_empty() {
         return Ok(ApiRemoved::No);
@@ -164,9 +162,7 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
         with_id(ids.post_queue_role_arn.as_deref(), |arn| iam::delete_role(
             clients, arn
         )),
-        with_id(ids.queue.as_ref().map(|q| q.url.as_str()), |url| {
-            queue::delete(clients, url)
-        }),
+        with_id(ids.queue_urls().0, |url| { queue::delete(clients, url) }),
         with_id(ids.signing_secret_arn.as_deref(), |arn| secret::delete(
             clients, arn
         )),
@@ -180,9 +176,7 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
         with_id(ids.security_group_id.as_deref(), |id| {
             security_groups::delete(ctx, id)
         }),
-        with_id(ids.dlq.as_ref().map(|q| q.url.as_str()), |url| {
-            queue::delete(clients, url)
-        }),
+        with_id(ids.queue_urls().1, |url| { queue::delete(clients, url) }),
     )?;
     if scope.network {
         network::delete_managed(ctx, &ids.managed_network()).await?;

@@ -137,6 +137,14 @@ impl Ids {
         state.signing_secret_arn = value_of(self.signing_secret_arn.clone());
     }
 
+    /// The URLs of the main queue and the dead-letter queue, where they exist.
+    pub fn queue_urls(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.queue.as_ref().map(|q| q.url.as_str()),
+            self.dlq.as_ref().map(|q| q.url.as_str()),
+        )
+    }
+
     /// `function`'s role.
     pub fn role_arn(&self, function: Function) -> &Option<String> {
         match function {

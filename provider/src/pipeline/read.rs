@@ -47,15 +47,14 @@ pub async fn refresh(
             .collect();
         state.tags_all = to_str_map(&live);
     }
-    let url = |queue: &Option<queue::QueueIds>| queue.as_ref().map(|q| q.url.clone());
-    let (queue_url, dlq_url) = (url(&ids.queue), url(&ids.dlq));
+    let (queue_url, dlq_url) = ids.queue_urls();
     let (pre_arn, post_arn) = (
         ids.pre_queue_function_arn.as_deref(),
         ids.post_queue_function_arn.as_deref(),
     );
     let (queue_facts, dlq_facts, pre, post, mapping_facts, api_facts, group) = tokio::try_join!(
-        with_id(queue_url.as_deref(), |url| queue::find(clients, url)),
-        with_id(dlq_url.as_deref(), |url| queue::find(clients, url)),
+        with_id(queue_url, |url| queue::find(clients, url)),
+        with_id(dlq_url, |url| queue::find(clients, url)),
         with_id(pre_arn, |arn| functions::find(clients, arn)),
         with_id(post_arn, |arn| functions::find(clients, arn)),
         with_id(ids.mapping_id.as_deref(), |id| mapping::find(clients, id)),

@@ -32,3 +32,20 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   say "installing rustfmt and clippy"
   rustup component add rustfmt clippy >/dev/null 2>&1
 fi
+
+# mongosh (npm, pinned by tools/mongosh/package-lock.json): the tests run the managed store's
+# user script with it, as the instance does.
+stamp=target/tools/mongosh/.nami-lock
+want="$(cat tools/mongosh/package.json tools/mongosh/package-lock.json | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    say "installing Node.js and npm (Debian nodejs, npm)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  say "installing mongosh into target/tools/mongosh (pinned)"
+  mkdir -p target/tools/mongosh
+  cp tools/mongosh/package.json tools/mongosh/package-lock.json target/tools/mongosh/
+  (cd target/tools/mongosh && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" > "$stamp"
+fi

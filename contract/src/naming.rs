@@ -46,7 +46,7 @@ impl Function {
 }
 
 /// A named object of a pipeline, by the part its name adds to `nami-<pipeline>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Part {
     /// The REST API, the main queue and the managed network: `nami-<pipeline>`.
     Main,
@@ -54,17 +54,39 @@ pub enum Part {
     DeadLetterQueue,
     /// A function, its role and (post-queue) its security group: `nami-<pipeline>-<slug>`.
     Function(Function),
-    /// The managed store's instance and security group: `nami-<pipeline>-store`.
+    /// The managed store's instance, security group, IAM role and instance profile:
+    /// `nami-<pipeline>-store`.
     Store,
     /// The managed store's data volume: `nami-<pipeline>-data`.
     DataVolume,
     /// The Secrets Manager secret holding a signing secret given by value:
     /// `nami-<pipeline>-signing-secret`.
     SigningSecret,
+    /// The managed network's interface endpoints and their security group:
+    /// `nami-<pipeline>-endpoints`.
+    Endpoints,
+    /// The secret holding a store connection string given by value: `nami-<pipeline>-store-uri`.
+    StoreUriSecret,
+    /// The secret holding the managed store's root password: `nami-<pipeline>-store-root`.
+    StoreRootSecret,
+    /// The secret holding the password of the managed store's writer (the post-queue function's
+    /// user): `nami-<pipeline>-store-writer`.
+    StoreWriterSecret,
 }
 
 impl Part {
-    fn suffix(self) -> &'static str {
+    /// The secrets a pipeline may keep.
+    pub const SECRETS: [Part; 4] = [
+        Part::SigningSecret,
+        Part::StoreUriSecret,
+        Part::StoreRootSecret,
+        Part::StoreWriterSecret,
+    ];
+}
+
+impl Part {
+    /// What the part adds to `nami-<pipeline>` (empty for [`Part::Main`]).
+    pub fn suffix(self) -> &'static str {
         match self {
             Part::Main => "",
             Part::DeadLetterQueue => "dlq",
@@ -72,6 +94,10 @@ impl Part {
             Part::Store => "store",
             Part::DataVolume => "data",
             Part::SigningSecret => "signing-secret",
+            Part::Endpoints => "endpoints",
+            Part::StoreUriSecret => "store-uri",
+            Part::StoreRootSecret => "store-root",
+            Part::StoreWriterSecret => "store-writer",
         }
     }
 }

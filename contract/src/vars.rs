@@ -28,6 +28,9 @@ pub const DELIVERY_ID: &str = "NAMI_DELIVERY_ID";
 pub const MONGODB_URI: &str = "NAMI_MONGODB_URI";
 /// ARN of a Secrets Manager secret or SSM parameter holding the MongoDB URI.
 pub const MONGODB_URI_SECRET_ARN: &str = "NAMI_MONGODB_URI_SECRET_ARN";
+/// ARN of a Secrets Manager secret or SSM parameter holding the password of the user the MongoDB
+/// URI names (the managed store's writer): the URI itself then carries no secret.
+pub const MONGODB_PASSWORD_SECRET_ARN: &str = "NAMI_MONGODB_PASSWORD_SECRET_ARN";
 /// Database name (default `nami`).
 pub const MONGODB_DATABASE: &str = "NAMI_MONGODB_DATABASE";
 /// Collection name (default: the pipeline's name).

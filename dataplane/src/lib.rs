@@ -157,6 +157,7 @@ impl DataPlane {
             [
                 (vars::MONGODB_URI, Some(uri)),
                 (vars::MONGODB_URI_SECRET_ARN, None),
+                (vars::MONGODB_PASSWORD_SECRET_ARN, None),
             ]
         });
         let post_queue = host(

@@ -86,18 +86,22 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         match (self.optional(value_var), self.optional(arn_var)) {
             (Some(_), Some(_)) => Err(ConfigError::Ambiguous(value_var, arn_var)),
             (Some(value), None) => Ok(Some(SecretSource::Value(value))),
-            (None, Some(arn)) => {
-                SecretSource::arn(&arn)
-                    .map(Some)
-                    .ok_or_else(|| ConfigError::Invalid {
-                        var: arn_var,
-                        value: arn,
-                        expected: "an arn:aws:secretsmanager:… or arn:aws:ssm:…:parameter/… ARN"
-                            .into(),
-                    })
-            }
-            (None, None) => Ok(None),
+            (None, _) => self.secret_arn(arn_var),
         }
+    }
+
+    /// A secret that can only be given by ARN (`arn_var`), if set.
+    pub fn secret_arn(&self, arn_var: &'static str) -> Result<Option<SecretSource>, ConfigError> {
+        let Some(arn) = self.optional(arn_var) else {
+            return Ok(None);
+        };
+        SecretSource::arn(&arn)
+            .map(Some)
+            .ok_or_else(|| ConfigError::Invalid {
+                var: arn_var,
+                value: arn,
+                expected: "an arn:aws:secretsmanager:… or arn:aws:ssm:…:parameter/… ARN".into(),
+            })
     }
 }
 

@@ -25,12 +25,15 @@ pub async fn pre_queue_from_env() -> Result<PreQueue<SqsQueue>, ConfigError> {
 /// The post-queue function as configured by its environment.
 pub async fn post_queue_from_env() -> Result<PostQueue<MongoStore>, ConfigError> {
     let settings = PostQueueSettings::read(&config::from_process_env())?;
-    let uri = match &settings.mongodb_uri {
-        crate::secrets::SecretSource::Value(uri) => uri.clone(),
-        source => source.resolve(&load_sdk_config().await).await?,
+    let sdk = load_sdk_config().await;
+    let uri = settings.mongodb_uri.resolve(&sdk).await?;
+    let password = match &settings.mongodb_password {
+        Some(source) => Some(source.resolve(&sdk).await?),
+        None => None,
     };
     let store = MongoStore::connect(
         &uri,
+        password.as_deref(),
         &settings.database,
         &settings.collection,
         settings.server_selection_timeout,

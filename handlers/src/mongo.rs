@@ -18,6 +18,17 @@ use crate::post_queue::{Conflict, EnvelopeStore, InsertReport, StoreError};
 /// MongoDB's duplicate key error code.
 pub const DUPLICATE_KEY: i32 = 11000;
 
+/// The store cannot be connected to as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The connection string does not parse (or names an unusable option).
+    #[error(transparent)]
+    Uri(#[from] mongodb::error::Error),
+    /// A password is given by ARN, but the connection string names no user to use it for.
+    #[error("a password is given, but the connection string names no user")]
+    NoUser,
+}
+
 /// The pipeline's collection and its conflicts collection. One client per process; the driver
 /// pools connections.
 #[derive(Debug, Clone)]
@@ -28,13 +39,22 @@ pub struct MongoStore {
 
 impl MongoStore {
     /// Parses `uri` and prepares a client; the first connection is made by the first insert.
+    /// `password`, when given, is the password of the user `uri` names (a URI without secrets).
     pub async fn connect(
         uri: &str,
+        password: Option<&str>,
         database: &str,
         collection: &str,
         server_selection_timeout: Duration,
-    ) -> Result<Self, mongodb::error::Error> {
+    ) -> Result<Self, ConnectError> {
         let mut options = ClientOptions::parse(uri).await?;
+        if let Some(password) = password {
+            let credential = options.credential.as_mut().filter(|c| c.username.is_some());
+            let Some(credential) = credential else {
+                return Err(ConnectError::NoUser);
+            };
+            credential.password = Some(password.to_owned());
+        }
         options.server_selection_timeout = Some(server_selection_timeout);
         options.connect_timeout = Some(server_selection_timeout.min(Duration::from_secs(10)));
         options

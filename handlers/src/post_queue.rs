@@ -82,6 +82,8 @@ pub struct PostQueueSettings {
     pub pipeline: String,
     /// The store's connection string, by value or by ARN.
     pub mongodb_uri: SecretSource,
+    /// The password of the user the URI names, by ARN (the URI then carries none).
+    pub mongodb_password: Option<SecretSource>,
     /// Database name.
     pub database: String,
     /// Collection name.
@@ -113,6 +115,7 @@ impl PostQueueSettings {
                 .unwrap_or_else(|| pipeline.clone()),
             pipeline,
             mongodb_uri,
+            mongodb_password: settings.secret_arn(vars::MONGODB_PASSWORD_SECRET_ARN)?,
             server_selection_timeout: Duration::from_millis(timeout_ms),
         })
     }

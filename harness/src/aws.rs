@@ -63,6 +63,15 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter(|n| n.starts_with("nami-"))
             .map(|n| format!("role {n}")),
     );
+    let profiles = iam.list_instance_profiles().send().await.unwrap();
+    found.extend(
+        profiles
+            .instance_profiles
+            .into_iter()
+            .map(|p| p.instance_profile_name)
+            .filter(|n| n.starts_with("nami-"))
+            .map(|n| format!("instance profile {n}")),
+    );
     let apis = aws_sdk_apigateway::Client::new(sdk)
         .get_rest_apis()
         .send()
@@ -135,6 +144,18 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .into_iter()
             .filter_map(|s| named(s.tags))
             .map(|n| format!("subnet {n}")),
+    );
+    let endpoints = ec2.describe_vpc_endpoints().send().await.unwrap();
+    found.extend(
+        (endpoints.vpc_endpoints.unwrap_or_default().into_iter())
+            // EC2 spells its states in lower case; the SDK's enum in upper case.
+            .filter(|e| {
+                !e.state
+                    .as_ref()
+                    .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
+            })
+            .filter_map(|e| named(e.tags))
+            .map(|n| format!("interface endpoint {n}")),
     );
     let gateways = ec2.describe_internet_gateways().send().await.unwrap();
     found.extend(

@@ -212,6 +212,11 @@ pub fn venv_bin(program: &str) -> PathBuf {
     workspace_root().join(".venv").join("bin").join(program)
 }
 
+/// mongosh, pinned (installed into `target/tools/mongosh` by `make setup`).
+pub fn mongosh() -> PathBuf {
+    workspace_root().join("target/tools/mongosh/node_modules/.bin/mongosh")
+}
+
 /// Starts a server on a fresh free port, retrying when another test took the port first.
 fn start_on_free_port(
     name: &str,
@@ -268,6 +273,7 @@ pub struct Mongo {
     process: ServerProcess,
     data: PathBuf,
     fail_points: bool,
+    auth: bool,
 }
 
 impl Mongo {
@@ -294,6 +300,7 @@ impl Mongo {
             process,
             data,
             fail_points,
+            auth: false,
         })
     }
 
@@ -312,9 +319,19 @@ impl Mongo {
 
     /// Starts the server again on the same port with the same data.
     pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.restart_with_auth(self.auth)
+    }
+
+    /// Starts the server again on the same port with the same data, requiring authentication
+    /// (SCRAM, with its users' roles enforced) or not, as mongod's `--auth` does.
+    pub fn restart_with_auth(&mut self, auth: bool) -> Result<(), HarnessError> {
         self.process.stop();
+        self.auth = auth;
         let port = self.process.port();
-        let args = mongo_args(port, &self.data.to_string_lossy(), self.fail_points);
+        let mut args = mongo_args(port, &self.data.to_string_lossy(), self.fail_points);
+        if auth {
+            args.push("--auth".into());
+        }
         self.process = ServerProcess::start("mongo", &venv_bin("secantusd-py"), &args, port)?;
         Ok(())
     }

@@ -86,14 +86,26 @@ pub struct PipelineState {
     pub route_table_id: Str,
     /// ID of the managed store's security group.
     pub store_security_group_id: Str,
+    /// ID of the managed network's endpoints' security group.
+    pub endpoint_security_group_id: Str,
+    /// ID of the managed network's Secrets Manager interface endpoint.
+    pub secrets_endpoint_id: Str,
     /// ID of the managed store's instance.
     pub instance_id: Str,
     /// ID of the managed store's data volume.
     pub data_volume_id: Str,
+    /// ARN of the managed store's IAM role (its instance profile has the same name).
+    pub store_role_arn: Str,
+    /// ARN of the secret holding the managed store's root password.
+    pub store_root_secret_arn: Str,
+    /// ARN of the secret holding the password of the managed store's writer.
+    pub store_writer_secret_arn: Str,
     /// The owner token every object of the pipeline carries (see `crate::ownership`).
     pub owner_token: Str,
     /// ARN of the Secrets Manager secret holding a signing secret given by value.
     pub signing_secret_arn: Str,
+    /// ARN of the Secrets Manager secret holding a store connection string given by value.
+    pub store_uri_secret_arn: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.
@@ -196,7 +208,7 @@ pub struct StoreBlock {
     pub retain_volume: Value<bool>,
     /// Managed store: an existing data volume to adopt at create (a retained one).
     pub volume_id: Str,
-    /// Managed store: the generated password.
+    /// Deprecated, always null: where states before the store's secrets held its password.
     pub password: Str,
 }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use nami_contract::naming::{COMPLETE_TAG, Function, OWNER_TAG, PIPELINE_TAG, RETAINED_TAG};
+use nami_contract::naming::{COMPLETE_TAG, Function, OWNER_TAG, PIPELINE_TAG, Part, RETAINED_TAG};
 
 /// The kind of an object a pipeline owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,14 +33,19 @@ pub enum Kind {
     InternetGateway,
     /// The managed route table.
     RouteTable,
+    /// The managed network's Secrets Manager interface endpoint.
+    VpcEndpoint,
     /// A security group (the function's or the store's).
     SecurityGroup,
     /// The managed store's instance.
     Instance,
     /// The managed store's data volume.
     Volume,
-    /// A Secrets Manager secret the pipeline keeps (a signing secret given by value).
-    Secret,
+    /// A Secrets Manager secret the pipeline keeps, by its name's part: a signing secret given
+    /// by value, or one of the managed store's passwords.
+    Secret(Part),
+    /// The managed store's IAM role (its instance profile, of the same name, hangs on it).
+    StoreRole,
 }
 
 impl fmt::Display for Kind {
@@ -55,10 +60,12 @@ impl fmt::Display for Kind {
             Kind::Subnet => f.write_str("subnet"),
             Kind::InternetGateway => f.write_str("internet gateway"),
             Kind::RouteTable => f.write_str("route table"),
+            Kind::VpcEndpoint => f.write_str("interface endpoint"),
             Kind::SecurityGroup => f.write_str("security group"),
             Kind::Instance => f.write_str("EC2 instance"),
             Kind::Volume => f.write_str("EBS volume"),
-            Kind::Secret => f.write_str("Secrets Manager secret"),
+            Kind::Secret(part) => write!(f, "Secrets Manager secret ({})", part.suffix()),
+            Kind::StoreRole => f.write_str("IAM role (store)"),
         }
     }
 }

@@ -1,9 +1,10 @@
-//! The functions' IAM roles, least privilege: the pre-queue role may only send to its queue (and
-//! read its signing secret); the post-queue role may only receive, delete and read attributes on
-//! it, manage network interfaces in its own subnets and security group (for Lambda, never for the
-//! function's code), and write its own logs. No wildcard actions; only
-//! `ec2:DescribeNetworkInterfaces`, which has no resource type, names `*`. Trust: Lambda, for
-//! this account only.
+//! The pipeline's IAM roles, least privilege. The functions': the pre-queue role may only send to
+//! its queue (and read its signing secret); the post-queue role may only receive, delete and read
+//! attributes on it, read the managed store's writer password, manage network interfaces in its
+//! own subnets and security group (for Lambda, never for the function's code), and write its own
+//! logs. No wildcard actions; only `ec2:DescribeNetworkInterfaces`, which has no resource type,
+//! names `*`. Trust: Lambda, for this account only. The managed store's: its instance (through
+//! an instance profile of the same name) may only read the store's two password secrets.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,8 @@ pub struct Grants<'a> {
     /// Whether that secret is encrypted with a customer-managed KMS key (the function then needs
     /// `kms:Decrypt` for it, through its store only).
     pub secret_customer_key: bool,
+    /// The managed store's writer password, which the post-queue function reads at start.
+    pub store_secret_arn: Option<&'a str>,
     /// Where the post-queue function's network interfaces go, when it runs in a VPC.
     pub network: Option<NetworkGrant<'a>>,
 }
@@ -195,6 +198,9 @@ pub fn policy(
                 "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 "Resource": grants.queue_arn
             }));
+            if let Some(arn) = grants.store_secret_arn {
+                statements.push(json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": arn }));
+            }
             if let Some(network) = grants.network {
                 statements.extend(interface_statements(
                     region,
@@ -272,6 +278,131 @@ fn interface_statements(
     ]
 }
 
+/// Who may assume the managed store's role: EC2, for the instance its instance profile is given
+/// to. (EC2 sets no `aws:SourceAccount` when it assumes an instance profile's role, so the
+/// condition the functions' trust carries would lock the instance out; the profile, which only
+/// this pipeline's instance gets, is what scopes it.)
+pub fn store_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "ec2.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The managed store's policy: read exactly its password secrets, nothing else.
+pub fn store_policy(secret_arns: &[&str]) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": secret_arns
+        }]
+    })
+}
+
+/// Creates the managed store's role. Returns its ARN.
+pub async fn create_store_role(ctx: Context<'_>) -> Result<String, AwsError> {
+    let role = ctx
+        .clients
+        .iam
+        .create_role()
+        .role_name(ctx.object_name(Part::Store))
+        .assume_role_policy_document(store_trust_policy().to_string())
+        .description(format!(
+            "Nami pipeline {}: the managed store's instance",
+            ctx.name
+        ))
+        .set_tags(Some(iam_tags(&ctx.object_tags())))
+        .send()
+        .await
+        .map_err(aws_error("iam:CreateRole"))?
+        .role;
+    returned("iam:CreateRole", role.map(|r| r.arn))
+}
+
+/// Writes (or rewrites) the store role's policy: read `secret_arns`.
+pub async fn put_store_policy(
+    ctx: Context<'_>,
+    role_arn: &str,
+    secret_arns: &[&str],
+) -> Result<(), AwsError> {
+    ctx.clients
+        .iam
+        .put_role_policy()
+        .role_name(name_in(role_arn))
+        .policy_name(POLICY_NAME)
+        .policy_document(store_policy(secret_arns).to_string())
+        .send()
+        .await
+        .map_err(aws_error("iam:PutRolePolicy"))?;
+    Ok(())
+}
+
+/// Makes the instance profile of the store's role (same name) exist and hold the role. Returns
+/// the profile's name, for `RunInstances`.
+pub async fn ensure_instance_profile(ctx: Context<'_>, role_arn: &str) -> Result<String, AwsError> {
+    let iam = &ctx.clients.iam;
+    let name = name_in(role_arn).to_owned();
+    let found = iam
+        .get_instance_profile()
+        .instance_profile_name(&name)
+        .send()
+        .await
+        .map_err(aws_error("iam:GetInstanceProfile"))
+        .found()?
+        .and_then(|output| output.instance_profile);
+    let profile = match found {
+        Some(profile) => profile,
+        None => iam
+            .create_instance_profile()
+            .instance_profile_name(&name)
+            .set_tags(Some(iam_tags(&ctx.object_tags())))
+            .send()
+            .await
+            .map_err(aws_error("iam:CreateInstanceProfile"))?
+            .instance_profile
+            .ok_or(AwsError::Unusable(
+                "iam:CreateInstanceProfile returned no profile".into(),
+            ))?,
+    };
+    if !profile.roles.iter().any(|role| role.role_name == name) {
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(&name)
+            .role_name(&name)
+            .send()
+            .await
+            .map_err(aws_error("iam:AddRoleToInstanceProfile"))?;
+    }
+    Ok(name)
+}
+
+/// Deletes the store's role with its instance profile; missing ones are already deleted.
+pub async fn delete_store_role(clients: &Clients, role_arn: &str) -> Result<(), AwsError> {
+    let name = name_in(role_arn);
+    let iam = &clients.iam;
+    crate::aws::delete(
+        "iam:RemoveRoleFromInstanceProfile",
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(name)
+            .send(),
+    )
+    .await?;
+    crate::aws::delete(
+        "iam:DeleteInstanceProfile",
+        iam.delete_instance_profile()
+            .instance_profile_name(name)
+            .send(),
+    )
+    .await?;
+    delete_role(clients, role_arn).await
+}
+
 /// Applies a tag change to the role `role_arn`.
 pub async fn retag(clients: &Clients, role_arn: &str, change: &TagChange) -> Result<(), AwsError> {
     let name = name_in(role_arn);
@@ -318,11 +449,11 @@ pub async fn delete_role(clients: &Clients, role_arn: &str) -> Result<(), AwsErr
 
 /// Both roles answering to `pipeline`'s names, with their tags (see [`crate::ownership`]).
 pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
-    let named = async |function| -> Result<Option<Tagged>, AwsError> {
+    let named = async |part: Part| -> Result<Option<Tagged>, AwsError> {
         let role = clients
             .iam
             .get_role()
-            .role_name(role_name(pipeline, function))
+            .role_name(object_name(pipeline, part))
             .send()
             .await
             .map_err(aws_error("iam:GetRole"))
@@ -330,15 +461,23 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
             .and_then(|output| output.role);
         Ok(role.map(|role| {
             let tags = role.tags.unwrap_or_default();
+            let kind = match part {
+                Part::Function(function) => Kind::Role(function),
+                _ => Kind::StoreRole,
+            };
             Tagged::new(
-                Kind::Role(function),
+                kind,
                 role.arn,
                 tags.into_iter().map(|tag| (tag.key, tag.value)),
             )
         }))
     };
-    let (pre, post) = tokio::try_join!(named(Function::PreQueue), named(Function::PostQueue))?;
-    Ok(pre.into_iter().chain(post).collect())
+    let (pre, post, store) = tokio::try_join!(
+        named(Part::Function(Function::PreQueue)),
+        named(Part::Function(Function::PostQueue)),
+        named(Part::Store),
+    )?;
+    Ok(pre.into_iter().chain(post).chain(store).collect())
 }
 
 /// Writes the role's ARN into `state` (cleared when the role is gone).
@@ -361,6 +500,7 @@ mod tests {
             queue_arn: "arn:aws:sqs:us-east-1:1:nami-p",
             secret_arn: None,
             secret_customer_key: false,
+            store_secret_arn: None,
             network: Some(NetworkGrant {
                 subnet_ids: subnets,
                 security_group_id: "sg-0f",

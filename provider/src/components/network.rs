@@ -1,16 +1,22 @@
 //! Where the post-queue function (and the managed store) run: outside any VPC, in the user's
-//! VPC (`network {}`), or in a managed network — a VPC, two subnets in two AZs and an internet
-//! gateway for the store instance's outbound traffic (its image pull). No NAT gateway: nothing in
-//! it accepts inbound traffic from the internet, and the Lambda functions need no internet access.
+//! VPC (`network {}`), or in a managed network — a VPC, two subnets in two AZs, an internet
+//! gateway for the store instance's outbound traffic (its image pull), and a Secrets Manager
+//! interface endpoint (private DNS) through which the function reads its store password at start.
+//! No NAT gateway: nothing in it accepts inbound traffic from the internet, and the Lambda
+//! functions need no internet access.
 
-use aws_sdk_ec2::types::{Filter, ResourceType};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, ResourceType, State as EndpointState, VpcAttributeName,
+    VpcEndpointType,
+};
 use nami_contract::naming::Part;
 use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
 use tf_provider::value::Value;
 
-use super::{Context, ec2_tag_map, tagged_with};
+use super::{Context, ec2_tag_map, security_groups, tagged_with};
 use crate::aws::{
     AwsError, Clients, OptionalNotFound, after_create, aws_error, has_code, retry_while, returned,
+    wait_for,
 };
 use crate::check::{Checker, at};
 use crate::model::{PipelineState, SettingsError, known};
@@ -138,6 +144,10 @@ pub struct ManagedNetwork {
     pub internet_gateway_id: Option<String>,
     /// The route table of both subnets.
     pub route_table_id: Option<String>,
+    /// The security group of the interface endpoints.
+    pub endpoint_security_group_id: Option<String>,
+    /// The Secrets Manager interface endpoint.
+    pub secrets_endpoint_id: Option<String>,
 }
 
 const VPC_CIDR: &str = "10.42.0.0/16";
@@ -296,7 +306,113 @@ pub async fn create_managed(
             .await?;
         }
     }
+    ensure_secrets_endpoint(ctx, network, &vpc_id).await
+}
+
+/// The Secrets Manager interface endpoint, in both subnets, with private DNS (so the SDK's usual
+/// endpoint name resolves to it inside the VPC, which needs the VPC's DNS hostnames on), behind a
+/// group admitting HTTPS from the network only.
+async fn ensure_secrets_endpoint(
+    ctx: Context<'_>,
+    network: &mut ManagedNetwork,
+    vpc_id: &str,
+) -> Result<(), AwsError> {
+    let ec2 = &ctx.clients.ec2;
+    let hostnames = after_create(ctx.deadline, || async {
+        ec2.describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await
+            .map_err(aws_error("ec2:DescribeVpcAttribute"))
+    })
+    .await?
+    .enable_dns_hostnames
+    .and_then(|value| value.value);
+    if hostnames != Some(true) {
+        ec2.modify_vpc_attribute()
+            .vpc_id(vpc_id)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .map_err(aws_error("ec2:ModifyVpcAttribute"))?;
+    }
+    let group_id = match &network.endpoint_security_group_id {
+        Some(id) => id.clone(),
+        None => {
+            let id = security_groups::create_endpoint_group(ctx, vpc_id).await?;
+            network.endpoint_security_group_id.insert(id).clone()
+        }
+    };
+    security_groups::open_endpoints(ctx, &group_id, VPC_CIDR).await?;
+    if network.secrets_endpoint_id.is_none() {
+        let name = ctx.object_name(Part::Endpoints);
+        let endpoint = ec2
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(VpcEndpointType::Interface)
+            .vpc_id(vpc_id)
+            .service_name(secrets_service(&ctx.clients.region))
+            .set_subnet_ids(Some(network.subnet_ids.clone()))
+            .security_group_ids(&group_id)
+            .private_dns_enabled(true)
+            .client_token(uuid::Uuid::new_v4().simple().to_string())
+            .tag_specifications(ctx.ec2_tags(ResourceType::VpcEndpoint, &name))
+            .send()
+            .await
+            .map_err(aws_error("ec2:CreateVpcEndpoint"))?;
+        let id = endpoint.vpc_endpoint.and_then(|e| e.vpc_endpoint_id);
+        network.secrets_endpoint_id = Some(returned("ec2:CreateVpcEndpoint", id)?);
+    }
     Ok(())
+}
+
+/// Secrets Manager's endpoint service in `region`.
+pub fn secrets_service(region: &str) -> String {
+    format!("com.amazonaws.{region}.secretsmanager")
+}
+
+/// The interface endpoint `endpoint_id`'s state, or `None` when it is gone (deleted counts).
+pub async fn find_endpoint(
+    clients: &Clients,
+    endpoint_id: &str,
+) -> Result<Option<EndpointState>, AwsError> {
+    let output = clients
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(endpoint_id)
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeVpcEndpoints"))
+        .found()?;
+    let state = output
+        .and_then(|o| o.vpc_endpoints.unwrap_or_default().into_iter().next())
+        .map(|e| e.state.unwrap_or(EndpointState::Pending));
+    Ok(state.filter(|state| !endpoint_gone(Some(state))))
+}
+
+/// Whether an endpoint in `state` is deleted (EC2 spells its states in lower case, which the
+/// SDK's enum, spelled in upper case, reads as unknown values).
+fn endpoint_gone(state: Option<&EndpointState>) -> bool {
+    state.is_some_and(|state| state.as_str().eq_ignore_ascii_case("deleted"))
+}
+
+/// Deletes the interface endpoint and waits until it is gone (its network interfaces hold the
+/// subnets and its group until then).
+async fn delete_endpoint(ctx: Context<'_>, endpoint_id: &str) -> Result<(), AwsError> {
+    let ec2 = &ctx.clients.ec2;
+    let call = ec2.delete_vpc_endpoints().vpc_endpoint_ids(endpoint_id);
+    crate::aws::delete("ec2:DeleteVpcEndpoints", call.send()).await?;
+    wait_for(
+        &format!("interface endpoint {endpoint_id} to be deleted"),
+        ctx.deadline,
+        || async {
+            Ok(find_endpoint(ctx.clients, endpoint_id)
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await
 }
 
 /// Of `candidates`, the subnets of `vpc_id` a managed network can use, in its subnets' order:
@@ -330,12 +446,18 @@ pub async fn subnets_in_order(
         .collect())
 }
 
-/// Deletes the managed network (subnets, route table, gateway, VPC). Subnets and the VPC wait,
+/// Deletes the managed network (endpoint and its group, subnets, route table, gateway, VPC). Subnets and the VPC wait,
 /// within the deadline, while Lambda still holds network interfaces in them (DependencyViolation
 /// until Lambda releases them, minutes after the function is deleted).
 pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Result<(), AwsError> {
     let ec2 = &ctx.clients.ec2;
     let busy = has_code(&["DependencyViolation"]);
+    if let Some(endpoint_id) = &network.secrets_endpoint_id {
+        delete_endpoint(ctx, endpoint_id).await?;
+    }
+    if let Some(group_id) = &network.endpoint_security_group_id {
+        security_groups::delete(ctx, group_id).await?;
+    }
     if let Some(table_id) = &network.route_table_id {
         let tables = ec2
             .describe_route_tables()
@@ -394,7 +516,7 @@ pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Resul
 /// The managed network's parts tagged with `pipeline`'s name (see [`crate::ownership`]).
 pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
     let ec2 = &clients.ec2;
-    let (vpcs, subnets, gateways, tables) = tokio::try_join!(
+    let (vpcs, subnets, gateways, tables, endpoints) = tokio::try_join!(
         async {
             let call = ec2.describe_vpcs().filters(tagged_with(pipeline));
             call.send().await.map_err(aws_error("ec2:DescribeVpcs"))
@@ -416,6 +538,12 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
             call.send()
                 .await
                 .map_err(aws_error("ec2:DescribeRouteTables"))
+        },
+        async {
+            let call = ec2.describe_vpc_endpoints().filters(tagged_with(pipeline));
+            call.send()
+                .await
+                .map_err(aws_error("ec2:DescribeVpcEndpoints"))
         },
     )?;
     let mut found = Vec::new();
@@ -445,6 +573,17 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
                 .route_table_id
                 .map(|id| Tagged::new(Kind::RouteTable, id, tags)),
         );
+    }
+    let live = |e: &aws_sdk_ec2::types::VpcEndpoint| {
+        !matches!(
+            e.state,
+            Some(EndpointState::Deleted | EndpointState::Deleting)
+        )
+    };
+    for endpoint in (endpoints.vpc_endpoints.unwrap_or_default().into_iter()).filter(live) {
+        let tags = ec2_tag_map(endpoint.tags);
+        let id = endpoint.vpc_endpoint_id;
+        found.extend(id.map(|id| Tagged::new(Kind::VpcEndpoint, id, tags)));
     }
     Ok(found)
 }
@@ -535,6 +674,8 @@ pub async fn read_back(clients: &Clients, state: &mut PipelineState) -> Result<(
             &mut state.route_table_id,
             &mut state.security_group_id,
             &mut state.store_security_group_id,
+            &mut state.endpoint_security_group_id,
+            &mut state.secrets_endpoint_id,
         ] {
             *field = Value::Null;
         }

@@ -1,6 +1,10 @@
-//! The signing secret given by value (`signature.secret`), kept in a Secrets Manager secret the
-//! pipeline owns (`nami-<name>-signing-secret`): the pre-queue function's environment holds only
-//! its ARN, and the function's role may read exactly that ARN. A secret given by ARN is the
+//! The Secrets Manager secrets a pipeline owns ([`Part::SECRETS`]): the signing secret given by
+//! value (`signature.secret`, `nami-<name>-signing-secret`), whose ARN is all the pre-queue
+//! function's environment holds, the store connection string given by value
+//! (`store.mongodb_uri`, `nami-<name>-store-uri`), likewise for the post-queue function, and the
+//! managed store's two generated passwords (root, for the
+//! operator; writer, for the post-queue function), which only Secrets Manager ever holds — never
+//! the state. Each reader's role may read exactly its secrets. A secret given by ARN is the
 //! user's and never touched.
 
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
@@ -21,20 +25,31 @@ fn sm_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-/// Creates the secret holding `value`. Returns its ARN. A secret of the same name that a
+/// What a secret of the pipeline's holds, for its description.
+fn purpose(part: Part) -> &'static str {
+    match part {
+        Part::StoreRootSecret => {
+            "the managed store's root password (for the operator; read by the store instance)"
+        }
+        Part::StoreWriterSecret => {
+            "the password of the managed store's writer (read by the store instance and the post-queue function)"
+        }
+        Part::StoreUriSecret => "the store's connection string (read by the post-queue function)",
+        _ => "the webhook signing secret (read by its pre-queue function)",
+    }
+}
+
+/// Creates the secret `part` holding `value`. Returns its ARN. A secret of the same name that a
 /// destroy force-deleted moments ago blocks the name for a while: that is waited out.
-pub async fn create(ctx: Context<'_>, value: &str) -> Result<String, AwsError> {
-    let name = ctx.object_name(Part::SigningSecret);
+pub async fn create(ctx: Context<'_>, part: Part, value: &str) -> Result<String, AwsError> {
+    let name = ctx.object_name(part);
     let scheduled = has_code_and_message("InvalidRequestException", "scheduled for deletion");
     let output = retry_while(scheduled, ctx.deadline, || async {
         ctx.clients
             .secretsmanager
             .create_secret()
             .name(&name)
-            .description(format!(
-                "Nami pipeline {}: the webhook signing secret (read by its pre-queue function)",
-                ctx.name
-            ))
+            .description(format!("Nami pipeline {}: {}", ctx.name, purpose(part)))
             .secret_string(value)
             .set_tags(Some(sm_tags(&ctx.object_tags())))
             .send()
@@ -163,18 +178,27 @@ pub async fn retag(clients: &Clients, arn: &str, change: &TagChange) -> Result<(
         .await
 }
 
-/// The pipeline's signing secret, if one exists under its name, with its tags.
+/// A password generated for the managed store (256 random bits, hex: nothing a connection
+/// string or a shell would need to quote).
+pub fn generate_password() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The pipeline's secrets that exist under their names, with their tags.
 pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
-    let name = object_name(pipeline, Part::SigningSecret);
+    let names = Part::SECRETS.map(|part| (object_name(pipeline, part), part));
+    let mut filter = Filter::builder().key(FilterNameStringType::Name);
+    for (name, _) in &names {
+        filter = filter.values(name);
+    }
     let output = clients
         .secretsmanager
         .list_secrets()
-        .filters(
-            Filter::builder()
-                .key(FilterNameStringType::Name)
-                .values(&name)
-                .build(),
-        )
+        .filters(filter.build())
         .send()
         .await
         .map_err(aws_error("secretsmanager:ListSecrets"))?;
@@ -182,29 +206,39 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
         .secret_list
         .unwrap_or_default()
         .into_iter()
-        // The name filter matches prefixes: keep the exact name only.
-        .filter(|secret| secret.name.as_deref() == Some(name.as_str()))
         .filter(|secret| secret.deleted_date.is_none())
         .filter_map(|secret| {
+            // The name filter matches prefixes: keep the exact names only.
+            let name = secret.name.as_deref()?;
+            let (_, part) = names.iter().find(|(wanted, _)| wanted == name)?;
             let tags = secret
                 .tags
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|tag| Some((tag.key?, tag.value?)));
-            Some(Tagged::new(Kind::Secret, secret.arn?, tags))
+            Some(Tagged::new(Kind::Secret(*part), secret.arn?, tags))
         })
         .collect())
 }
 
-/// Writes what Secrets Manager holds into `state`: the secret's ARN (cleared when it is gone)
-/// and, for a secret given by value, the value it holds (so a change outside Terraform shows).
-pub fn read_back(arn: Option<&str>, live: Option<String>, state: &mut PipelineState) {
-    state.signing_secret_arn = crate::model::value_of(arn.map(str::to_owned));
-    let by_value = state
-        .signature
-        .as_ref_option()
-        .is_some_and(|signature| signature.secret.is_value());
-    if let (true, Some(live)) = (by_value, live) {
-        crate::model::block(&mut state.signature).secret = tf_provider::value::Value::Value(live);
+/// Writes what Secrets Manager holds for a value the configuration gives (`part`: the signing
+/// secret or the store's connection string) into `state`: the secret's ARN (cleared when it is
+/// gone) and the value it holds (so a change outside Terraform shows in the plan).
+pub fn read_back(part: Part, arn: Option<&str>, live: Option<String>, state: &mut PipelineState) {
+    use crate::model::block;
+    let arn = crate::model::value_of(arn.map(str::to_owned));
+    let (arn_slot, value) = match part {
+        Part::StoreUriSecret => (
+            &mut state.store_uri_secret_arn,
+            &mut block(&mut state.store).mongodb_uri,
+        ),
+        _ => (
+            &mut state.signing_secret_arn,
+            &mut block(&mut state.signature).secret,
+        ),
+    };
+    *arn_slot = arn;
+    if let (true, Some(live)) = (value.is_value(), live) {
+        *value = tf_provider::value::Value::Value(live);
     }
 }

@@ -1,6 +1,7 @@
-//! The two security groups: the post-queue function's (created when it runs in a VPC; no
-//! ingress, egress only to HTTPS and its store's port) and the managed store's (MongoDB's port
-//! from the function's group, nothing else).
+//! The pipeline's security groups: the post-queue function's (created when it runs in a VPC; no
+//! ingress, egress only to HTTPS and its store's port), the managed store's (MongoDB's port from
+//! the function's group, nothing else) and the managed network's endpoints' (HTTPS from inside
+//! the network, no egress).
 
 use std::collections::BTreeSet;
 
@@ -25,6 +26,8 @@ pub enum Group {
     Function,
     /// The managed store's: `nami-<name>-store`.
     Store,
+    /// The managed network's interface endpoints': `nami-<name>-endpoints`.
+    Endpoints,
 }
 
 impl Group {
@@ -32,6 +35,7 @@ impl Group {
         match self {
             Group::Function => Part::Function(Function::PostQueue),
             Group::Store => Part::Store,
+            Group::Endpoints => Part::Endpoints,
         }
     }
 }
@@ -49,6 +53,48 @@ pub async fn create_store_group(ctx: Context<'_>, vpc_id: &str) -> Result<String
         ctx.name
     );
     create(ctx, Group::Store, vpc_id, &description).await
+}
+
+/// Creates the group of the managed network's interface endpoints in `vpc_id`, without rules
+/// (see [`open_endpoints`]). Returns its id.
+pub async fn create_endpoint_group(ctx: Context<'_>, vpc_id: &str) -> Result<String, AwsError> {
+    let description = format!(
+        "Nami pipeline {}: AWS service endpoints, HTTPS from the network only",
+        ctx.name
+    );
+    create(ctx, Group::Endpoints, vpc_id, &description).await
+}
+
+/// Makes the endpoints' group admit HTTPS from `vpc_cidr` (the function and the store instance)
+/// and send nothing (an endpoint answers, it never calls). Rules that exist are kept.
+pub async fn open_endpoints(
+    ctx: Context<'_>,
+    group_id: &str,
+    vpc_cidr: &str,
+) -> Result<(), AwsError> {
+    let authorized = after_create(ctx.deadline, || async {
+        ctx.clients
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(HTTPS_PORT)
+                    .to_port(HTTPS_PORT)
+                    .ip_ranges(IpRange::builder().cidr_ip(vpc_cidr).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"))
+    })
+    .await;
+    match authorized {
+        Err(error) if error.code() == Some("InvalidPermission.Duplicate") => {}
+        other => drop(other?),
+    }
+    limit_egress(ctx, group_id, &BTreeSet::new()).await
 }
 
 /// Opens MongoDB's port on the store's group to `function_group_id` only. A rule that exists
@@ -331,6 +377,7 @@ pub fn read_back(group: Group, found: bool, state: &mut PipelineState) {
         match group {
             Group::Function => state.security_group_id = Value::Null,
             Group::Store => state.store_security_group_id = Value::Null,
+            Group::Endpoints => state.endpoint_security_group_id = Value::Null,
         }
     }
 }

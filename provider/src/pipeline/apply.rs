@@ -14,7 +14,7 @@ use super::ids::{Ids, MissingId};
 use super::spec::Spec;
 use super::update::{converge, retire_replaced_instance};
 use crate::aws::Clients;
-use crate::components::{Context, api, store};
+use crate::components::{Context, api};
 use crate::model::PipelineState;
 use crate::ownership;
 
@@ -27,7 +27,6 @@ pub async fn apply(
     timeout: Duration,
     diags: &mut Diagnostics,
 ) {
-    store::ensure_password(state);
     if prior.is_none() {
         // A create: a fresh token, whatever an interrupted earlier create generated.
         state.owner_token = Value::Value(ownership::generate_token());

@@ -100,7 +100,11 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
     ids.store_security_group_id = take(rest, Kind::SecurityGroup, Some(&group_name(Part::Store)));
     ids.instance_id = take(rest, Kind::Instance, None);
     ids.data_volume_id = take(rest, Kind::Volume, None);
-    ids.signing_secret_arn = take(rest, Kind::Secret, None);
+    ids.store_role_arn = take(rest, Kind::StoreRole, None);
+    ids.store_root_secret_arn = take(rest, Kind::Secret(Part::StoreRootSecret), None);
+    ids.store_writer_secret_arn = take(rest, Kind::Secret(Part::StoreWriterSecret), None);
+    ids.signing_secret_arn = take(rest, Kind::Secret(Part::SigningSecret), None);
+    ids.store_uri_secret_arn = take(rest, Kind::Secret(Part::StoreUriSecret), None);
     if let Some(vpc_id) = take(rest, Kind::Vpc, None) {
         let candidates: Vec<String> = (rest.iter())
             .filter(|object| object.kind == Kind::Subnet)
@@ -113,6 +117,12 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
             subnet_ids: subnets,
             internet_gateway_id: take(rest, Kind::InternetGateway, None),
             route_table_id: take(rest, Kind::RouteTable, None),
+            endpoint_security_group_id: take(
+                rest,
+                Kind::SecurityGroup,
+                Some(&group_name(Part::Endpoints)),
+            ),
+            secrets_endpoint_id: take(rest, Kind::VpcEndpoint, None),
         });
     }
     if let (Some(queue), Some(_)) = (&ids.queue, &ids.post_queue_function_arn) {
@@ -140,12 +150,18 @@ fn one_of_each(rest: &mut Vec<Tagged>) -> Ids {
         post_queue_function_arn: take(rest, Kind::Function(Function::PostQueue), None),
         instance_id: take(rest, Kind::Instance, None),
         data_volume_id: take(rest, Kind::Volume, None),
-        signing_secret_arn: take(rest, Kind::Secret, None),
+        store_role_arn: take(rest, Kind::StoreRole, None),
+        store_root_secret_arn: take(rest, Kind::Secret(Part::StoreRootSecret), None),
+        store_writer_secret_arn: take(rest, Kind::Secret(Part::StoreWriterSecret), None),
+        signing_secret_arn: take(rest, Kind::Secret(Part::SigningSecret), None),
+        store_uri_secret_arn: take(rest, Kind::Secret(Part::StoreUriSecret), None),
         security_group_id: take(rest, Kind::SecurityGroup, None),
         store_security_group_id: take(rest, Kind::SecurityGroup, None),
         vpc_id: take(rest, Kind::Vpc, None),
         internet_gateway_id: take(rest, Kind::InternetGateway, None),
         route_table_id: take(rest, Kind::RouteTable, None),
+        secrets_endpoint_id: take(rest, Kind::VpcEndpoint, None),
+        endpoint_security_group_id: take(rest, Kind::SecurityGroup, None),
         // Everything in `rest` was tagged by a create of this pipeline: its own network.
         managed_network: true,
         ..Ids::default()

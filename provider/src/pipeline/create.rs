@@ -2,20 +2,21 @@
 //! concurrently, recording each id in [`Ids`] as soon as it exists — so a create that fails
 //! midway leaves state that `destroy` cleans up, and the next apply finishes the job.
 //!
-//! Order: managed network → DLQ, roles, function security group, API → queue, managed store →
-//! role policies → functions → mapping and route → deployment.
+//! Order: managed network → DLQ, roles, function security group, API → queue, managed store
+//! (secrets, role, group, volume, instance) → role policies → functions → mapping and route →
+//! deployment.
 
 use std::collections::HashMap;
 use std::future::Future;
 
-use nami_contract::naming::Function;
+use nami_contract::naming::{Function, Part};
 
 use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
-use crate::components::store::{StoreKind, instance};
+use crate::components::store::{Connection, StoreKind, instance};
 use crate::components::{Context, api, iam, mapping, network, queue, secret, security_groups};
 
 /// Runs `create` only when `id` is missing.
@@ -90,14 +91,27 @@ pub async fn ensure(
             _ => None,
         }
     };
-    // A signing secret given by value goes into a secret of the pipeline's own.
+    // A signing secret or a connection string given by value goes into a secret of the
+    // pipeline's own.
     let signing_secret = async {
         match spec.signature.secret.as_ref_option() {
-            Some(value) => when_missing(&ids.signing_secret_arn, secret::create(ctx, value)).await,
+            Some(value) => {
+                let create = secret::create(ctx, Part::SigningSecret, value);
+                when_missing(&ids.signing_secret_arn, create).await
+            }
             None => None,
         }
     };
-    let (dlq, pre_role, post_role, function_group, api_id, signing_secret) = tokio::join!(
+    let uri_secret = async {
+        match &spec.store.kind {
+            StoreKind::External { mongodb_uri } => {
+                let create = secret::create(ctx, Part::StoreUriSecret, mongodb_uri);
+                when_missing(&ids.store_uri_secret_arn, create).await
+            }
+            StoreKind::Managed(_) => None,
+        }
+    };
+    let (dlq, pre_role, post_role, function_group, api_id, signing_secret, uri_secret) = tokio::join!(
         when_missing(&ids.dlq, queue::create_dlq(ctx, &spec.queue)),
         when_missing(
             &ids.pre_queue_role_arn,
@@ -110,6 +124,7 @@ pub async fn ensure(
         function_group,
         when_missing(&ids.api_id, api::create_api(ctx)),
         signing_secret,
+        uri_secret,
     );
     let mut outcomes = Outcomes::default();
     outcomes.record(&mut ids.dlq, dlq);
@@ -118,6 +133,7 @@ pub async fn ensure(
     outcomes.record(&mut ids.security_group_id, function_group);
     outcomes.record(&mut ids.api_id, api_id);
     outcomes.record(&mut ids.signing_secret_arn, signing_secret);
+    outcomes.record(&mut ids.store_uri_secret_arn, uri_secret);
     outcomes.finish()?;
 
     // 2. The main queue redrives to the DLQ; the managed store needs the function's group.
@@ -146,6 +162,7 @@ pub async fn ensure(
             Some(arn) => secret::uses_customer_key(ctx.clients, arn).await,
             None => false,
         },
+        store_secret_arn: store_secret_arn(spec, ids),
         network: match &ids.security_group_id {
             Some(group) if spec.network.in_vpc() => Some(iam::NetworkGrant {
                 subnet_ids: &ids.subnet_ids,
@@ -166,8 +183,8 @@ pub async fn ensure(
     tokio::try_join!(policy(Function::PreQueue), policy(Function::PostQueue))?;
 
     // 4. Both functions.
-    let mongodb_uri = store_uri(ctx.clients, spec, ids).await?;
-    let environments = environments(spec, ids, &queue.url, &mongodb_uri);
+    let connection = store_connection(ctx.clients, spec, ids).await?;
+    let environments = environments(spec, ids, &queue.url, &connection);
     let placement = match &ids.security_group_id {
         Some(group) if spec.network.in_vpc() => Some(functions::Placement {
             subnet_ids: &ids.subnet_ids,
@@ -256,11 +273,36 @@ pub async fn ensure(
     Ok(())
 }
 
-/// Creates the managed store's missing parts: its security group, data volume and instance.
+/// Creates the managed store's missing parts: its password secrets (generated here, written
+/// only to Secrets Manager), its role and instance profile (reading exactly those secrets), its
+/// security group, data volume and instance.
 pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Result<(), ApplyError> {
     let Some(settings) = spec.store.managed() else {
         return Ok(());
     };
+    let new_secret =
+        |part| async move { secret::create(ctx, part, &secret::generate_password()).await };
+    let (root, writer, role) = tokio::join!(
+        when_missing(
+            &ids.store_root_secret_arn,
+            new_secret(Part::StoreRootSecret)
+        ),
+        when_missing(
+            &ids.store_writer_secret_arn,
+            new_secret(Part::StoreWriterSecret)
+        ),
+        when_missing(&ids.store_role_arn, iam::create_store_role(ctx)),
+    );
+    let mut outcomes = Outcomes::default();
+    outcomes.record(&mut ids.store_root_secret_arn, root);
+    outcomes.record(&mut ids.store_writer_secret_arn, writer);
+    outcomes.record(&mut ids.store_role_arn, role);
+    outcomes.finish()?;
+    let root_secret_arn = need(&ids.store_root_secret_arn, "store_root_secret_arn")?;
+    let writer_secret_arn = need(&ids.store_writer_secret_arn, "store_writer_secret_arn")?;
+    let role_arn = need(&ids.store_role_arn, "store_role_arn")?;
+    iam::put_store_policy(ctx, role_arn, &[root_secret_arn, writer_secret_arn]).await?;
+    let instance_profile = iam::ensure_instance_profile(ctx, role_arn).await?;
     let vpc_id = need(&ids.vpc_id, "vpc_id")?.to_owned();
     let subnet_id = ids
         .subnet_ids
@@ -291,10 +333,19 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     }
     let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
     if ids.instance_id.is_none() {
-        let public_ip = spec.network == network::Plan::Managed;
-        let instance_id =
-            instance::launch(ctx, settings, volume_id, &subnet_id, store_group, public_ip).await?;
-        ids.instance_id = Some(instance_id);
+        let boot = instance::Boot {
+            volume_id,
+            database: &spec.store.database,
+            root_secret_arn,
+            writer_secret_arn,
+        };
+        let placement = instance::Placement {
+            subnet_id: &subnet_id,
+            security_group_id: store_group,
+            public_ip: spec.network == network::Plan::Managed,
+            instance_profile: &instance_profile,
+        };
+        ids.instance_id = Some(instance::launch(ctx, settings, boot, placement).await?);
     }
     // A new instance, or one an interrupted create launched, gets the volume.
     let instance_id = need(&ids.instance_id, "instance_id")?;
@@ -311,21 +362,38 @@ pub fn signing_secret_arn<'a>(spec: &'a Spec, ids: &'a Ids) -> Option<&'a str> {
     }
 }
 
-/// The store's connection string: the user's, or the managed instance's.
-pub async fn store_uri(clients: &Clients, spec: &Spec, ids: &Ids) -> Result<String, ApplyError> {
+/// The secret the post-queue function reads at start: the one holding the connection string, or
+/// the managed store's writer secret.
+pub fn store_secret_arn<'a>(spec: &Spec, ids: &'a Ids) -> Option<&'a str> {
+    match spec.store.kind {
+        StoreKind::External { .. } => ids.store_uri_secret_arn.as_deref(),
+        StoreKind::Managed(_) => ids.store_writer_secret_arn.as_deref(),
+    }
+}
+
+/// How the post-queue function connects: the connection string's secret, or the managed
+/// instance's address (without a password) and the writer secret.
+pub async fn store_connection(
+    clients: &Clients,
+    spec: &Spec,
+    ids: &Ids,
+) -> Result<Connection, ApplyError> {
     match &spec.store.kind {
-        StoreKind::External { mongodb_uri } => Ok(mongodb_uri.clone()),
-        StoreKind::Managed(settings) => {
+        StoreKind::External { .. } => Ok(Connection::UriSecret(
+            need(&ids.store_uri_secret_arn, "store_uri_secret_arn")?.to_owned(),
+        )),
+        StoreKind::Managed(_) => {
             let instance_id = need(&ids.instance_id, "instance_id")?;
             // The instance was made or found by this apply: gone now, it cannot be connected to.
             let facts = instance::find_instance(clients, instance_id)
                 .await?
                 .filter(|facts| !facts.private_ip.is_empty())
                 .ok_or(MissingId("the store instance's private address"))?;
-            Ok(crate::components::store::managed_uri(
-                &settings.password,
-                &facts.private_ip,
-            ))
+            Ok(Connection::Managed {
+                uri: crate::components::store::managed_uri(&facts.private_ip, &spec.store.database),
+                password_secret_arn: need(&ids.store_writer_secret_arn, "store_writer_secret_arn")?
+                    .to_owned(),
+            })
         }
     }
 }
@@ -335,7 +403,7 @@ pub fn environments(
     spec: &Spec,
     ids: &Ids,
     queue_url: &str,
-    mongodb_uri: &str,
+    connection: &Connection,
 ) -> HashMap<Function, HashMap<String, String>> {
     // The function reads a secret given by value from the pipeline's secret, by its ARN.
     let mut signature = spec.signature.clone();
@@ -358,7 +426,7 @@ pub fn environments(
             Function::PostQueue,
             environment::post_queue(
                 &spec.name,
-                spec.store.environment(mongodb_uri, spec.post_queue.timeout),
+                spec.store.environment(connection, spec.post_queue.timeout),
             ),
         ),
     ])

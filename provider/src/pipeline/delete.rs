@@ -8,8 +8,8 @@
 //! running mapping; if either queue then holds messages, destroy stops there and says so.
 //!
 //! Then the order: API and mapping (nothing new arrives, nothing is polled) → functions → store
-//! instance → roles, queue, signing secret, data volume (unless retained), store group → function
-//! group, DLQ → managed network.
+//! instance → roles (the store's with its instance profile), queue, secrets, data volume (unless
+//! retained), store group → function group, DLQ → managed network.
 
 use tokio::time::Instant;
 
@@ -163,9 +163,15 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
             clients, arn
         )),
         with_id(ids.queue_urls().0, |url| { queue::delete(clients, url) }),
-        with_id(ids.signing_secret_arn.as_deref(), |arn| secret::delete(
+        with_id(ids.store_role_arn.as_deref(), |arn| iam::delete_store_role(
             clients, arn
         )),
+        async {
+            for arn in ids.secret_arns() {
+                secret::delete(clients, arn).await?;
+            }
+            Ok(())
+        },
         with_id(volume_id, |id| instance::delete_volume(ctx, id)),
         with_id(ids.store_security_group_id.as_deref(), |id| {
             security_groups::delete(ctx, id)

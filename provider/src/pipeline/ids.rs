@@ -2,7 +2,7 @@
 //! update, delete and read act on objects by these ids; `None` is an object that does not exist
 //! (yet). [`Ids::record`] writes them back, so state always holds every object made so far.
 
-use nami_contract::naming::Function;
+use nami_contract::naming::{Function, Part};
 use tf_provider::value::Value;
 
 use crate::aws::AwsError;
@@ -48,14 +48,26 @@ pub struct Ids {
     pub internet_gateway_id: Option<String>,
     /// The managed network's route table.
     pub route_table_id: Option<String>,
+    /// The managed network's endpoints' security group.
+    pub endpoint_security_group_id: Option<String>,
+    /// The managed network's Secrets Manager interface endpoint.
+    pub secrets_endpoint_id: Option<String>,
     /// The managed store's security group.
     pub store_security_group_id: Option<String>,
     /// The managed store's instance.
     pub instance_id: Option<String>,
     /// The managed store's data volume.
     pub data_volume_id: Option<String>,
+    /// The managed store's role (and instance profile).
+    pub store_role_arn: Option<String>,
+    /// The secret holding the managed store's root password.
+    pub store_root_secret_arn: Option<String>,
+    /// The secret holding the managed store's writer password.
+    pub store_writer_secret_arn: Option<String>,
     /// The secret holding a signing secret given by value.
     pub signing_secret_arn: Option<String>,
+    /// The secret holding a store connection string given by value.
+    pub store_uri_secret_arn: Option<String>,
     /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
     /// from the configuration, so a network whose create was interrupted is still known as its.
     pub managed_network: bool,
@@ -90,10 +102,16 @@ impl Ids {
             subnet_ids: strings(&state.subnet_ids),
             internet_gateway_id: id(&state.internet_gateway_id),
             route_table_id: id(&state.route_table_id),
+            endpoint_security_group_id: id(&state.endpoint_security_group_id),
+            secrets_endpoint_id: id(&state.secrets_endpoint_id),
             store_security_group_id: id(&state.store_security_group_id),
             instance_id: id(&state.instance_id),
             data_volume_id: id(&state.data_volume_id),
+            store_role_arn: id(&state.store_role_arn),
+            store_root_secret_arn: id(&state.store_root_secret_arn),
+            store_writer_secret_arn: id(&state.store_writer_secret_arn),
             signing_secret_arn: id(&state.signing_secret_arn),
+            store_uri_secret_arn: id(&state.store_uri_secret_arn),
             managed_network: state
                 .store
                 .as_ref_option()
@@ -131,10 +149,16 @@ impl Ids {
         };
         state.internet_gateway_id = value_of(self.internet_gateway_id.clone());
         state.route_table_id = value_of(self.route_table_id.clone());
+        state.endpoint_security_group_id = value_of(self.endpoint_security_group_id.clone());
+        state.secrets_endpoint_id = value_of(self.secrets_endpoint_id.clone());
         state.store_security_group_id = value_of(self.store_security_group_id.clone());
         state.instance_id = value_of(self.instance_id.clone());
         state.data_volume_id = value_of(self.data_volume_id.clone());
+        state.store_role_arn = value_of(self.store_role_arn.clone());
+        state.store_root_secret_arn = value_of(self.store_root_secret_arn.clone());
+        state.store_writer_secret_arn = value_of(self.store_writer_secret_arn.clone());
         state.signing_secret_arn = value_of(self.signing_secret_arn.clone());
+        state.store_uri_secret_arn = value_of(self.store_uri_secret_arn.clone());
     }
 
     /// The URLs of the main queue and the dead-letter queue, where they exist.
@@ -143,6 +167,18 @@ impl Ids {
             self.queue.as_ref().map(|q| q.url.as_str()),
             self.dlq.as_ref().map(|q| q.url.as_str()),
         )
+    }
+
+    /// Every secret of the pipeline's that exists.
+    pub fn secret_arns(&self) -> impl Iterator<Item = &String> {
+        [
+            &self.signing_secret_arn,
+            &self.store_uri_secret_arn,
+            &self.store_root_secret_arn,
+            &self.store_writer_secret_arn,
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// `function`'s role.
@@ -160,6 +196,8 @@ impl Ids {
             subnet_ids: self.subnet_ids.clone(),
             internet_gateway_id: self.internet_gateway_id.clone(),
             route_table_id: self.route_table_id.clone(),
+            endpoint_security_group_id: self.endpoint_security_group_id.clone(),
+            secrets_endpoint_id: self.secrets_endpoint_id.clone(),
         }
     }
 
@@ -170,6 +208,8 @@ impl Ids {
         self.subnet_ids = network.subnet_ids.clone();
         self.internet_gateway_id = network.internet_gateway_id.clone();
         self.route_table_id = network.route_table_id.clone();
+        self.endpoint_security_group_id = network.endpoint_security_group_id.clone();
+        self.secrets_endpoint_id = network.secrets_endpoint_id.clone();
     }
 
     /// Whether the pipeline's network is its own (the managed one).
@@ -230,7 +270,20 @@ impl Ids {
             store_security_group_id: keep(Kind::SecurityGroup, &self.store_security_group_id),
             instance_id: keep(Kind::Instance, &self.instance_id),
             data_volume_id: keep(Kind::Volume, &self.data_volume_id),
-            signing_secret_arn: keep(Kind::Secret, &self.signing_secret_arn),
+            store_role_arn: keep(Kind::StoreRole, &self.store_role_arn),
+            store_root_secret_arn: keep(
+                Kind::Secret(Part::StoreRootSecret),
+                &self.store_root_secret_arn,
+            ),
+            store_writer_secret_arn: keep(
+                Kind::Secret(Part::StoreWriterSecret),
+                &self.store_writer_secret_arn,
+            ),
+            signing_secret_arn: keep(Kind::Secret(Part::SigningSecret), &self.signing_secret_arn),
+            store_uri_secret_arn: keep(
+                Kind::Secret(Part::StoreUriSecret),
+                &self.store_uri_secret_arn,
+            ),
             managed_network: self.managed_network,
             ..Ids::default()
         };
@@ -238,6 +291,9 @@ impl Ids {
             ids.vpc_id = keep(Kind::Vpc, &self.vpc_id);
             ids.internet_gateway_id = keep(Kind::InternetGateway, &self.internet_gateway_id);
             ids.route_table_id = keep(Kind::RouteTable, &self.route_table_id);
+            ids.endpoint_security_group_id =
+                keep(Kind::SecurityGroup, &self.endpoint_security_group_id);
+            ids.secrets_endpoint_id = keep(Kind::VpcEndpoint, &self.secrets_endpoint_id);
             ids.subnet_ids = (self.subnet_ids.iter())
                 .filter_map(|id| keep(Kind::Subnet, &Some(id.clone())))
                 .collect();
@@ -274,7 +330,7 @@ where
 }
 
 /// The state's object-id attributes (subnets aside), for plans that mark them unknown or clear them.
-pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 19] {
+pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 25] {
     [
         &mut state.api_id,
         &mut state.api_resource_id,
@@ -291,10 +347,16 @@ pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 19] {
         &mut state.vpc_id,
         &mut state.internet_gateway_id,
         &mut state.route_table_id,
+        &mut state.endpoint_security_group_id,
+        &mut state.secrets_endpoint_id,
         &mut state.store_security_group_id,
         &mut state.instance_id,
         &mut state.data_volume_id,
+        &mut state.store_role_arn,
+        &mut state.store_root_secret_arn,
+        &mut state.store_writer_secret_arn,
         &mut state.signing_secret_arn,
+        &mut state.store_uri_secret_arn,
     ]
 }
 
@@ -425,6 +487,8 @@ mod tests {
             subnet_ids: vec!["subnet-1".into()],
             internet_gateway_id: Some("igw-1".into()),
             route_table_id: None,
+            endpoint_security_group_id: Some("sg-e".into()),
+            secrets_endpoint_id: None,
         };
         ids.set_managed_network(&network);
         assert!(ids.has_managed_network());

@@ -127,7 +127,6 @@ pub fn plan_create(
     state.endpoint_url = Value::Unknown;
     state.owner_token = Value::Unknown;
     plan_settings(default_tags, state, diags);
-    block(&mut state.store).password = Value::Unknown;
     clear_unused(state);
 }
 
@@ -167,9 +166,12 @@ pub fn plan_update(
     if state.subnet_ids.is_null() {
         state.subnet_ids = Value::Unknown;
     }
-    let store = block(&mut state.store);
-    if store.password.is_null() {
-        store.password = Value::Unknown;
+    // A store password made anew (its secret deleted out of band, or a state from before the
+    // secrets) reaches MongoDB only through a new instance: the instance is replaced.
+    if managed_store(state) == Some(true)
+        && (state.store_root_secret_arn.is_unknown() || state.store_writer_secret_arn.is_unknown())
+    {
+        state.instance_id = Value::Unknown;
     }
     clear_unused(state);
     // The URL names the API and the stage: only a new API or stage changes it.
@@ -219,6 +221,8 @@ pub fn clear_unused(state: &mut PipelineState) {
     if !managed_store || existing_network {
         state.internet_gateway_id = Value::Null;
         state.route_table_id = Value::Null;
+        state.endpoint_security_group_id = Value::Null;
+        state.secrets_endpoint_id = Value::Null;
     }
     if existing_network {
         let network = state.network.as_ref_option().cloned().unwrap_or_default();
@@ -229,7 +233,11 @@ pub fn clear_unused(state: &mut PipelineState) {
         state.store_security_group_id = Value::Null;
         state.instance_id = Value::Null;
         state.data_volume_id = Value::Null;
-        block(&mut state.store).password = Value::Null;
+        state.store_role_arn = Value::Null;
+        state.store_root_secret_arn = Value::Null;
+        state.store_writer_secret_arn = Value::Null;
+    } else {
+        state.store_uri_secret_arn = Value::Null;
     }
     // Only a signing secret given by value is kept in a secret of the pipeline's.
     let by_value = (state.signature.as_ref_option()).is_some_and(|s| !s.secret.is_null());
@@ -324,7 +332,7 @@ mod tests {
         plan_create(&BTreeMap::new(), &mut external, &mut Diagnostics::default());
         assert!(external.queue_arn.is_unknown() && external.api_id.is_unknown());
         assert!(external.instance_id.is_null() && external.vpc_id.is_null());
-        assert!(block(&mut external.store).password.is_null());
+        assert!(external.store_root_secret_arn.is_null());
 
         let mut in_managed_network = managed(valid());
         plan_create(
@@ -334,7 +342,7 @@ mod tests {
         );
         assert!(in_managed_network.internet_gateway_id.is_unknown());
         assert!(in_managed_network.instance_id.is_unknown());
-        assert!(block(&mut in_managed_network.store).password.is_unknown());
+        assert!(in_managed_network.store_writer_secret_arn.is_unknown());
     }
 
     #[test]
@@ -469,6 +477,9 @@ mod tests {
         let mut prior = managed(valid());
         plan_create(&BTreeMap::new(), &mut prior, &mut Diagnostics::default());
         prior.instance_id = Value::Value("i-0123456789abcdef0".into());
+        prior.store_root_secret_arn = Value::Value("arn:aws:secretsmanager:r:1:secret:root".into());
+        prior.store_writer_secret_arn =
+            Value::Value("arn:aws:secretsmanager:r:1:secret:writer".into());
         // The defect: a shrink "applied" (state said 10, the volume kept 20).
         let (_, errors) = update(&prior, &prior, |state| {
             block(&mut state.store).volume_size = Value::Value(10)
@@ -493,6 +504,11 @@ mod tests {
                 block(&mut s.store).instance_type = Value::Value("t3.medium".into())
             },
             |s: &mut PipelineState| block(&mut s.store).image = Value::Value("mongo:8.0.4".into()),
+            // The writer's grant names the database.
+            |s: &mut PipelineState| block(&mut s.store).database = Value::Value("events".into()),
+            // A state from before the store's secrets, or a secret deleted out of band: the
+            // new password reaches MongoDB through a new instance.
+            |s: &mut PipelineState| s.store_writer_secret_arn = Value::Null,
         ] {
             let (planned, errors) = update(&prior, &prior, change);
             assert!(errors.is_empty(), "{errors:?}");

@@ -72,9 +72,13 @@ pub async fn refresh(
         security_groups::read_back(Group::Store, found, &mut state);
     }
     instance::read_back(clients, &mut state).await?;
-    let signing_secret = ids.signing_secret_arn.as_deref();
-    let live = with_id(signing_secret, |arn| secret::value(clients, arn)).await?;
-    secret::read_back(signing_secret.filter(|_| live.is_some()), live, &mut state);
+    for (part, arn) in [
+        (Part::SigningSecret, ids.signing_secret_arn.as_deref()),
+        (Part::StoreUriSecret, ids.store_uri_secret_arn.as_deref()),
+    ] {
+        let live = with_id(arn, |arn| secret::value(clients, arn)).await?;
+        secret::read_back(part, arn.filter(|_| live.is_some()), live, &mut state);
+    }
 
     queue::read_back(queue_facts.as_ref(), dlq_facts.as_ref(), &mut state);
     for function in Function::ALL {
@@ -230,12 +234,28 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         pre_queue_role_arn: role(Function::PreQueue)?,
         post_queue_role_arn: role(Function::PostQueue)?,
         store_security_group_id: store_group,
-        instance_id,
         data_volume_id: id(volume),
+        store_role_arn: pick(Kind::StoreRole, None)
+            .map(id)?
+            .filter(|_| instance_id.is_some()),
+        store_root_secret_arn: pick(Kind::Secret(Part::StoreRootSecret), None)
+            .map(id)?
+            .filter(|_| instance_id.is_some()),
+        store_writer_secret_arn: pick(Kind::Secret(Part::StoreWriterSecret), None)
+            .map(id)?
+            .filter(|_| instance_id.is_some()),
+        instance_id,
         ..Ids::default()
     };
+    // A connection string given by value: the function reads it from the pipeline's own secret.
+    let own_uri_secret = pick(Kind::Secret(Part::StoreUriSecret), None).map(id)?;
+    let by_arn = store::uri_secret_arn(&post.environment);
+    if let Some(arn) = own_uri_secret.filter(|arn| by_arn == Some(arn.as_str())) {
+        block(&mut state.store).mongodb_uri = value_of(secret::value(clients, &arn).await?);
+        ids.store_uri_secret_arn = Some(arn);
+    }
     // A signing secret given by value: the function reads it from the pipeline's own secret.
-    let own_secret = pick(Kind::Secret, None).map(id)?;
+    let own_secret = pick(Kind::Secret(Part::SigningSecret), None).map(id)?;
     let signature = block(&mut state.signature);
     if let Some(arn) = own_secret.filter(|arn| signature.secret_arn.as_ref_option() == Some(arn)) {
         signature.secret = value_of(secret::value(clients, &arn).await?);
@@ -255,6 +275,8 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
                     subnet_ids: network::subnets_in_order(clients, &managed, &subnets).await?,
                     internet_gateway_id: pick(Kind::InternetGateway, None).map(id)?,
                     route_table_id: pick(Kind::RouteTable, None).map(id)?,
+                    endpoint_security_group_id: group(Part::Endpoints)?,
+                    secrets_endpoint_id: pick(Kind::VpcEndpoint, None).map(id)?,
                     vpc_id: Some(managed),
                 });
             }

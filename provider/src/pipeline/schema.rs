@@ -140,6 +140,18 @@ fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
             computed("ID of the managed network's route table."),
         ),
         (
+            "secrets_endpoint_id",
+            computed(
+                "ID of the managed network's Secrets Manager interface endpoint (private DNS), through which the post-queue function reads its store password without a NAT gateway.",
+            ),
+        ),
+        (
+            "endpoint_security_group_id",
+            computed(
+                "ID of the security group of the managed network's interface endpoints (`nami-<name>-endpoints`): HTTPS from the network only.",
+            ),
+        ),
+        (
             "store_security_group_id",
             computed(
                 "ID of the managed store's security group (MongoDB's port, from the post-queue function only).",
@@ -152,6 +164,30 @@ fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
         (
             "data_volume_id",
             computed("ID of the managed store's EBS data volume."),
+        ),
+        (
+            "store_uri_secret_arn",
+            computed(
+                "ARN of the Secrets Manager secret (`nami-<name>-store-uri`) that holds `store.mongodb_uri`: the post-queue function's environment names only this ARN, and its role may read only it (with the managed store: null). The connection string is still in the Terraform state as a sensitive value.",
+            ),
+        ),
+        (
+            "store_role_arn",
+            computed(
+                "ARN of the managed store's IAM role (`nami-<name>-store`), given to its instance through the instance profile of the same name: it may only read the store's two password secrets.",
+            ),
+        ),
+        (
+            "store_root_secret_arn",
+            computed(
+                "ARN of the Secrets Manager secret (`nami-<name>-store-root`) holding the managed store's generated root password, for the operator (user `nami`, authentication database `admin`). The password is never in the state.",
+            ),
+        ),
+        (
+            "store_writer_secret_arn",
+            computed(
+                "ARN of the Secrets Manager secret (`nami-<name>-store-writer`) holding the generated password of `nami-writer`, the user the post-queue function connects as (`readWrite` on the store's database only). The password is never in the state.",
+            ),
         ),
         (
             "signing_secret_arn",

@@ -3,12 +3,12 @@
 
 use nami_contract::naming::Function;
 
-use super::create::{environments, store_uri};
+use super::create::{environments, store_connection};
 use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::TagChange;
-use crate::components::store::instance;
+use crate::components::store::{StoreKind, instance};
 use crate::components::{Context, api, functions, iam, mapping, queue, retag_ec2, secret};
 use crate::model::{PipelineState, string_map};
 
@@ -64,8 +64,13 @@ pub async fn converge(
         .and_then(|prior| prior.signing_secret_arn.as_ref_option().cloned())
         .filter(|_| by_value.is_none());
 
-    let mongodb_uri = store_uri(clients, spec, ids).await?;
-    let mut environments = environments(spec, ids, &main.url, &mongodb_uri);
+    if let (StoreKind::External { mongodb_uri }, Some(arn)) =
+        (&spec.store.kind, &ids.store_uri_secret_arn)
+    {
+        secret::converge(clients, arn, mongodb_uri).await?;
+    }
+    let connection = store_connection(clients, spec, ids).await?;
+    let mut environments = environments(spec, ids, &main.url, &connection);
     for (function, facts) in [(Function::PreQueue, pre), (Function::PostQueue, post)] {
         let (Some(facts), Some(environment)) = (facts, environments.remove(&function)) else {
             continue;
@@ -145,6 +150,8 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
         &ids.data_volume_id,
         &ids.internet_gateway_id,
         &ids.route_table_id,
+        &ids.endpoint_security_group_id,
+        &ids.secrets_endpoint_id,
     ]
     .into_iter()
     .flatten()
@@ -163,16 +170,20 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
     {
         functions::retag(clients, arn, change).await?;
     }
-    for arn in [&ids.pre_queue_role_arn, &ids.post_queue_role_arn]
-        .into_iter()
-        .flatten()
+    for arn in [
+        &ids.pre_queue_role_arn,
+        &ids.post_queue_role_arn,
+        &ids.store_role_arn,
+    ]
+    .into_iter()
+    .flatten()
     {
         iam::retag(clients, arn, change).await?;
     }
     if let Some(api_id) = &ids.api_id {
         api::retag(clients, api_id, change).await?;
     }
-    if let Some(arn) = &ids.signing_secret_arn {
+    for arn in ids.secret_arns() {
         secret::retag(clients, arn, change).await?;
     }
     retag_ec2(clients, &ec2_ids, change).await?;

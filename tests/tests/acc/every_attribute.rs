@@ -193,11 +193,21 @@ async fn every_attribute_reaches_its_aws_object() {
     let post = configuration("nami-everything-post-queue").await;
     assert_eq!((post.memory_size, post.timeout), (Some(1024), Some(12)));
     assert_eq!(post.code_sha256.unwrap(), sha256_base64(&post_artifact));
+    // The connection string is in the pipeline's secret; the environment names its ARN only.
+    let uri_secret = id("store_uri_secret_arn");
+    let kept = aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id(&uri_secret)
+        .send()
+        .await
+        .unwrap()
+        .secret_string;
+    assert_eq!(kept.as_deref(), Some(MONGODB_URI));
     assert_eq!(
         post.environment.unwrap().variables.unwrap(),
         strings(&[
             ("NAMI_PIPELINE", "everything"),
-            ("NAMI_MONGODB_URI", MONGODB_URI),
+            ("NAMI_MONGODB_URI_SECRET_ARN", &uri_secret),
             ("NAMI_MONGODB_DATABASE", "events"),
             ("NAMI_MONGODB_COLLECTION", "inbound"),
             ("NAMI_MONGODB_TIMEOUT_MS", "4000"),
@@ -272,6 +282,7 @@ async fn every_attribute_reaches_its_aws_object() {
                     "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                     "Resource": queue_arn
                 },
+                { "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": uri_secret },
                 { "Effect": "Allow", "Action": ["ec2:DescribeNetworkInterfaces"], "Resource": "*" },
                 {
                     "Effect": "Allow",

@@ -103,12 +103,18 @@ async fn interrupted_create_converges(test: &str, objects: usize) -> serde_json:
         "function nami-ledger-post-queue",
         "function nami-ledger-pre-queue",
         "instance nami-ledger-store",
+        "instance profile nami-ledger-store",
+        "interface endpoint nami-ledger-endpoints",
         "internet gateway nami-ledger",
         "rest api nami-ledger",
         "role nami-ledger-post-queue",
         "role nami-ledger-pre-queue",
+        "role nami-ledger-store",
         "route table nami-ledger",
         "secret nami-ledger-signing-secret",
+        "secret nami-ledger-store-root",
+        "secret nami-ledger-store-writer",
+        "security group nami-ledger-endpoints",
         "security group nami-ledger-post-queue",
         "security group nami-ledger-store",
         "subnet nami-ledger-us-east-1a",
@@ -158,8 +164,8 @@ async fn an_apply_killed_during_create_is_finished_by_the_next() {
     interrupted_create_converges("killed-create", 5).await;
 }
 
-/// The same at ten points across a managed-store create, by how many of its 19 objects exist
-/// when the apply is killed (`make testfault`).
+/// The same at ten points across a managed-store create, by how many of its objects exist when
+/// the apply is killed (`make testfault`).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "slow: ten creates; run by `make testfault`"]
 async fn an_apply_killed_at_any_point_of_a_create_is_finished_by_the_next() {

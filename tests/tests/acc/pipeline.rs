@@ -362,6 +362,53 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
         .unwrap();
     assert_eq!(attachments[0].vpc_id.as_deref(), Some(vpc_id));
 
+    // Secrets Manager without a NAT gateway: an interface endpoint in both subnets, with private
+    // DNS (so the VPC's DNS hostnames are on), behind a group that admits HTTPS from the network
+    // only and sends nothing.
+    let endpoint = ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(state["secrets_endpoint_id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints
+        .unwrap()[0]
+        .clone();
+    assert_eq!(
+        endpoint.service_name.as_deref(),
+        Some("com.amazonaws.us-east-1.secretsmanager")
+    );
+    assert_eq!(endpoint.private_dns_enabled, Some(true));
+    let mut endpoint_subnets = endpoint.subnet_ids.clone().unwrap();
+    endpoint_subnets.sort();
+    let mut sorted_subnets = subnet_ids.clone();
+    sorted_subnets.sort();
+    assert_eq!(endpoint_subnets, sorted_subnets);
+    let endpoint_group = state["endpoint_security_group_id"].as_str().unwrap();
+    let endpoint_groups: Vec<String> = (endpoint.groups.unwrap_or_default().into_iter())
+        .filter_map(|g| g.group_id)
+        .collect();
+    assert_eq!(endpoint_groups, [endpoint_group]);
+    let group = security_group(&ec2, endpoint_group).await;
+    let ingress: Vec<(Option<i32>, Vec<String>)> = (group.ip_permissions.unwrap().into_iter())
+        .map(|p| {
+            let ranges = p.ip_ranges.unwrap_or_default().into_iter();
+            (p.from_port, ranges.filter_map(|r| r.cidr_ip).collect())
+        })
+        .collect();
+    assert_eq!(ingress, [(Some(443), vec!["10.42.0.0/16".to_owned()])]);
+    assert!(egress(&ec2, endpoint_group).await.is_empty(), "no egress");
+    let hostnames = ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+        .send()
+        .await
+        .unwrap()
+        .enable_dns_hostnames
+        .and_then(|v| v.value);
+    assert_eq!(hostnames, Some(true));
+
     // The instance: IMDSv2 required, no key pair, only the store's group.
     let instance_id = state["instance_id"].as_str().unwrap();
     let reservations = ec2
@@ -477,7 +524,53 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
         "{root_tags:?}"
     );
 
-    // The post-queue function reaches it with the generated password, from the managed subnets.
+    // The passwords: generated into the store's two secrets, and nowhere else the tests can read —
+    // not the state, the user data or a function's configuration.
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let (root_arn, writer_arn) = (
+        state["store_root_secret_arn"].as_str().unwrap(),
+        state["store_writer_secret_arn"].as_str().unwrap(),
+    );
+    let mut passwords = Vec::new();
+    for arn in [root_arn, writer_arn] {
+        let value = secrets
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .unwrap()
+            .secret_string
+            .unwrap();
+        assert!(value.len() >= 32, "{arn}");
+        passwords.push(value);
+    }
+    assert_ne!(passwords[0], passwords[1]);
+    assert_eq!(state["store"]["password"], serde_json::Value::Null);
+    let state_file = tf.ok(&["state", "pull"]);
+    let user_data = ec2
+        .describe_instance_attribute()
+        .instance_id(instance_id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap()
+        .user_data
+        .and_then(|value| value.value)
+        .unwrap();
+    use base64::Engine as _;
+    let user_data = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(user_data)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        user_data.contains(root_arn) && user_data.contains(writer_arn),
+        "the instance reads both secrets by ARN"
+    );
+
+    // The post-queue function connects as the writer, with its password from the writer secret,
+    // from the managed subnets.
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let post = lambda
         .get_function_configuration()
@@ -485,16 +578,77 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
         .send()
         .await
         .unwrap();
-    let uri = post.environment.unwrap().variables.unwrap()["NAMI_MONGODB_URI"].clone();
-    let password = state["store"]["password"].as_str().unwrap();
-    assert!(password.len() >= 32);
+    let env = post.environment.clone().unwrap().variables.unwrap();
     assert_eq!(
-        uri,
+        env["NAMI_MONGODB_URI"],
         format!(
-            "mongodb://nami:{password}@{}:27017/?authSource=admin&directConnection=true",
-            instance.private_ip_address.unwrap()
+            "mongodb://nami-writer@{}:27017/?authSource=nami&directConnection=true",
+            instance.private_ip_address.clone().unwrap()
         )
     );
+    assert_eq!(env["NAMI_MONGODB_PASSWORD_SECRET_ARN"], writer_arn);
+    let env_text = format!("{env:?}");
+    for password in &passwords {
+        for (place, text) in [
+            ("the state", &state_file),
+            ("the user data", &user_data),
+            ("the post-queue environment", &env_text),
+        ] {
+            assert!(
+                !text.contains(password.as_str()),
+                "a password is in {place}"
+            );
+        }
+    }
+
+    // Who reads what: the instance (through its profile) both secrets, the post-queue function
+    // the writer's only.
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let profile = instance.iam_instance_profile.clone().unwrap().arn.unwrap();
+    assert!(
+        profile.ends_with(":instance-profile/nami-ledger-store"),
+        "{profile}"
+    );
+    let store_role = iam
+        .get_instance_profile()
+        .instance_profile_name("nami-ledger-store")
+        .send()
+        .await
+        .unwrap()
+        .instance_profile
+        .unwrap()
+        .roles;
+    assert_eq!(store_role.len(), 1);
+    assert_eq!(store_role[0].arn, state["store_role_arn"].as_str().unwrap());
+    let read_grants = async |role: &str| {
+        let document = iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name("nami")
+            .send()
+            .await
+            .unwrap()
+            .policy_document;
+        let policy = decode_policy(&document);
+        let mut arns: Vec<String> = (policy["Statement"].as_array().unwrap().iter())
+            .filter(|s| {
+                s["Action"]
+                    .to_string()
+                    .contains("secretsmanager:GetSecretValue")
+            })
+            .flat_map(|s| match &s["Resource"] {
+                serde_json::Value::Array(many) => many.clone(),
+                one => vec![one.clone()],
+            })
+            .map(|arn| arn.as_str().unwrap().to_owned())
+            .collect();
+        arns.sort();
+        arns
+    };
+    let mut both = vec![root_arn.to_owned(), writer_arn.to_owned()];
+    both.sort();
+    assert_eq!(read_grants("nami-ledger-store").await, both);
+    assert_eq!(read_grants("nami-ledger-post-queue").await, [writer_arn]);
     let mut placed = post.vpc_config.unwrap().subnet_ids.unwrap();
     placed.sort();
     let mut expected = subnet_ids.clone();

@@ -5,5 +5,6 @@ mod artifacts;
 mod policies;
 mod post_queue;
 mod pre_queue;
+mod store_users;
 mod support;
 mod user_data;

@@ -77,21 +77,40 @@ fn every_policy() -> Vec<(String, Value, bool)> {
             "arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/nami/github"
         )),
     ];
-    let mut policies = vec![("trust".to_owned(), iam::trust_policy(Some(ACCOUNT)), true)];
+    let store_secret = |part: &str| {
+        format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nami-orders-store-{part}-AbCdEf")
+    };
+    let (root, writer) = (store_secret("root"), store_secret("writer"));
+    let mut policies = vec![
+        ("trust".to_owned(), iam::trust_policy(Some(ACCOUNT)), true),
+        ("store trust".to_owned(), iam::store_trust_policy(), true),
+        (
+            "store".to_owned(),
+            iam::store_policy(&[&root, &writer]),
+            false,
+        ),
+    ];
     for function in Function::ALL {
         for secret in &secrets {
-            for placement in [None, Some(network)] {
+            // The managed store (its writer secret, in a VPC) or not.
+            for (placement, store_secret) in [
+                (None, None),
+                (Some(network), None),
+                (Some(network), Some(writer.as_str())),
+            ] {
                 let grants = Grants {
                     queue_arn: &queue_arn,
                     secret_arn: secret.as_deref(),
                     secret_customer_key: secret.is_some(),
+                    store_secret_arn: store_secret,
                     network: placement,
                 };
                 let name = format!(
-                    "{} (secret {:?}, in a VPC: {})",
+                    "{} (secret {:?}, in a VPC: {}, managed store: {})",
                     function.slug(),
                     secret,
-                    placement.is_some()
+                    placement.is_some(),
+                    store_secret.is_some()
                 );
                 let function_name = format!("nami-orders-{}", function.slug());
                 let policy = iam::policy(function, REGION, ACCOUNT, &function_name, &grants);

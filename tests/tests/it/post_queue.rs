@@ -12,7 +12,7 @@ use nami_harness::Mongo;
 
 use crate::support::sqs_event;
 
-fn envelope(id: &str, body: &[u8], content_type: &str) -> Envelope {
+pub(crate) fn envelope(id: &str, body: &[u8], content_type: &str) -> Envelope {
     Envelope {
         version: ENVELOPE_VERSION,
         id: id.into(),
@@ -33,7 +33,7 @@ fn envelope(id: &str, body: &[u8], content_type: &str) -> Envelope {
 }
 
 async fn store(mongo: &Mongo, collection: &str, timeout: Duration) -> MongoStore {
-    MongoStore::connect(&mongo.uri(), "nami", collection, timeout)
+    MongoStore::connect(&mongo.uri(), None, "nami", collection, timeout)
         .await
         .unwrap()
 }

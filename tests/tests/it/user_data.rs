@@ -9,10 +9,19 @@ use std::process::Command;
 
 use nami_harness::{emulators_dir, venv_bin};
 use terraform_provider_nami::components::store::ManagedSettings;
-use terraform_provider_nami::components::store::instance::user_data_script;
+use terraform_provider_nami::components::store::instance::{
+    Boot, CONVERGE_USERS_JS, user_data_script,
+};
 
 const VOLUME: &str = "vol-0123456789abcdef0";
 const ROOT_VOLUME: &str = "vol-0fedcba9876543210";
+const ROOT_SECRET: &str =
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-root-AbCdEf";
+const WRITER_SECRET: &str =
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-writer-GhIjKl";
+/// What the stand-in `aws` answers for each secret.
+const ROOT_PASSWORD: &str = "root-pw-from-secrets-manager";
+const WRITER_PASSWORD: &str = "writer-pw-from-secrets-manager";
 
 fn script() -> String {
     user_data_script(
@@ -22,9 +31,13 @@ fn script() -> String {
             volume_size: 20,
             retain_volume: true,
             volume_id: None,
-            password: "s3cret-pw".into(),
         },
-        VOLUME,
+        Boot {
+            volume_id: VOLUME,
+            database: "events",
+            root_secret_arn: ROOT_SECRET,
+            writer_secret_arn: WRITER_SECRET,
+        },
     )
 }
 
@@ -59,6 +72,17 @@ true"#,
 cat "$NAMI_ROOT/mounted""#,
     ),
     ("xfs_growfs", r#"echo "xfs_growfs $*" >>"$NAMI_ROOT/calls""#),
+    (
+        "aws",
+        r#"echo "aws $*" >>"$NAMI_ROOT/calls"
+[ -e "$NAMI_ROOT/aws-fails" ] && { echo "AccessDeniedException" >&2; exit 255; }
+case "$*" in
+  *store-root*) printf '%s\n' root-pw-from-secrets-manager ;;
+  *store-writer*) printf '%s\n' writer-pw-from-secrets-manager ;;
+  *) exit 254 ;;
+esac"#,
+    ),
+    ("docker", r#"echo "docker $*" >>"$NAMI_ROOT/calls""#),
     (
         "lsblk",
         r#"echo "lsblk $*" >>"$NAMI_ROOT/calls"
@@ -251,7 +275,7 @@ fn mongodb_starts_only_when_data_is_the_data_volume() {
     assert!(ok, "{errors}");
 
     // The service checks it before every start, and needs the mount.
-    let (ok, _, errors) = fixture.run("write_units\nwrite_secrets");
+    let (ok, _, errors) = fixture.run("write_units");
     assert!(ok, "{errors}");
     let unit = fixture.read("etc/systemd/system/nami-mongodb.service");
     assert!(unit.contains("RequiresMountsFor=/data"), "{unit}");
@@ -260,30 +284,99 @@ fn mongodb_starts_only_when_data_is_the_data_volume() {
         "{unit}"
     );
     assert!(unit.contains("-v /data/db:/data/db"), "{unit}");
-    assert!(unit.contains(" mongo:7.0.14\n"), "{unit}");
+    assert!(unit.contains(" mongo:7.0.14 --auth"), "{unit}");
     let timer = fixture.read("etc/systemd/system/nami-growfs.timer");
     assert!(timer.contains("OnUnitActiveSec=5min"), "{timer}");
 }
 
 #[test]
-fn the_container_reads_the_root_password_from_a_file_only_root_can_read() {
+fn the_passwords_come_from_secrets_manager_into_files_only_root_can_read() {
     let fixture = Fixture::new("secrets");
-    let (ok, _, errors) = fixture.run("write_units\nwrite_secrets");
+    let (ok, _, errors) = fixture.run("fetch_secrets");
     assert!(ok, "{errors}");
-    let unit = fixture.read("etc/systemd/system/nami-mongodb.service");
-    assert!(!unit.contains("s3cret-pw"), "{unit}");
-    assert!(
-        unit.contains("-e MONGO_INITDB_ROOT_PASSWORD_FILE=/run/secrets/root-password"),
-        "{unit}"
-    );
-    let secret = fixture.path("etc/nami/secrets/root-password");
-    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "s3cret-pw");
-    let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
-    let dir_mode = std::fs::metadata(fixture.path("etc/nami/secrets"))
+    for (file, password) in [
+        ("root-password", ROOT_PASSWORD),
+        ("writer-password", WRITER_PASSWORD),
+    ] {
+        let path = fixture.path(&format!("run/nami/secrets/{file}"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), password);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let dir_mode = std::fs::metadata(fixture.path("run/nami/secrets"))
         .unwrap()
         .permissions()
         .mode()
         & 0o777;
     assert_eq!(dir_mode, 0o700);
+    // Each by its ARN, in the ARN's region.
+    let calls = fixture.read("calls");
+    for arn in [ROOT_SECRET, WRITER_SECRET] {
+        assert!(
+            calls.contains(&format!(
+                "aws secretsmanager get-secret-value --region eu-west-1 --secret-id {arn}"
+            )),
+            "{calls}"
+        );
+    }
+
+    // No route or no grant: the service does not start, and says why.
+    std::fs::write(fixture.path("aws-fails"), "").unwrap();
+    let (ok, _, errors) = fixture.run("fetch_secrets");
+    assert!(!ok);
+    assert!(
+        errors.contains(&format!("cannot read secret {ROOT_SECRET}")),
+        "{errors}"
+    );
+}
+
+#[test]
+fn no_password_is_in_the_script_a_unit_or_a_container_argument() {
+    let fixture = Fixture::new("no-password");
+    let script = fixture.read("nami-store");
+    let (ok, _, errors) =
+        fixture.run("fetch_secrets\nwrite_units\nwrite_converge_script\nconverge_users");
+    assert!(ok, "{errors}");
+    let unit = fixture.read("etc/systemd/system/nami-mongodb.service");
+    let calls = fixture.read("calls");
+    let docker: Vec<&str> = calls.lines().filter(|l| l.starts_with("docker ")).collect();
+    for text in [script.as_str(), unit.as_str(), &docker.join("\n")] {
+        for password in [ROOT_PASSWORD, WRITER_PASSWORD] {
+            assert!(!text.contains(password), "{password} in:\n{text}");
+        }
+    }
+    // Before every start: the data volume, the secrets, the users; then MongoDB with --auth.
+    let pre: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecStartPre="))
+        .collect();
+    assert_eq!(
+        pre,
+        [
+            "/usr/local/sbin/nami-store check-data",
+            "/usr/local/sbin/nami-store fetch-secrets",
+            "-/usr/bin/docker rm -f nami-mongodb",
+            "/usr/local/sbin/nami-store converge-users",
+        ]
+    );
+    assert!(
+        unit.contains(" mongo:7.0.14 --auth --bind_ip_all\n"),
+        "{unit}"
+    );
+    assert!(!unit.contains("MONGO_INITDB"), "{unit}");
+    // The converge container: no network, the secrets read-only, the user script installed.
+    let run = docker.iter().find(|l| l.starts_with("docker run")).unwrap();
+    for part in [
+        "--network none",
+        "-v /run/nami/secrets:/run/secrets:ro",
+        "-e NAMI_DATABASE=events",
+        "-e NAMI_WRITER_USER=nami-writer",
+        "--entrypoint bash mongo:7.0.14",
+    ] {
+        assert!(run.contains(part), "{part} missing: {run}");
+    }
+    assert_eq!(
+        fixture.read("usr/local/share/nami/converge-users.js"),
+        format!("{}\n", CONVERGE_USERS_JS.trim_end())
+    );
 }

@@ -3,18 +3,18 @@
 //! `retain_volume`, the pipeline).
 
 use aws_sdk_ec2::types::{
-    Filter, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType,
-    TagSpecification, VolumeType,
+    Filter, HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceNetworkInterfaceSpecification, InstanceStateName,
+    InstanceType, ResourceType, TagSpecification, VolumeType,
 };
 use base64::Engine as _;
 use nami_contract::naming::{Part, RETAINED_TAG, object_name};
 use tf_provider::value::Value;
 
-use super::{MONGODB_USER, ManagedSettings};
+use super::{ManagedSettings, ROOT_USER, WRITER_USER};
 use crate::aws::{
-    AwsError, Clients, OptionalNotFound, TagChange, aws_error, has_code, retry_while, returned,
-    wait_for,
+    AwsError, Clients, OptionalNotFound, TagChange, aws_error, has_code, has_code_and_message,
+    retry_while, returned, wait_for,
 };
 use crate::components::security_groups::MONGODB_PORT;
 use crate::components::{Context, ec2_tag_map, retag_ec2, tagged_with};
@@ -83,24 +83,53 @@ pub async fn adopt_volume(ctx: Context<'_>, volume_id: &str, zone: &str) -> Resu
 
 /// The user data script (`user-data.sh`, its own file, checked by shellcheck in the tests):
 /// Docker, the data volume found by its id and mounted at /data (formatted only when blank), and
-/// MongoDB as a systemd service that starts only on that volume.
+/// MongoDB as a systemd service that starts only on that volume, with its users made to match
+/// the store's secrets before every start.
 const USER_DATA: &str = include_str!("user-data.sh");
 
-/// The user data for an instance whose data volume is `volume_id`, base64-encoded for EC2.
-pub fn user_data(settings: &ManagedSettings, volume_id: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(user_data_script(settings, volume_id))
+/// The script that makes MongoDB's users match the secrets (run by mongosh; installed by the
+/// user data, run against SecantusDB in the tests).
+pub const CONVERGE_USERS_JS: &str = include_str!("converge-users.js");
+
+/// EC2's limit on user data, before base64.
+pub const USER_DATA_MAX_BYTES: usize = 16 * 1024;
+
+/// What an instance's user data names besides the store's settings: never a password.
+#[derive(Debug, Clone, Copy)]
+pub struct Boot<'a> {
+    /// The data volume, found by its id.
+    pub volume_id: &'a str,
+    /// The database the writer may read and write.
+    pub database: &'a str,
+    /// The secret holding the root password.
+    pub root_secret_arn: &'a str,
+    /// The secret holding the writer's password.
+    pub writer_secret_arn: &'a str,
+}
+
+/// The user data of an instance, base64-encoded for EC2.
+pub fn user_data(settings: &ManagedSettings, boot: Boot<'_>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(user_data_script(settings, boot))
 }
 
 /// The user data script itself.
-pub fn user_data_script(settings: &ManagedSettings, volume_id: &str) -> String {
-    // Every value sits between single quotes in the script.
+pub fn user_data_script(settings: &ManagedSettings, boot: Boot<'_>) -> String {
+    // Every value sits between single quotes in the script; the user script in a quoted
+    // here-document.
     let quoted = |value: &str| value.replace('\'', r"'\''");
     [
-        ("@VOLUME_ID@", quoted(volume_id)),
+        ("@VOLUME_ID@", quoted(boot.volume_id)),
         ("@IMAGE@", quoted(&settings.image)),
         ("@PORT@", MONGODB_PORT.to_string()),
-        ("@ROOT_USER@", quoted(MONGODB_USER)),
-        ("@ROOT_PASSWORD@", quoted(&settings.password)),
+        ("@ROOT_USER@", quoted(ROOT_USER)),
+        ("@WRITER_USER@", quoted(WRITER_USER)),
+        ("@DATABASE@", quoted(boot.database)),
+        ("@ROOT_SECRET_ARN@", quoted(boot.root_secret_arn)),
+        ("@WRITER_SECRET_ARN@", quoted(boot.writer_secret_arn)),
+        (
+            "@CONVERGE_USERS_JS@",
+            CONVERGE_USERS_JS.trim_end().to_owned(),
+        ),
     ]
     .iter()
     .fold(USER_DATA.to_owned(), |script, (placeholder, value)| {
@@ -108,14 +137,25 @@ pub fn user_data_script(settings: &ManagedSettings, volume_id: &str) -> String {
     })
 }
 
+/// Where an instance is launched, and as whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
+    /// Its subnet.
+    pub subnet_id: &'a str,
+    /// The store's security group.
+    pub security_group_id: &'a str,
+    /// Whether it gets a public address (the managed network has no NAT gateway).
+    pub public_ip: bool,
+    /// The instance profile whose role reads the store's secrets.
+    pub instance_profile: &'a str,
+}
+
 /// Launches the instance (IMDSv2 required, hop limit 1, no key pair). Returns its id.
 pub async fn launch(
     ctx: Context<'_>,
     settings: &ManagedSettings,
-    volume_id: &str,
-    subnet_id: &str,
-    security_group_id: &str,
-    public_ip: bool,
+    boot: Boot<'_>,
+    placement: Placement<'_>,
 ) -> Result<String, AwsError> {
     let image_id = ctx
         .clients
@@ -128,39 +168,49 @@ pub async fn launch(
         .parameter
         .and_then(|p| p.value);
     let image_id = returned("ssm:GetParameter", image_id)?;
-    let output = ctx
-        .clients
-        .ec2
-        .run_instances()
-        .image_id(image_id)
-        .instance_type(InstanceType::from(settings.instance_type.as_str()))
-        .min_count(1)
-        .max_count(1)
-        // The SDK's own retries (a lost response) then return this instance, not a second one.
-        .client_token(uuid::Uuid::new_v4().simple().to_string())
-        .network_interfaces(
-            InstanceNetworkInterfaceSpecification::builder()
-                .device_index(0)
-                .subnet_id(subnet_id)
-                .groups(security_group_id)
-                .associate_public_ip_address(public_ip)
-                .build(),
-        )
-        .metadata_options(
-            InstanceMetadataOptionsRequest::builder()
-                .http_tokens(HttpTokensState::Required)
-                // One hop: the instance itself, not a container on it, reaches the metadata.
-                .http_put_response_hop_limit(1)
-                .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                .build(),
-        )
-        .user_data(user_data(settings, volume_id))
-        .tag_specifications(tags(ctx, ResourceType::Instance, Part::Store))
-        // The root volume is the instance's (deleted with it), tagged and named as it is.
-        .tag_specifications(tags(ctx, ResourceType::Volume, Part::Store))
-        .send()
-        .await
-        .map_err(aws_error("ec2:RunInstances"))?;
+    // The SDK's own retries (a lost response) then return this instance, not a second one.
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    // A new instance profile is unknown to EC2 for a few seconds.
+    let profile_unknown = has_code_and_message("InvalidParameterValue", "nstance Profile");
+    let output = retry_while(profile_unknown, ctx.deadline, || async {
+        ctx.clients
+            .ec2
+            .run_instances()
+            .image_id(&image_id)
+            .instance_type(InstanceType::from(settings.instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .client_token(&token)
+            .iam_instance_profile(
+                IamInstanceProfileSpecification::builder()
+                    .name(placement.instance_profile)
+                    .build(),
+            )
+            .network_interfaces(
+                InstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .subnet_id(placement.subnet_id)
+                    .groups(placement.security_group_id)
+                    .associate_public_ip_address(placement.public_ip)
+                    .build(),
+            )
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    // One hop: the instance itself, not a container on it, reaches the metadata.
+                    .http_put_response_hop_limit(1)
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
+            .user_data(user_data(settings, boot))
+            .tag_specifications(tags(ctx, ResourceType::Instance, Part::Store))
+            // The root volume is the instance's (deleted with it), tagged and named as it is.
+            .tag_specifications(tags(ctx, ResourceType::Volume, Part::Store))
+            .send()
+            .await
+            .map_err(aws_error("ec2:RunInstances"))
+    })
+    .await?;
     let instance_id = output
         .instances
         .unwrap_or_default()
@@ -524,9 +574,16 @@ mod tests {
 
     const VOLUME: &str = "vol-0123456789abcdef0";
 
+    const BOOT: Boot<'static> = Boot {
+        volume_id: VOLUME,
+        database: "events",
+        root_secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-root-AbCdEf",
+        writer_secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-writer-GhIjKl",
+    };
+
     fn rendered(settings: &ManagedSettings) -> String {
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(user_data(settings, VOLUME))
+            .decode(user_data(settings, BOOT))
             .unwrap();
         String::from_utf8(bytes).unwrap()
     }
@@ -538,7 +595,6 @@ mod tests {
             volume_size: 20,
             retain_volume: true,
             volume_id: None,
-            password: "0123abcd".into(),
         }
     }
 
@@ -564,23 +620,36 @@ mod tests {
         let script = rendered(&settings());
         assert!(script.starts_with("#!/bin/bash\n"));
         for placeholder in [
-            "@VOLUME_ID@",
-            "@IMAGE@",
-            "@PORT@",
-            "@ROOT_USER@",
-            "@ROOT_PASSWORD@",
+            "VOLUME_ID",
+            "IMAGE",
+            "PORT",
+            "ROOT_USER",
+            "WRITER_USER",
+            "DATABASE",
+            "ROOT_SECRET_ARN",
+            "WRITER_SECRET_ARN",
+            "CONVERGE_USERS_JS",
         ] {
-            assert!(!script.contains(placeholder), "{placeholder} is left");
+            assert!(USER_DATA.contains(&format!("@{placeholder}@")));
+            assert!(
+                !script.contains(&format!("@{placeholder}@")),
+                "{placeholder}"
+            );
         }
         for line in [
             format!("VOLUME_ID='{VOLUME}'"),
             "IMAGE='mongo:7.0.99'".to_owned(),
             format!("PORT='{MONGODB_PORT}'"),
-            format!("ROOT_USER='{MONGODB_USER}'"),
-            "ROOT_PASSWORD='0123abcd'".to_owned(),
+            format!("ROOT_USER='{ROOT_USER}'"),
+            format!("WRITER_USER='{WRITER_USER}'"),
+            "DATABASE='events'".to_owned(),
+            format!("ROOT_SECRET_ARN='{}'", BOOT.root_secret_arn),
+            format!("WRITER_SECRET_ARN='{}'", BOOT.writer_secret_arn),
         ] {
             assert!(script.lines().any(|l| l == line), "{line} missing");
         }
+        assert!(script.contains(CONVERGE_USERS_JS.trim_end()));
+        assert!(script.len() < USER_DATA_MAX_BYTES, "{} bytes", script.len());
     }
 
     #[test]

@@ -22,8 +22,11 @@ pub const DEFAULT_IMAGE: &str = "mongo:7.0.14";
 pub const DEFAULT_INSTANCE_TYPE: &str = "t3.small";
 /// Data volume size in GiB (gp3's range).
 pub const VOLUME_SIZE: Limit = Limit::new(8, 16_384, 20);
-/// The MongoDB user the function connects as.
-pub const MONGODB_USER: &str = "nami";
+/// The managed store's root user, for the operator (password: the store's root secret).
+pub const ROOT_USER: &str = "nami";
+/// The managed store's user the post-queue function connects as: `readWrite` on its database
+/// only (password: the store's writer secret).
+pub const WRITER_USER: &str = "nami-writer";
 /// Longest database or collection name this provider accepts.
 const MONGODB_NAME_MAX_LEN: usize = 64;
 /// Longest collection name accepted (MongoDB's namespace limit, less the database part).
@@ -36,8 +39,10 @@ pub fn schema() -> Block {
     crate::schema::block(
         "Where envelopes are stored: an existing MongoDB when `mongodb_uri` is set, else a managed one — MongoDB in Docker \
          on an EC2 instance (Amazon Linux 2023, IMDSv2 required, no SSH, no key pair) whose security group admits MongoDB's \
-         port only from the post-queue function, with its data on a separate encrypted EBS volume. Switching between the \
-         two replaces the pipeline.",
+         port only from the post-queue function, with its data on a separate encrypted EBS volume. Its passwords are \
+         generated into Secrets Manager (`store_root_secret_arn`, `store_writer_secret_arn`) and never held in the state; \
+         the function connects as a user that may only read and write its database. Switching between the two replaces \
+         the pipeline.",
         vec![
             (
                 "mongodb_uri",
@@ -52,7 +57,9 @@ pub fn schema() -> Block {
                 attribute(
                     Text,
                     OptionalComputed,
-                    &format!("Database name. Default `{DEFAULT_DATABASE}`."),
+                    &format!(
+                        "Database name. Default `{DEFAULT_DATABASE}`. For the managed store, a change replaces the instance (the writer's grant follows it); the data volume is re-attached."
+                    ),
                 ),
             ),
             (
@@ -105,22 +112,22 @@ pub fn schema() -> Block {
                 ),
             ),
             (
+                "password",
+                sensitive(attribute(
+                    Text,
+                    Computed,
+                    "Deprecated: always null. Provider versions before the store's secrets kept the managed store's \
+                     password here; the passwords are now only in Secrets Manager (`store_root_secret_arn`, \
+                     `store_writer_secret_arn`), and the first plan clears this from the state.",
+                )),
+            ),
+            (
                 "retain_volume",
                 attribute(
                     Bool,
                     OptionalComputed,
                     "Managed store: keep the data volume when the pipeline is destroyed. Default `true`.",
                 ),
-            ),
-            (
-                "password",
-                sensitive(attribute(
-                    Text,
-                    Computed,
-                    &format!(
-                        "Managed store: the generated password of MongoDB's `{MONGODB_USER}` user."
-                    ),
-                )),
             ),
         ],
     )
@@ -130,6 +137,8 @@ pub fn schema() -> Block {
 pub fn fill_defaults(state: &mut PipelineState) {
     let name = state.name.as_ref_option().cloned();
     let store = block(&mut state.store);
+    // A password an older provider version kept in the state leaves it.
+    store.password = Value::Null;
     default(&mut store.database, DEFAULT_DATABASE.to_owned());
     if store.is_managed() {
         default(&mut store.instance_type, DEFAULT_INSTANCE_TYPE.to_owned());
@@ -156,13 +165,14 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
         );
     }
     if let Some(database) = store.database.as_ref_option() {
+        // MongoDB's own limits, and nothing a connection string would need to escape.
         check.that(
             !database.is_empty()
-                && !database.contains(['$', '\0', '/', '\\', ' ', '.', '"'])
+                && !database.contains(['$', '\0', '/', '\\', ' ', '.', '"', '?', '#', '@', ':', '%', '&', '\''])
                 && database.len() <= MONGODB_NAME_MAX_LEN,
             at("store", "database"),
             "Invalid MongoDB database name",
-            format!("{database:?}: 1–{MONGODB_NAME_MAX_LEN} characters, none of $ / \\ . \" space"),
+            format!("{database:?}: 1–{MONGODB_NAME_MAX_LEN} characters, none of $ / \\ . \" ' ? # @ : % & space"),
         );
     }
     if let Some(collection) = store.collection.as_ref_option() {
@@ -251,8 +261,8 @@ fn check_tls_outside_a_vpc(uri: &str, check: &mut Checker<'_>) {
     }
 }
 
-/// Plans a change of the managed store from `prior` to `state`: a new instance type or image
-/// replaces the instance (its id becomes unknown; the data volume moves over), and a data volume
+/// Plans a change of the managed store from `prior` to `state`: a new instance type, image or
+/// database replaces the instance (its id becomes unknown; the data volume moves over), and a data volume
 /// cannot shrink (EBS volumes only grow).
 pub fn plan_change(prior: &PipelineState, state: &mut PipelineState, check: &mut Checker<'_>) {
     let (Some(old), Some(new)) = (prior.store.as_ref_option(), state.store.as_ref_option()) else {
@@ -283,7 +293,10 @@ pub fn plan_change(prior: &PipelineState, state: &mut PipelineState, check: &mut
     let changed = |old: &crate::model::Str, new: &crate::model::Str| {
         old.is_value() && new.is_value() && old != new
     };
-    if changed(&old.instance_type, &new.instance_type) || changed(&old.image, &new.image) {
+    if changed(&old.instance_type, &new.instance_type)
+        || changed(&old.image, &new.image)
+        || changed(&old.database, &new.database)
+    {
         state.instance_id = Value::Unknown;
     }
 }
@@ -301,8 +314,6 @@ pub struct ManagedSettings {
     pub retain_volume: bool,
     /// An existing volume to adopt as the data volume at create.
     pub volume_id: Option<String>,
-    /// The `nami` user's password.
-    pub password: String,
 }
 
 /// Which store, and its settings.
@@ -339,7 +350,6 @@ impl Settings {
                 volume_size: known_i32(&store.volume_size, "store.volume_size")?,
                 retain_volume: known(&store.retain_volume, "store.retain_volume")?,
                 volume_id: store.volume_id.as_ref_option().cloned(),
-                password: known(&store.password, "store.password")?,
             })
         } else {
             StoreKind::External {
@@ -385,30 +395,50 @@ impl Settings {
         }
     }
 
-    /// The post-queue function's store variables, with the store's connection string.
+    /// The post-queue function's store variables: how it connects (never a secret by value),
+    /// the database, the collection and the timeout.
     pub fn environment(
         &self,
-        mongodb_uri: &str,
+        connection: &Connection,
         function_timeout_seconds: i32,
     ) -> HashMap<String, String> {
-        HashMap::from([
-            (vars::MONGODB_URI.to_owned(), mongodb_uri.to_owned()),
+        let mut env = HashMap::from([
             (vars::MONGODB_DATABASE.to_owned(), self.database.clone()),
             (vars::MONGODB_COLLECTION.to_owned(), self.collection.clone()),
             (
                 vars::MONGODB_TIMEOUT_MS.to_owned(),
                 server_selection_timeout_ms(function_timeout_seconds).to_string(),
             ),
-        ])
+        ]);
+        let connection = match connection {
+            Connection::UriSecret(arn) => vec![(vars::MONGODB_URI_SECRET_ARN, arn)],
+            Connection::Managed {
+                uri,
+                password_secret_arn,
+            } => vec![
+                (vars::MONGODB_URI, uri),
+                (vars::MONGODB_PASSWORD_SECRET_ARN, password_secret_arn),
+            ],
+        };
+        env.extend((connection.into_iter()).map(|(var, value)| (var.to_owned(), value.clone())));
+        env
     }
 }
 
-/// Generates the managed store's password when the state has none yet.
-pub fn ensure_password(state: &mut PipelineState) {
-    let store = block(&mut state.store);
-    if store.is_managed() && !store.password.is_value() {
-        store.password = Value::Value(generate_password());
-    }
+/// How the post-queue function connects to its store, as its environment says it: never with a
+/// secret in plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// A connection string kept in a secret (`store.mongodb_uri`, in the pipeline's secret): its
+    /// ARN.
+    UriSecret(String),
+    /// The managed store: its connection string, without a password, and the writer secret.
+    Managed {
+        /// `mongodb://nami-writer@<ip>:27017/?authSource=<database>…`.
+        uri: String,
+        /// The secret holding the writer's password.
+        password_secret_arn: String,
+    },
 }
 
 /// Server-selection timeout given to the function: a third of its timeout, from the contract's
@@ -418,27 +448,23 @@ pub fn server_selection_timeout_ms(function_timeout_seconds: i32) -> i64 {
         .clamp(MONGODB_TIMEOUT_MS.min, MONGODB_TIMEOUT_MS.default)
 }
 
-/// The connection string of the managed store.
-pub fn managed_uri(password: &str, private_ip: &str) -> String {
+/// The connection string of the managed store, for its writer: no password (the function reads
+/// it from the writer secret), authenticated against the database the writer may use.
+pub fn managed_uri(private_ip: &str, database: &str) -> String {
     let port = crate::components::security_groups::MONGODB_PORT;
     format!(
-        "mongodb://{MONGODB_USER}:{password}@{private_ip}:{port}/?authSource=admin&directConnection=true"
+        "mongodb://{WRITER_USER}@{private_ip}:{port}/?authSource={database}&directConnection=true"
     )
 }
 
-/// The password inside a managed store's connection string.
-pub fn password_of(uri: &str) -> Option<String> {
-    let credentials = uri.strip_prefix(&format!("mongodb://{MONGODB_USER}:"))?;
-    Some(credentials.split_once('@')?.0.to_owned())
+/// The secret a post-queue environment reads its connection string from, if any.
+pub fn uri_secret_arn(env: &HashMap<String, String>) -> Option<&str> {
+    env.get(vars::MONGODB_URI_SECRET_ARN).map(String::as_str)
 }
 
-/// A fresh password (122 random bits, hex).
-pub fn generate_password() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// The `store` block a post-queue environment describes (import). For the managed store (found
-/// by its instance), the connection string becomes the password and the settings AWS holds.
+/// The `store` block a post-queue environment describes (import). A connection string kept in
+/// a secret is filled in by the caller, which reads it; for the managed store (found by its
+/// instance) the settings are those AWS holds.
 pub fn from_environment(
     env: &HashMap<String, String>,
     managed: Option<&instance::ManagedFacts>,
@@ -451,12 +477,6 @@ pub fn from_environment(
         ..Default::default()
     };
     if let Some(facts) = managed {
-        store.password = crate::model::value_of(
-            store
-                .mongodb_uri
-                .as_ref_option()
-                .and_then(|uri| password_of(uri)),
-        );
         store.mongodb_uri = Value::Null;
         // What the instance and the volume say; what they cannot say stays null (its default
         // then shows in the first plan).
@@ -515,26 +535,46 @@ mod tests {
     }
 
     #[test]
-    fn the_managed_password_round_trips_through_the_connection_string() {
-        let uri = managed_uri("s3cr3t", "10.42.1.7");
-        assert_eq!(password_of(&uri).as_deref(), Some("s3cr3t"));
-        assert_eq!(password_of("mongodb+srv://x@atlas"), None);
+    fn the_managed_connection_string_holds_no_password() {
+        let uri = managed_uri("10.42.1.7", "events");
+        assert_eq!(
+            uri,
+            "mongodb://nami-writer@10.42.1.7:27017/?authSource=events&directConnection=true"
+        );
     }
 
     #[test]
     fn import_reads_the_managed_store_back_from_the_environment() {
-        let uri = managed_uri("s3cr3t", "10.42.1.7");
-        let env = Settings {
+        let uri = managed_uri("10.42.1.7", "events");
+        let settings = Settings {
             kind: StoreKind::External {
                 mongodb_uri: uri.clone(),
             },
             database: "events".into(),
             collection: "inbound".into(),
-        }
-        .environment(&uri, 30);
-        let external = from_environment(&env, None);
-        assert_eq!(external.mongodb_uri, Value::Value(uri));
+        };
+        let by_arn = settings.environment(
+            &Connection::UriSecret("arn:aws:secretsmanager:r:1:secret:u".into()),
+            30,
+        );
+        assert!(!by_arn.contains_key(vars::MONGODB_URI), "never by value");
+        assert_eq!(
+            by_arn[vars::MONGODB_URI_SECRET_ARN],
+            "arn:aws:secretsmanager:r:1:secret:u"
+        );
+        let external = from_environment(&by_arn, None);
         assert_eq!(external.collection, Value::Value("inbound".into()));
+        let env = settings.environment(
+            &Connection::Managed {
+                uri: uri.clone(),
+                password_secret_arn: "arn:aws:secretsmanager:r:1:secret:w".into(),
+            },
+            30,
+        );
+        assert_eq!(
+            env[vars::MONGODB_PASSWORD_SECRET_ARN],
+            "arn:aws:secretsmanager:r:1:secret:w"
+        );
         let facts = instance::ManagedFacts {
             image: Some("mongo:8.0.4".into()),
             retain_volume: Some(false),
@@ -545,7 +585,7 @@ mod tests {
             managed.is_managed(),
             "no connection string: the managed store"
         );
-        assert_eq!(managed.password, Value::Value("s3cr3t".into()));
+        assert_eq!(managed.mongodb_uri, Value::Null);
         assert_eq!(managed.volume_size, Value::Value(30));
         assert_eq!(managed.image, Value::Value("mongo:8.0.4".into()));
         assert_eq!(managed.retain_volume, Value::Value(false));

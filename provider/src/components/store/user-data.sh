@@ -3,9 +3,13 @@
 #
 # At first boot it installs Docker, mounts the data volume at /data — the volume found by its id,
 # never guessed — and installs itself as /usr/local/sbin/nami-store with two systemd units:
-#   nami-mongodb.service  MongoDB in Docker; starts only when /data is the data volume
+#   nami-mongodb.service  MongoDB in Docker, with authentication; starts only when /data is the
+#                         data volume, and before every start reads the store's passwords from
+#                         Secrets Manager (the instance role may read exactly those two secrets)
+#                         into a tmpfs and makes MongoDB's users match them (converge-users.js)
 #   nami-growfs.timer     grows /data's file system after the volume is enlarged
-# Commands: setup (the default, at boot), check-data, grow.
+# Commands: setup (the default, at boot), check-data, fetch-secrets, converge-users, grow.
+# No password is in this script, in a unit or in a container's arguments.
 #
 # Everything reads the system through $NAMI_ROOT and the tools on $PATH, so the tests run each
 # step against a fixture tree (tests/tests/it/user_data.rs).
@@ -15,13 +19,18 @@ VOLUME_ID='@VOLUME_ID@'
 IMAGE='@IMAGE@'
 PORT='@PORT@'
 ROOT_USER='@ROOT_USER@'
-ROOT_PASSWORD='@ROOT_PASSWORD@'
+WRITER_USER='@WRITER_USER@'
+DATABASE='@DATABASE@'
+ROOT_SECRET_ARN='@ROOT_SECRET_ARN@'
+WRITER_SECRET_ARN='@WRITER_SECRET_ARN@'
 
 NAMI_ROOT="${NAMI_ROOT:-}"
 # EC2 attaches the volume after the instance starts: look for it this many times, 2 s apart.
 ATTACH_TRIES="${ATTACH_TRIES:-150}"
 SELF=/usr/local/sbin/nami-store
-SECRETS_DIR=/etc/nami/secrets
+SHARE=/usr/local/share/nami
+# A tmpfs: the passwords never reach a disk.
+SECRETS_DIR=/run/nami/secrets
 
 say() { echo "nami-store: $*" >&2; }
 
@@ -100,10 +109,56 @@ check_data() {
   fi
 }
 
-# The root credentials, readable by root only; the container reads them from a file.
-write_secrets() {
+# Reads each password from its secret (the region is the ARN's) into a file only root can read.
+fetch_secrets() {
   install -d -m 0700 "$NAMI_ROOT$SECRETS_DIR"
-  (umask 077 && printf '%s' "$ROOT_PASSWORD" >"$NAMI_ROOT$SECRETS_DIR/root-password")
+  local file arn region value
+  for file in root-password writer-password; do
+    case "$file" in
+      root-password) arn="$ROOT_SECRET_ARN" ;;
+      *) arn="$WRITER_SECRET_ARN" ;;
+    esac
+    region=$(cut -d: -f4 <<<"$arn")
+    if ! value=$(aws secretsmanager get-secret-value --region "$region" --secret-id "$arn" \
+      --query SecretString --output text); then
+      say "cannot read secret $arn: check the instance role and the route to Secrets Manager"
+      return 1
+    fi
+    if [ -z "$value" ]; then
+      say "secret $arn is empty"
+      return 1
+    fi
+    (umask 077 && printf '%s' "$value" >"$NAMI_ROOT$SECRETS_DIR/$file.new")
+    mv "$NAMI_ROOT$SECRETS_DIR/$file.new" "$NAMI_ROOT$SECRETS_DIR/$file"
+  done
+}
+
+# Makes MongoDB's users match the secrets: a MongoDB without authentication, on the data, in a
+# container with no network (only its own loopback reaches it), runs converge-users.js.
+converge_users() {
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  local inside='set -euo pipefail
+find /data/db ! -user mongodb -exec chown mongodb: {} +
+gosu mongodb mongod --dbpath /data/db --bind_ip 127.0.0.1 --port 27017 --fork --logpath /tmp/mongod.log >/dev/null
+status=0
+mongosh --quiet --norc mongodb://127.0.0.1:27017/admin /nami/converge-users.js || status=$?
+gosu mongodb mongod --dbpath /data/db --shutdown >/dev/null
+exit "$status"'
+  docker rm -f nami-mongodb-users >/dev/null 2>&1 || true
+  docker run --rm --name nami-mongodb-users --network none \
+    -v /data/db:/data/db -v "$SECRETS_DIR:/run/secrets:ro" \
+    -v "$SHARE/converge-users.js:/nami/converge-users.js:ro" \
+    -e NAMI_SECRETS=/run/secrets -e "NAMI_ROOT_USER=$ROOT_USER" \
+    -e "NAMI_WRITER_USER=$WRITER_USER" -e "NAMI_DATABASE=$DATABASE" \
+    --entrypoint bash "$IMAGE" -c "$inside"
+}
+
+# The user script the converge step runs (converge-users.js in the repository).
+write_converge_script() {
+  install -d -m 0755 "$NAMI_ROOT$SHARE"
+  cat >"$NAMI_ROOT$SHARE/converge-users.js" <<'JS'
+@CONVERGE_USERS_JS@
+JS
 }
 
 write_units() {
@@ -118,8 +173,10 @@ RequiresMountsFor=/data
 
 [Service]
 ExecStartPre=$SELF check-data
+ExecStartPre=$SELF fetch-secrets
 ExecStartPre=-/usr/bin/docker rm -f nami-mongodb
-ExecStart=/usr/bin/docker run --rm --name nami-mongodb -p $PORT:$PORT -v /data/db:/data/db -v $SECRETS_DIR:/run/secrets:ro -e MONGO_INITDB_ROOT_USERNAME=$ROOT_USER -e MONGO_INITDB_ROOT_PASSWORD_FILE=/run/secrets/root-password $IMAGE
+ExecStartPre=$SELF converge-users
+ExecStart=/usr/bin/docker run --rm --name nami-mongodb -p $PORT:27017 -v /data/db:/data/db $IMAGE --auth --bind_ip_all
 ExecStop=/usr/bin/docker stop nami-mongodb
 Restart=always
 RestartSec=5
@@ -158,7 +215,7 @@ setup() {
   format_if_blank "$device"
   mount_data "$device"
   check_data
-  write_secrets
+  write_converge_script
   write_units
   systemctl daemon-reload
   systemctl enable --now nami-mongodb.service nami-growfs.timer
@@ -168,8 +225,10 @@ main() {
   case "${1:-setup}" in
     setup) setup ;;
     check-data) check_data ;;
+    fetch-secrets) fetch_secrets ;;
+    converge-users) converge_users ;;
     grow) check_data && xfs_growfs "$NAMI_ROOT/data" >/dev/null ;;
-    *) say "unknown command $1 (setup, check-data, grow)"; return 2 ;;
+    *) say "unknown command $1 (setup, check-data, fetch-secrets, converge-users, grow)"; return 2 ;;
   esac
 }
 

@@ -15,6 +15,7 @@ pub mod delivery_id;
 pub mod envelope;
 pub mod limits;
 pub mod naming;
+pub mod replay;
 pub mod scheme;
 pub mod secret_arn;
 pub mod vars;

@@ -53,6 +53,10 @@ pub const MAX_MESSAGE_BYTES: Limit = Limit::new(1024, 1_048_576, 262_144);
 /// Standard Webhooks recommend five minutes).
 pub const TOLERANCE_SECONDS: Limit = Limit::new(1, 86_400, 300);
 
+/// `replay_window_seconds`: how long a signed body, once accepted, is refused under another
+/// delivery id (schemes without a signed timestamp). A minute to a week; a day is suggested.
+pub const REPLAY_WINDOW_SECONDS: Limit = Limit::new(60, 604_800, 86_400);
+
 /// The database envelopes are stored in when none is configured.
 pub const DEFAULT_DATABASE: &str = "nami";
 

@@ -62,6 +62,8 @@ pub enum Part {
     /// The Secrets Manager secret holding a signing secret given by value:
     /// `nami-<pipeline>-signing-secret`.
     SigningSecret,
+    /// The DynamoDB table of accepted signed bodies (a replay window): `nami-<pipeline>-replay`.
+    ReplayTable,
     /// The managed network's interface endpoints and their security group:
     /// `nami-<pipeline>-endpoints`.
     Endpoints,
@@ -94,6 +96,7 @@ impl Part {
             Part::Store => "store",
             Part::DataVolume => "data",
             Part::SigningSecret => "signing-secret",
+            Part::ReplayTable => "replay",
             Part::Endpoints => "endpoints",
             Part::StoreUriSecret => "store-uri",
             Part::StoreRootSecret => "store-root",

@@ -14,6 +14,10 @@ pub const SIGNATURE_SECRET: &str = "NAMI_SIGNATURE_SECRET";
 pub const SIGNATURE_SECRET_ARN: &str = "NAMI_SIGNATURE_SECRET_ARN";
 /// Allowed distance between a signed timestamp and now, in seconds.
 pub const SIGNATURE_TOLERANCE_SECONDS: &str = "NAMI_SIGNATURE_TOLERANCE_SECONDS";
+/// Seconds a signed body, once accepted, is refused (409) under another delivery id.
+pub const REPLAY_WINDOW_SECONDS: &str = "NAMI_REPLAY_WINDOW_SECONDS";
+/// The DynamoDB table recording accepted signed bodies (with a replay window).
+pub const REPLAY_TABLE: &str = "NAMI_REPLAY_TABLE";
 /// `hmac` scheme: the header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "NAMI_SIGNATURE_HEADER";
 /// `hmac` scheme: sha256 (default) or sha1.

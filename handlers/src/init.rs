@@ -8,10 +8,12 @@ use crate::config::{self, ConfigError};
 use crate::mongo::MongoStore;
 use crate::post_queue::{PostQueue, PostQueueSettings};
 use crate::pre_queue::{PreQueue, PreQueueSettings};
+use crate::replay::DynamoReplayGuard;
 use crate::sqs::SqsQueue;
 
 /// The pre-queue function as configured by its environment.
-pub async fn pre_queue_from_env() -> Result<PreQueue<SqsQueue>, ConfigError> {
+pub async fn pre_queue_from_env()
+-> Result<PreQueue<SqsQueue, Option<DynamoReplayGuard>>, ConfigError> {
     let settings = PreQueueSettings::read(&config::from_process_env())?;
     let sdk = load_sdk_config().await;
     let secret = match &settings.secret {
@@ -19,7 +21,14 @@ pub async fn pre_queue_from_env() -> Result<PreQueue<SqsQueue>, ConfigError> {
         None => None,
     };
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), settings.queue_url.clone());
-    PreQueue::new(settings, secret.as_deref(), queue)
+    let guard = (settings.replay.clone()).map(|replay| {
+        DynamoReplayGuard::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            replay.table,
+            replay.window,
+        )
+    });
+    Ok(PreQueue::new(settings, secret.as_deref(), queue)?.with_replay_guard(guard))
 }
 
 /// The post-queue function as configured by its environment.

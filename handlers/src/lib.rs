@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mongo;
 pub mod post_queue;
 pub mod pre_queue;
+pub mod replay;
 pub mod secrets;
 pub mod signature;
 pub mod sqs;

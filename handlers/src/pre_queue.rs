@@ -1,7 +1,8 @@
 //! The pre-queue function: verify, build the envelope, enqueue, answer fast.
 //!
-//! The decision of what to do with a request ([`PreQueue::admit`]) is pure; the only I/O is one
-//! `SendMessage` through an [`Enqueue`] adapter, and a 2xx is returned only after it succeeded.
+//! The decision of what to do with a request ([`PreQueue::admit`]) is pure; the I/O is one
+//! `SendMessage` through an [`Enqueue`] adapter — a 2xx is returned only after it succeeded — and,
+//! with a replay window, one conditional write through a [`ReplayGuard`] before it.
 
 use std::collections::BTreeMap;
 
@@ -13,11 +14,12 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::json;
 
-use nami_contract::limits::{MAX_MESSAGE_BYTES, TOLERANCE_SECONDS};
+use nami_contract::limits::{MAX_MESSAGE_BYTES, REPLAY_WINDOW_SECONDS, TOLERANCE_SECONDS};
 
 use crate::config::{ConfigError, Settings, vars};
 use crate::delivery_id::{DeliveryIdRule, REQUEST_ID_SOURCE};
 use crate::envelope::{self, Body, ENVELOPE_VERSION, Envelope, SignatureCheck};
+use crate::replay::{NoReplayGuard, ReplayGuard, Seen};
 use crate::secrets::SecretSource;
 use crate::signature::{DEFAULT_TOLERANCE_SECONDS, Scheme, SignatureError, Verifier};
 
@@ -62,6 +64,17 @@ pub struct PreQueueSettings {
     pub tolerance_seconds: u64,
     /// Where the delivery id comes from, when configured.
     pub delivery_id: Option<DeliveryIdRule>,
+    /// The replay window and the table recording accepted signed bodies, when configured.
+    pub replay: Option<ReplaySettings>,
+}
+
+/// A replay window (schemes without a signed timestamp).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySettings {
+    /// How long an accepted signed body is refused under another delivery id.
+    pub window: std::time::Duration,
+    /// The DynamoDB table recording accepted signed bodies.
+    pub table: String,
 }
 
 impl PreQueueSettings {
@@ -92,6 +105,25 @@ impl PreQueueSettings {
                 )
             }
         };
+        let replay = match settings.optional(vars::REPLAY_WINDOW_SECONDS) {
+            None => None,
+            Some(_) if scheme.uses_timestamp() => {
+                return Err(ConfigError::Invalid {
+                    var: vars::REPLAY_WINDOW_SECONDS,
+                    value: scheme_name,
+                    expected: "a scheme without a signed timestamp (github, shopify, hmac): the others refuse replays by their tolerance".into(),
+                });
+            }
+            Some(_) => Some(ReplaySettings {
+                window: std::time::Duration::from_secs(settings.number(
+                    vars::REPLAY_WINDOW_SECONDS,
+                    REPLAY_WINDOW_SECONDS.default.unsigned_abs(),
+                    REPLAY_WINDOW_SECONDS.min.unsigned_abs()
+                        ..=REPLAY_WINDOW_SECONDS.max.unsigned_abs(),
+                )?),
+                table: settings.required(vars::REPLAY_TABLE)?,
+            }),
+        };
         Ok(PreQueueSettings {
             pipeline: settings.required(vars::PIPELINE)?,
             queue_url: settings.required(vars::QUEUE_URL)?,
@@ -108,6 +140,7 @@ impl PreQueueSettings {
             )?,
             scheme,
             delivery_id,
+            replay,
         })
     }
 }
@@ -144,14 +177,15 @@ impl Rejection {
     }
 }
 
-/// The pre-queue function: its settings, its verifier and its queue.
+/// The pre-queue function: its settings, its verifier, its queue and its replay guard.
 #[derive(Debug)]
-pub struct PreQueue<Q> {
+pub struct PreQueue<Q, R = NoReplayGuard> {
     pipeline: String,
     max_message_bytes: usize,
     verifier: Verifier,
     delivery_id: Option<DeliveryIdRule>,
     queue: Q,
+    replay: R,
 }
 
 impl<Q: Enqueue> PreQueue<Q> {
@@ -171,9 +205,24 @@ impl<Q: Enqueue> PreQueue<Q> {
             verifier,
             delivery_id,
             queue,
+            replay: NoReplayGuard,
         })
     }
 
+    /// The same function, refusing replays through `guard`.
+    pub fn with_replay_guard<R: ReplayGuard>(self, guard: R) -> PreQueue<Q, R> {
+        PreQueue {
+            pipeline: self.pipeline,
+            max_message_bytes: self.max_message_bytes,
+            verifier: self.verifier,
+            delivery_id: self.delivery_id,
+            queue: self.queue,
+            replay: guard,
+        }
+    }
+}
+
+impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
     /// Lambda entry point.
     pub async fn handle_event(
         &self,
@@ -182,7 +231,8 @@ impl<Q: Enqueue> PreQueue<Q> {
         Ok(self.handle(&event.payload, Utc::now()).await)
     }
 
-    /// Answers one request: 200 `{"id"}` once enqueued, 4xx when refused, 503 when the queue failed.
+    /// Answers one request: 200 `{"id"}` once enqueued, 4xx when refused (409 for a replay), 503
+    /// when the queue or the replay guard failed.
     pub async fn handle(
         &self,
         request: &ApiGatewayProxyRequest,
@@ -199,6 +249,29 @@ impl<Q: Enqueue> PreQueue<Q> {
                 );
             }
         };
+        match self
+            .replay
+            .check(&envelope.body.sha256, &envelope.id, now)
+            .await
+        {
+            Ok(Seen::First) => {}
+            Ok(Seen::Replayed) => {
+                tracing::warn!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "rejected", status = 409, reason = "replayed signature");
+                return json_response(
+                    409,
+                    &json!({ "error": "replayed request: this signed body was already accepted under another delivery id within the replay window" }),
+                    None,
+                );
+            }
+            Err(error) => {
+                tracing::error!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "replay_check_unavailable", error = %error);
+                return json_response(
+                    503,
+                    &json!({ "error": "the replay check is unavailable; retry later" }),
+                    Some(RETRY_AFTER_SECONDS),
+                );
+            }
+        }
         match self.queue.send(envelope.to_message_body()).await {
             Ok(()) => {
                 tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "enqueued");
@@ -419,6 +492,123 @@ mod tests {
         assert!(queue.sent.lock().unwrap().is_empty());
     }
 
+    /// A guard answering as scripted, recording what it is asked.
+    struct ScriptedGuard {
+        answer: Result<Seen, ()>,
+        asked: std::sync::Mutex<Vec<(String, String)>>,
+    }
+    impl ScriptedGuard {
+        fn answering(answer: Result<Seen, ()>) -> Self {
+            ScriptedGuard {
+                answer,
+                asked: Default::default(),
+            }
+        }
+    }
+    impl ReplayGuard for &ScriptedGuard {
+        async fn check(
+            &self,
+            body_sha256: &str,
+            delivery_id: &str,
+            _: DateTime<Utc>,
+        ) -> Result<Seen, crate::replay::ReplayError> {
+            let asked = (body_sha256.to_owned(), delivery_id.to_owned());
+            self.asked.lock().unwrap().push(asked);
+            self.answer
+                .map_err(|()| crate::replay::ReplayError("table unreachable".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_is_refused_with_409_and_an_unanswered_check_with_503_neither_enqueued() {
+        let request = github_request(r#"{"action":"opened"}"#, "s3cret");
+        let digest = Body::new(br#"{"action":"opened"}"#, Some("application/json")).sha256;
+        for (scripted, status) in [
+            (Ok(Seen::Replayed), 409),
+            (Err(()), 503),
+            (Ok(Seen::First), 200),
+        ] {
+            let queue = Recorded::default();
+            let guard = ScriptedGuard::answering(scripted);
+            let function = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue)
+                .unwrap()
+                .with_replay_guard(&guard);
+            let (got, body, retry_after) = answer(&function.handle(&request, now()).await);
+            assert_eq!(got, status, "{body}");
+            assert_eq!(queue.sent.lock().unwrap().len(), usize::from(status == 200));
+            assert_eq!(
+                guard.asked.lock().unwrap().clone(),
+                [(
+                    digest.clone(),
+                    "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned()
+                )],
+                "keyed by the signed body, with its delivery id"
+            );
+            assert_eq!(retry_after.is_some(), status == 503);
+        }
+        // A forged request never reaches the guard (it would poison the window).
+        let guard = ScriptedGuard::answering(Ok(Seen::First));
+        let queue = Recorded::default();
+        let function = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue)
+            .unwrap()
+            .with_replay_guard(&guard);
+        let forged = github_request(r#"{"action":"opened"}"#, "guessed");
+        assert_eq!(answer(&function.handle(&forged, now()).await).0, 401);
+        assert!(guard.asked.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_replay_window_needs_a_scheme_without_a_signed_timestamp_and_a_table() {
+        let read = |pairs: &[(&str, &str)]| {
+            let map: BTreeMap<&str, &str> = pairs.iter().copied().collect();
+            PreQueueSettings::read(&Settings(|var: &str| map.get(var).map(|v| (*v).to_owned())))
+        };
+        let base = [
+            (vars::PIPELINE, "p"),
+            (vars::QUEUE_URL, "http://q"),
+            (vars::SIGNATURE_SECRET, "s"),
+            (vars::REPLAY_WINDOW_SECONDS, "3600"),
+        ];
+        let github = read(
+            &[
+                &base[..],
+                &[
+                    (vars::SIGNATURE_SCHEME, "github"),
+                    (vars::REPLAY_TABLE, "nami-p-replay"),
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(
+            github.replay,
+            Some(ReplaySettings {
+                window: std::time::Duration::from_secs(3600),
+                table: "nami-p-replay".into()
+            })
+        );
+        assert!(matches!(
+            read(&[&base[..], &[(vars::SIGNATURE_SCHEME, "github")]].concat()),
+            Err(ConfigError::Missing(vars::REPLAY_TABLE))
+        ));
+        assert!(matches!(
+            read(
+                &[
+                    &base[..],
+                    &[
+                        (vars::SIGNATURE_SCHEME, "stripe"),
+                        (vars::REPLAY_TABLE, "t")
+                    ]
+                ]
+                .concat()
+            ),
+            Err(ConfigError::Invalid {
+                var: vars::REPLAY_WINDOW_SECONDS,
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn hmac_settings_come_from_their_own_variables() {
         let map: BTreeMap<&str, &str> = BTreeMap::from([
@@ -461,6 +651,7 @@ mod tests {
             secret: None,
             tolerance_seconds: 300,
             delivery_id: None,
+            replay: None,
         }
     }
 

@@ -24,6 +24,7 @@ fn settings(queue_url: &str, max_message_bytes: usize) -> PreQueueSettings {
         secret: None,
         tolerance_seconds: 300,
         delivery_id: None,
+        replay: None,
     }
 }
 
@@ -250,4 +251,71 @@ async fn secrets_are_read_by_arn_from_secrets_manager_and_ssm() {
         missing.resolve(&sdk).await,
         Err(SecretError::Fetch { .. })
     ));
+}
+
+/// The replay guard's conditional write against moto's DynamoDB: a signed body is accepted again
+/// under its own delivery id (a retry), refused under another within the window, accepted once the
+/// window has passed (before DynamoDB's lazy TTL deletion has removed the record).
+#[tokio::test]
+async fn the_replay_guard_refuses_a_body_under_a_new_delivery_id_within_its_window_only() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    use nami_handlers::replay::{DynamoReplayGuard, ReplayGuard, Seen};
+    let moto = Moto::start().unwrap();
+    let sdk = sdk_config(&moto).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    dynamodb
+        .create_table()
+        .table_name("nami-orders-replay")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(nami_contract::replay::KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(nami_contract::replay::KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let window = std::time::Duration::from_secs(3600);
+    let guard = DynamoReplayGuard::new(dynamodb.clone(), "nami-orders-replay".into(), window);
+    let t0 = Utc::now();
+    let check = |digest: &'static str, id: &'static str, at| {
+        let guard = guard.clone();
+        async move { guard.check(digest, id, at).await.unwrap() }
+    };
+    assert_eq!(check("aaaa", "d-1", t0).await, Seen::First);
+    assert_eq!(
+        check("aaaa", "d-1", t0).await,
+        Seen::First,
+        "the sender's retry"
+    );
+    assert_eq!(check("aaaa", "d-2", t0).await, Seen::Replayed);
+    assert_eq!(check("bbbb", "d-2", t0).await, Seen::First, "another body");
+    let later = t0 + chrono::Duration::seconds(3599);
+    assert_eq!(check("aaaa", "d-3", later).await, Seen::Replayed);
+    let after = t0 + chrono::Duration::seconds(3601);
+    assert_eq!(
+        check("aaaa", "d-3", after).await,
+        Seen::First,
+        "the window has passed"
+    );
+    assert_eq!(
+        check("aaaa", "d-4", after).await,
+        Seen::Replayed,
+        "a new window"
+    );
+
+    // No table: not an answer either way.
+    let missing = DynamoReplayGuard::new(dynamodb, "nami-gone-replay".into(), window);
+    assert!(missing.check("aaaa", "d-1", t0).await.is_err());
 }

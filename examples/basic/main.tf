@@ -36,6 +36,7 @@ provider "nami" {
     sts            = var.endpoint
     ssm            = var.endpoint
     secretsmanager = var.endpoint
+    dynamodb       = var.endpoint
   }
 }
 

@@ -99,6 +99,16 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter(|name| name.starts_with("nami-"))
             .map(|name| format!("secret {name}")),
     );
+    let tables = aws_sdk_dynamodb::Client::new(sdk)
+        .list_tables()
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        (tables.table_names.unwrap_or_default().into_iter())
+            .filter(|name| name.starts_with("nami-"))
+            .map(|name| format!("table {name}")),
+    );
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
         tags.unwrap_or_default()

@@ -212,6 +212,15 @@ pub fn venv_bin(program: &str) -> PathBuf {
     workspace_root().join(".venv").join("bin").join(program)
 }
 
+/// Writes a suite's figures as `target/reliability/<name>.json`; `nami-reliability` renders them
+/// into docs/reliability.md.
+pub fn record_figures(name: &str, figures: &serde_json::Value) {
+    let dir = workspace_root().join("target/reliability");
+    std::fs::create_dir_all(&dir).expect("target/reliability can be made");
+    let text = serde_json::to_string_pretty(figures).expect("figures are JSON");
+    std::fs::write(dir.join(format!("{name}.json")), text).expect("figures are written");
+}
+
 /// mongosh, pinned (installed into `target/tools/mongosh` by `make setup`).
 pub fn mongosh() -> PathBuf {
     workspace_root().join("target/tools/mongosh/node_modules/.bin/mongosh")

@@ -31,6 +31,8 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     /// Secrets Manager.
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// DynamoDB (the replay table).
+    pub dynamodb: aws_sdk_dynamodb::Client,
     /// The region every object is created in.
     pub region: String,
     /// The endpoint overrides they were built with.
@@ -83,6 +85,8 @@ pub struct Endpoints {
     pub ssm: Option<String>,
     /// Secrets Manager's endpoint.
     pub secretsmanager: Option<String>,
+    /// DynamoDB's endpoint.
+    pub dynamodb: Option<String>,
 }
 
 impl Endpoints {
@@ -97,6 +101,7 @@ impl Endpoints {
             ("sts", &self.sts),
             ("ssm", &self.ssm),
             ("secretsmanager", &self.secretsmanager),
+            ("dynamodb", &self.dynamodb),
         ]
         .into_iter()
         .filter(|(_, url)| url.is_some())
@@ -147,6 +152,7 @@ impl Clients {
                 endpoints.secretsmanager.clone(),
                 aws_sdk_secretsmanager
             ),
+            dynamodb: client!(sdk, endpoints.dynamodb.clone(), aws_sdk_dynamodb),
             endpoints: endpoints.clone(),
             region: sdk
                 .region()

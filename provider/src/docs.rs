@@ -214,9 +214,10 @@ fn index(schema: &Schema, example: &str) -> String {
         "Credentials come from `access_key`/`secret_key`/`token`, else `profile`, else the standard AWS chain \
          (environment, shared files, instance or container role). The `s3` endpoint is accepted for compatibility \
          with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n\
-         Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda` and `sqs` always; `ec2` \
-         for a pipeline in a VPC (`network {}` or the managed store); `ssm` for the managed store (its machine image); \
-         `secretsmanager` for a `signature.secret` given by value (kept in a secret of the pipeline's). \
+         Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda`, `sqs` and \
+         `secretsmanager` (the secrets the pipeline keeps: its connection string or the managed store's passwords, \
+         and a `signature.secret` given by value) always; `ec2` for a pipeline in a VPC (`network {}` or the managed \
+         store); `ssm` for the managed store (its machine image); `dynamodb` for a `signature.replay_window_seconds`. \
          With an `endpoints {}` block, every service a pipeline calls must be in it: a plan fails naming the ones left \
          out, rather than sending them to AWS itself.\n\n## Schema\n\n",
     );

@@ -8,7 +8,7 @@ use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, FunctionFacts};
 use crate::components::queue::{self, QueueFacts};
 use crate::components::store::instance;
-use crate::components::{api, iam, mapping, network, secret, security_groups};
+use crate::components::{api, iam, mapping, network, replay, secret, security_groups};
 use crate::ownership::Tagged;
 
 /// A pipeline as found by name: whatever of it exists.
@@ -49,7 +49,7 @@ impl FoundPipeline {
 /// roles, functions, APIs) and those tagged with it (the EC2 parts). What a create must not
 /// collide with, and what an apply, a read or a destroy may act on (see [`crate::ownership`]).
 pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, AwsError> {
-    let (queues, roles, functions, apis, network, groups, store, secrets) = tokio::try_join!(
+    let (queues, roles, functions, apis, network, groups, store, secrets, tables) = tokio::try_join!(
         queue::inventory(clients, name),
         iam::inventory(clients, name),
         functions::inventory(clients, name),
@@ -58,9 +58,10 @@ pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, Aws
         security_groups::inventory(clients, name),
         instance::inventory(clients, name),
         secret::inventory(clients, name),
+        replay::inventory(clients, name),
     )?;
     Ok([
-        queues, roles, functions, apis, network, groups, store, secrets,
+        queues, roles, functions, apis, network, groups, store, secrets, tables,
     ]
     .concat())
 }

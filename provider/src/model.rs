@@ -106,6 +106,8 @@ pub struct PipelineState {
     pub signing_secret_arn: Str,
     /// ARN of the Secrets Manager secret holding a store connection string given by value.
     pub store_uri_secret_arn: Str,
+    /// ARN of the DynamoDB table of the replay window.
+    pub replay_table_arn: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.
@@ -119,6 +121,8 @@ pub struct SignatureBlock {
     pub secret_arn: Str,
     /// Allowed distance of a signed timestamp from now, in seconds.
     pub tolerance_seconds: Num,
+    /// Seconds an accepted signed body is refused under another delivery id.
+    pub replay_window_seconds: Num,
     /// Where the delivery id comes from.
     pub delivery_id: Str,
     /// `hmac`: the header carrying the signature.

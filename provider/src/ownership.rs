@@ -46,6 +46,8 @@ pub enum Kind {
     Secret(Part),
     /// The managed store's IAM role (its instance profile, of the same name, hangs on it).
     StoreRole,
+    /// The DynamoDB table of a replay window.
+    ReplayTable,
 }
 
 impl fmt::Display for Kind {
@@ -66,6 +68,7 @@ impl fmt::Display for Kind {
             Kind::Volume => f.write_str("EBS volume"),
             Kind::Secret(part) => write!(f, "Secrets Manager secret ({})", part.suffix()),
             Kind::StoreRole => f.write_str("IAM role (store)"),
+            Kind::ReplayTable => f.write_str("DynamoDB table"),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::model::{Num, Str, StrMap};
 use crate::pipeline::PipelineResource;
 
 /// Services whose endpoint can be overridden in `endpoints {}`.
-pub const ENDPOINT_SERVICES: [&str; 9] = [
+pub const ENDPOINT_SERVICES: [&str; 10] = [
     "apigateway",
     "ec2",
     "iam",
@@ -30,6 +30,7 @@ pub const ENDPOINT_SERVICES: [&str; 9] = [
     "sts",
     "ssm",
     "secretsmanager",
+    "dynamodb",
     "s3",
 ];
 
@@ -235,6 +236,7 @@ impl Provider for NamiProvider {
             sts: endpoint("sts"),
             ssm: endpoint("ssm"),
             secretsmanager: endpoint("secretsmanager"),
+            dynamodb: endpoint("dynamodb"),
         };
         let default_tags = config
             .default_tags

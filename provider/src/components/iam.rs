@@ -30,8 +30,11 @@ pub struct Grants<'a> {
     /// Whether that secret is encrypted with a customer-managed KMS key (the function then needs
     /// `kms:Decrypt` for it, through its store only).
     pub secret_customer_key: bool,
-    /// The managed store's writer password, which the post-queue function reads at start.
+    /// The secret the post-queue function reads at start: the connection string's, or the
+    /// managed store's writer password.
     pub store_secret_arn: Option<&'a str>,
+    /// The replay window's table, which the pre-queue function writes.
+    pub replay_table_arn: Option<&'a str>,
     /// Where the post-queue function's network interfaces go, when it runs in a VPC.
     pub network: Option<NetworkGrant<'a>>,
 }
@@ -99,18 +102,25 @@ pub fn account_of(arn: &str) -> Option<&str> {
 /// Creates the role `function` runs as (trust: Lambda; [`put_trust`] narrows it to the account).
 /// Returns its ARN.
 pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String, AwsError> {
-    let trust = trust_policy(None);
+    let description = format!("Nami pipeline {}: {} function", ctx.name, function.slug());
+    let name = role_name(ctx.name, function);
+    create_named_role(ctx, &name, &trust_policy(None), &description).await
+}
+
+/// Creates role `name` with `trust`, tagged as the pipeline's. Returns its ARN.
+async fn create_named_role(
+    ctx: Context<'_>,
+    name: &str,
+    trust: &Value,
+    description: &str,
+) -> Result<String, AwsError> {
     let role = ctx
         .clients
         .iam
         .create_role()
-        .role_name(role_name(ctx.name, function))
+        .role_name(name)
         .assume_role_policy_document(trust.to_string())
-        .description(format!(
-            "Nami pipeline {}: {} function",
-            ctx.name,
-            function.slug()
-        ))
+        .description(description)
         .set_tags(Some(iam_tags(&ctx.object_tags())))
         .send()
         .await
@@ -190,6 +200,11 @@ pub fn policy(
                 if grants.secret_customer_key {
                     statements.push(decrypt_statement(store, arn));
                 }
+            }
+            if let Some(arn) = grants.replay_table_arn {
+                statements.push(
+                    json!({ "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": arn }),
+                );
             }
         }
         Function::PostQueue => {
@@ -307,22 +322,9 @@ pub fn store_policy(secret_arns: &[&str]) -> Value {
 
 /// Creates the managed store's role. Returns its ARN.
 pub async fn create_store_role(ctx: Context<'_>) -> Result<String, AwsError> {
-    let role = ctx
-        .clients
-        .iam
-        .create_role()
-        .role_name(ctx.object_name(Part::Store))
-        .assume_role_policy_document(store_trust_policy().to_string())
-        .description(format!(
-            "Nami pipeline {}: the managed store's instance",
-            ctx.name
-        ))
-        .set_tags(Some(iam_tags(&ctx.object_tags())))
-        .send()
-        .await
-        .map_err(aws_error("iam:CreateRole"))?
-        .role;
-    returned("iam:CreateRole", role.map(|r| r.arn))
+    let description = format!("Nami pipeline {}: the managed store's instance", ctx.name);
+    let name = ctx.object_name(Part::Store);
+    create_named_role(ctx, &name, &store_trust_policy(), &description).await
 }
 
 /// Writes (or rewrites) the store role's policy: read `secret_arns`.
@@ -501,6 +503,7 @@ mod tests {
             secret_arn: None,
             secret_customer_key: false,
             store_secret_arn: None,
+            replay_table_arn: None,
             network: Some(NetworkGrant {
                 subnet_ids: subnets,
                 security_group_id: "sg-0f",

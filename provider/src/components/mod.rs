@@ -12,6 +12,7 @@ pub mod iam;
 pub mod mapping;
 pub mod network;
 pub mod queue;
+pub mod replay;
 pub mod secret;
 pub mod security_groups;
 pub mod store;

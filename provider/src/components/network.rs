@@ -27,8 +27,11 @@ use crate::schema::attribute;
 pub fn schema() -> Block {
     crate::schema::block(
         "An existing VPC for the post-queue function (and the managed store). Without it: with the managed store, a managed \
-         network (a VPC, two subnets in two AZs and an internet gateway for the instance's outbound traffic, no NAT gateway); \
-         with an existing store, the function runs outside any VPC.",
+         network (a VPC, two subnets in two AZs, an internet gateway for the instance's outbound traffic and a Secrets Manager \
+         interface endpoint, no NAT gateway); with an existing store, the function runs outside any VPC. In a VPC of yours, \
+         the function reads its store secret from Secrets Manager when it starts (and the managed store's instance reads its \
+         passwords, pulls its image and packages): give the subnets a route to Secrets Manager — an interface endpoint with \
+         private DNS, or a NAT gateway — the provider does not change your network.",
         vec![
             (
                 "vpc_id",

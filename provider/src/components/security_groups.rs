@@ -72,28 +72,13 @@ pub async fn open_endpoints(
     group_id: &str,
     vpc_cidr: &str,
 ) -> Result<(), AwsError> {
-    let authorized = after_create(ctx.deadline, || async {
-        ctx.clients
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(group_id)
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(HTTPS_PORT)
-                    .to_port(HTTPS_PORT)
-                    .ip_ranges(IpRange::builder().cidr_ip(vpc_cidr).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"))
-    })
-    .await;
-    match authorized {
-        Err(error) if error.code() == Some("InvalidPermission.Duplicate") => {}
-        other => drop(other?),
-    }
+    let https = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(HTTPS_PORT)
+        .to_port(HTTPS_PORT)
+        .ip_ranges(IpRange::builder().cidr_ip(vpc_cidr).build())
+        .build();
+    authorize_ingress(ctx, group_id, https).await?;
     limit_egress(ctx, group_id, &BTreeSet::new()).await
 }
 
@@ -104,23 +89,31 @@ pub async fn admit_function(
     store_group_id: &str,
     function_group_id: &str,
 ) -> Result<(), AwsError> {
+    let mongodb = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(MONGODB_PORT)
+        .to_port(MONGODB_PORT)
+        .user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(function_group_id)
+                .build(),
+        )
+        .build();
+    authorize_ingress(ctx, store_group_id, mongodb).await
+}
+
+/// Adds an inbound rule to the group, unless it has it already (every apply after the first).
+async fn authorize_ingress(
+    ctx: Context<'_>,
+    group_id: &str,
+    rule: IpPermission,
+) -> Result<(), AwsError> {
     let authorized = after_create(ctx.deadline, || async {
         ctx.clients
             .ec2
             .authorize_security_group_ingress()
-            .group_id(store_group_id)
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(MONGODB_PORT)
-                    .to_port(MONGODB_PORT)
-                    .user_id_group_pairs(
-                        UserIdGroupPair::builder()
-                            .group_id(function_group_id)
-                            .build(),
-                    )
-                    .build(),
-            )
+            .group_id(group_id)
+            .ip_permissions(rule.clone())
             .send()
             .await
             .map_err(aws_error("ec2:AuthorizeSecurityGroupIngress"))

@@ -105,6 +105,7 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
     ids.store_writer_secret_arn = take(rest, Kind::Secret(Part::StoreWriterSecret), None);
     ids.signing_secret_arn = take(rest, Kind::Secret(Part::SigningSecret), None);
     ids.store_uri_secret_arn = take(rest, Kind::Secret(Part::StoreUriSecret), None);
+    ids.replay_table_arn = take(rest, Kind::ReplayTable, None);
     if let Some(vpc_id) = take(rest, Kind::Vpc, None) {
         let candidates: Vec<String> = (rest.iter())
             .filter(|object| object.kind == Kind::Subnet)
@@ -155,6 +156,7 @@ fn one_of_each(rest: &mut Vec<Tagged>) -> Ids {
         store_writer_secret_arn: take(rest, Kind::Secret(Part::StoreWriterSecret), None),
         signing_secret_arn: take(rest, Kind::Secret(Part::SigningSecret), None),
         store_uri_secret_arn: take(rest, Kind::Secret(Part::StoreUriSecret), None),
+        replay_table_arn: take(rest, Kind::ReplayTable, None),
         security_group_id: take(rest, Kind::SecurityGroup, None),
         store_security_group_id: take(rest, Kind::SecurityGroup, None),
         vpc_id: take(rest, Kind::Vpc, None),

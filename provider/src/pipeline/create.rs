@@ -17,7 +17,9 @@ use super::spec::Spec;
 use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
 use crate::components::store::{Connection, StoreKind, instance};
-use crate::components::{Context, api, iam, mapping, network, queue, secret, security_groups};
+use crate::components::{
+    Context, api, iam, mapping, network, queue, replay, secret, security_groups,
+};
 
 /// Runs `create` only when `id` is missing.
 async fn when_missing<I, T>(
@@ -111,7 +113,13 @@ pub async fn ensure(
             StoreKind::Managed(_) => None,
         }
     };
-    let (dlq, pre_role, post_role, function_group, api_id, signing_secret, uri_secret) = tokio::join!(
+    let replay_table = async {
+        match spec.signature.replay_window_seconds.as_ref_option() {
+            Some(_) => when_missing(&ids.replay_table_arn, replay::create(ctx)).await,
+            None => None,
+        }
+    };
+    let (dlq, pre_role, post_role, function_group, api_id, signing_secret, uri_secret, table) = tokio::join!(
         when_missing(&ids.dlq, queue::create_dlq(ctx, &spec.queue)),
         when_missing(
             &ids.pre_queue_role_arn,
@@ -125,6 +133,7 @@ pub async fn ensure(
         when_missing(&ids.api_id, api::create_api(ctx)),
         signing_secret,
         uri_secret,
+        replay_table,
     );
     let mut outcomes = Outcomes::default();
     outcomes.record(&mut ids.dlq, dlq);
@@ -134,7 +143,11 @@ pub async fn ensure(
     outcomes.record(&mut ids.api_id, api_id);
     outcomes.record(&mut ids.signing_secret_arn, signing_secret);
     outcomes.record(&mut ids.store_uri_secret_arn, uri_secret);
+    outcomes.record(&mut ids.replay_table_arn, table);
     outcomes.finish()?;
+    if let Some(arn) = replay_table_arn(spec, ids) {
+        replay::ensure_ready(ctx, arn).await?;
+    }
 
     // 2. The main queue redrives to the DLQ; the managed store needs the function's group.
     if ids.queue.is_none() {
@@ -163,6 +176,7 @@ pub async fn ensure(
             None => false,
         },
         store_secret_arn: store_secret_arn(spec, ids),
+        replay_table_arn: replay_table_arn(spec, ids),
         network: match &ids.security_group_id {
             Some(group) if spec.network.in_vpc() => Some(iam::NetworkGrant {
                 subnet_ids: &ids.subnet_ids,
@@ -362,6 +376,11 @@ pub fn signing_secret_arn<'a>(spec: &'a Spec, ids: &'a Ids) -> Option<&'a str> {
     }
 }
 
+/// The replay window's table, when the signature block sets a window.
+pub fn replay_table_arn<'a>(spec: &Spec, ids: &'a Ids) -> Option<&'a str> {
+    (ids.replay_table_arn.as_deref()).filter(|_| spec.signature.replay_window_seconds.is_value())
+}
+
 /// The secret the post-queue function reads at start: the one holding the connection string, or
 /// the managed store's writer secret.
 pub fn store_secret_arn<'a>(spec: &Spec, ids: &'a Ids) -> Option<&'a str> {
@@ -420,6 +439,7 @@ pub fn environments(
                 queue_url,
                 spec.queue.max_message_bytes,
                 &signature,
+                replay_table_arn(spec, ids).map(replay::name_in),
             ),
         ),
         (

@@ -18,7 +18,7 @@ use crate::aws::{AwsError, Clients};
 use crate::components::queue::HoldsMessages;
 use crate::components::store::instance;
 use crate::components::{
-    Context, api, functions, iam, mapping, network, queue, secret, security_groups,
+    Context, api, functions, iam, mapping, network, queue, replay, secret, security_groups,
 };
 use crate::lookup::inventory;
 use crate::model::PipelineState;
@@ -163,6 +163,9 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
             clients, arn
         )),
         with_id(ids.queue_urls().0, |url| { queue::delete(clients, url) }),
+        with_id(ids.replay_table_arn.as_deref(), |arn| replay::delete(
+            clients, arn
+        )),
         with_id(ids.store_role_arn.as_deref(), |arn| iam::delete_store_role(
             clients, arn
         )),

@@ -68,6 +68,8 @@ pub struct Ids {
     pub signing_secret_arn: Option<String>,
     /// The secret holding a store connection string given by value.
     pub store_uri_secret_arn: Option<String>,
+    /// The replay window's table.
+    pub replay_table_arn: Option<String>,
     /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
     /// from the configuration, so a network whose create was interrupted is still known as its.
     pub managed_network: bool,
@@ -112,6 +114,7 @@ impl Ids {
             store_writer_secret_arn: id(&state.store_writer_secret_arn),
             signing_secret_arn: id(&state.signing_secret_arn),
             store_uri_secret_arn: id(&state.store_uri_secret_arn),
+            replay_table_arn: id(&state.replay_table_arn),
             managed_network: state
                 .store
                 .as_ref_option()
@@ -159,6 +162,7 @@ impl Ids {
         state.store_writer_secret_arn = value_of(self.store_writer_secret_arn.clone());
         state.signing_secret_arn = value_of(self.signing_secret_arn.clone());
         state.store_uri_secret_arn = value_of(self.store_uri_secret_arn.clone());
+        state.replay_table_arn = value_of(self.replay_table_arn.clone());
     }
 
     /// The URLs of the main queue and the dead-letter queue, where they exist.
@@ -284,6 +288,7 @@ impl Ids {
                 Kind::Secret(Part::StoreUriSecret),
                 &self.store_uri_secret_arn,
             ),
+            replay_table_arn: keep(Kind::ReplayTable, &self.replay_table_arn),
             managed_network: self.managed_network,
             ..Ids::default()
         };
@@ -330,7 +335,7 @@ where
 }
 
 /// The state's object-id attributes (subnets aside), for plans that mark them unknown or clear them.
-pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 25] {
+pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 26] {
     [
         &mut state.api_id,
         &mut state.api_resource_id,
@@ -357,6 +362,7 @@ pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 25] {
         &mut state.store_writer_secret_arn,
         &mut state.signing_secret_arn,
         &mut state.store_uri_secret_arn,
+        &mut state.replay_table_arn,
     ]
 }
 

@@ -61,7 +61,8 @@ pub fn validate_config(config: &PipelineState, diags: &mut Diagnostics) {
 
 /// The AWS services the provider calls for a pipeline like `state`: every pipeline's, EC2 for a
 /// VPC (the user's or the managed store's), SSM for the managed store's machine image, Secrets
-/// Manager for a signing secret given by value.
+/// Manager for the secrets the pipeline keeps (every pipeline has one), DynamoDB for a replay
+/// window.
 pub fn services(state: &PipelineState) -> Vec<&'static str> {
     let mut services = vec!["apigateway", "iam", "lambda", "sqs"];
     let managed_store = managed_store(state) == Some(true);
@@ -72,9 +73,12 @@ pub fn services(state: &PipelineState) -> Vec<&'static str> {
     if managed_store {
         services.push("ssm");
     }
-    let secret_by_value = (state.signature.as_ref_option()).is_some_and(|s| !s.secret.is_null());
-    if secret_by_value {
-        services.push("secretsmanager");
+    // The signing secret given by value, the connection string, the managed store's passwords.
+    services.push("secretsmanager");
+    let replay =
+        (state.signature.as_ref_option()).is_some_and(|s| !s.replay_window_seconds.is_null());
+    if replay {
+        services.push("dynamodb");
     }
     services
 }
@@ -243,6 +247,11 @@ pub fn clear_unused(state: &mut PipelineState) {
     let by_value = (state.signature.as_ref_option()).is_some_and(|s| !s.secret.is_null());
     if !by_value {
         state.signing_secret_arn = Value::Null;
+    }
+    let replay =
+        (state.signature.as_ref_option()).is_some_and(|s| !s.replay_window_seconds.is_null());
+    if !replay {
+        state.replay_table_arn = Value::Null;
     }
 }
 

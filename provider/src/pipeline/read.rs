@@ -238,6 +238,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         store_role_arn: pick(Kind::StoreRole, None)
             .map(id)?
             .filter(|_| instance_id.is_some()),
+        replay_table_arn: pick(Kind::ReplayTable, None).map(id)?,
         store_root_secret_arn: pick(Kind::Secret(Part::StoreRootSecret), None)
             .map(id)?
             .filter(|_| instance_id.is_some()),

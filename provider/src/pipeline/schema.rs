@@ -166,6 +166,12 @@ fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
             computed("ID of the managed store's EBS data volume."),
         ),
         (
+            "replay_table_arn",
+            computed(
+                "ARN of the DynamoDB table (`nami-<name>-replay`, on demand, records expiring by TTL) in which the pre-queue function records the signed bodies it accepted, with `signature.replay_window_seconds`; null without.",
+            ),
+        ),
+        (
             "store_uri_secret_arn",
             computed(
                 "ARN of the Secrets Manager secret (`nami-<name>-store-uri`) that holds `store.mongodb_uri`: the post-queue function's environment names only this ARN, and its role may read only it (with the managed store: null). The connection string is still in the Terraform state as a sensitive value.",

@@ -9,7 +9,7 @@ use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::TagChange;
 use crate::components::store::{StoreKind, instance};
-use crate::components::{Context, api, functions, iam, mapping, queue, retag_ec2, secret};
+use crate::components::{Context, api, functions, iam, mapping, queue, replay, retag_ec2, secret};
 use crate::model::{PipelineState, string_map};
 
 /// Brings existing objects to `spec`, changing only what differs. `prior` is the state before
@@ -79,6 +79,13 @@ pub async fn converge(
     }
     if let Some(arn) = unused_secret {
         secret::delete(clients, &arn).await?;
+    }
+    // A replay window removed: its table goes once the function no longer writes it.
+    let unused_table = prior
+        .and_then(|prior| prior.replay_table_arn.as_ref_option().cloned())
+        .filter(|_| spec.signature.replay_window_seconds.is_null());
+    if let Some(arn) = unused_table {
+        replay::delete(clients, &arn).await?;
     }
 
     if mapping_facts.is_some_and(|facts| spec.mapping.drifted(&facts)) {
@@ -182,6 +189,9 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
     }
     if let Some(api_id) = &ids.api_id {
         api::retag(clients, api_id, change).await?;
+    }
+    if let Some(arn) = &ids.replay_table_arn {
+        replay::retag(clients, arn, change).await?;
     }
     for arn in ids.secret_arns() {
         secret::retag(clients, arn, change).await?;

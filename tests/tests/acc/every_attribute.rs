@@ -43,6 +43,7 @@ resource "nami_webhook_pipeline" "this" {{
     algorithm         = "sha1"
     encoding          = "base64"
     prefix            = "sha1="
+    replay_window_seconds = 900
   }}
 
   queue {{
@@ -186,6 +187,8 @@ async fn every_attribute_reaches_its_aws_object() {
             ("NAMI_SIGNATURE_ALGORITHM", "sha1"),
             ("NAMI_SIGNATURE_ENCODING", "base64"),
             ("NAMI_SIGNATURE_PREFIX", "sha1="),
+            ("NAMI_REPLAY_WINDOW_SECONDS", "900"),
+            ("NAMI_REPLAY_TABLE", "nami-everything-replay"),
         ])
     );
 
@@ -271,6 +274,7 @@ async fn every_attribute_reaches_its_aws_object() {
                 logs("nami-everything-pre-queue"),
                 { "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": queue_arn },
                 { "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": SECRET_ARN },
+                { "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": id("replay_table_arn") },
             ]}),
         ),
         (

@@ -7,4 +7,5 @@ mod lifecycle;
 mod ownership;
 mod pipeline;
 mod queued_data;
+mod replay;
 mod support;

@@ -600,6 +600,16 @@ async fn the_managed_store_runs_locked_down_in_a_managed_network_and_keeps_its_d
             );
         }
     }
+    crate::support::record_figures(
+        "secrets-managed-store",
+        &serde_json::json!({
+            "passwords_generated": passwords.len(),
+            "state_bytes": state_file.len(),
+            "user_data_bytes": user_data.len(),
+            "post_queue_variables": env.len(),
+            "found": 0,
+        }),
+    );
 
     // Who reads what: the instance (through its profile) both secrets, the post-queue function
     // the writer's only.

@@ -63,14 +63,7 @@ output "endpoint_url" {{
     )
 }
 
-/// Writes a fault suite's figures as `target/reliability/<name>.json`; `make testfault` renders
-/// them into docs/reliability.md.
-pub(crate) fn record_figures(name: &str, figures: &serde_json::Value) {
-    let dir = workspace_root().join("target/reliability");
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = serde_json::to_string_pretty(figures).unwrap();
-    std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
-}
+pub(crate) use nami_harness::record_figures;
 
 /// A pipeline with the managed store (`store` holds the store block's settings).
 pub(crate) fn managed_pipeline(name: &str, store: &str) -> String {

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nami_harness::webhooks::{Burst, quantile, send_all};
-use nami_harness::workspace_root;
 use serde_json::json;
 
 use crate::support::{SECRET, dead_letters, deploy, drained, envelope_id, eventually};
@@ -104,13 +103,7 @@ async fn ten_thousand_webhooks_with_the_store_stopped_thirty_seconds_lose_nothin
         "received": stats.received,
         "retried": stats.retried,
     });
-    let dir = workspace_root().join("target/reliability");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("outage-burst.json"),
-        serde_json::to_string_pretty(&figures).unwrap(),
-    )
-    .unwrap();
+    nami_harness::record_figures("outage-burst", &figures);
 
     assert_eq!(
         accepted.len(),

@@ -6,6 +6,7 @@ mod cli;
 mod delivery;
 mod durability;
 mod failures;
+mod replay;
 mod runtime;
 mod secrets;
 mod support;

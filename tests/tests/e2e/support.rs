@@ -27,6 +27,11 @@ pub(crate) struct Deployed {
 /// Applies a `github` pipeline named `name` storing into the test's SecantusDB; `blocks` are
 /// extra HCL blocks for the resource (e.g. `post_queue { timeout = 1 }`).
 pub(crate) async fn deploy(name: &str, blocks: &str) -> Deployed {
+    deploy_signed(name, "", blocks).await
+}
+
+/// [`deploy`], with `signature` added to the signature block (e.g. a replay window).
+pub(crate) async fn deploy_signed(name: &str, signature: &str, blocks: &str) -> Deployed {
     let moto = Moto::start().expect("moto starts");
     let mongo = Mongo::start().expect("SecantusDB starts");
     let terraform = Terraform::new(name, &moto);
@@ -37,6 +42,7 @@ resource "nami_webhook_pipeline" "p" {{
   signature {{
     scheme = "github"
     secret = "{SECRET}"
+{signature}
   }}
   store {{
     mongodb_uri = "{uri}"

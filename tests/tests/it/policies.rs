@@ -81,6 +81,7 @@ fn every_policy() -> Vec<(String, Value, bool)> {
         format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nami-orders-store-{part}-AbCdEf")
     };
     let (root, writer) = (store_secret("root"), store_secret("writer"));
+    let replay_table = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/nami-orders-replay");
     let mut policies = vec![
         ("trust".to_owned(), iam::trust_policy(Some(ACCOUNT)), true),
         ("store trust".to_owned(), iam::store_trust_policy(), true),
@@ -103,6 +104,7 @@ fn every_policy() -> Vec<(String, Value, bool)> {
                     secret_arn: secret.as_deref(),
                     secret_customer_key: secret.is_some(),
                     store_secret_arn: store_secret,
+                    replay_table_arn: Some(&replay_table),
                     network: placement,
                 };
                 let name = format!(

@@ -359,6 +359,15 @@ fn no_password_is_in_the_script_a_unit_or_a_container_argument() {
             "/usr/local/sbin/nami-store converge-users",
         ]
     );
+    nami_harness::record_figures(
+        "secrets-user-data",
+        &serde_json::json!({
+            "script_bytes": script.len(),
+            "unit_bytes": unit.len(),
+            "container_commands": docker.len(),
+            "found": 0,
+        }),
+    );
     assert!(
         unit.contains(" mongo:7.0.14 --auth --bind_ip_all\n"),
         "{unit}"

@@ -22,12 +22,14 @@ fn signature_vars(signature: &SignatureBlock) -> [(&'static str, &crate::model::
     ]
 }
 
-/// The pre-queue function's environment.
+/// The pre-queue function's environment. `replay_table` is the replay window's table, when the
+/// signature block sets one.
 pub fn pre_queue(
     pipeline: &str,
     queue_url: &str,
     max_message_bytes: i32,
     signature: &SignatureBlock,
+    replay_table: Option<&str>,
 ) -> HashMap<String, String> {
     let mut env = HashMap::from([
         (vars::PIPELINE.to_owned(), pipeline.to_owned()),
@@ -47,6 +49,13 @@ pub fn pre_queue(
             vars::SIGNATURE_TOLERANCE_SECONDS.to_owned(),
             tolerance.to_string(),
         );
+    }
+    if let (Some(window), Some(table)) = (
+        signature.replay_window_seconds.as_ref_option(),
+        replay_table,
+    ) {
+        env.insert(vars::REPLAY_WINDOW_SECONDS.to_owned(), window.to_string());
+        env.insert(vars::REPLAY_TABLE.to_owned(), table.to_owned());
     }
     env
 }
@@ -69,6 +78,10 @@ pub fn signature_from(env: &HashMap<String, String>) -> SignatureBlock {
             .get(vars::SIGNATURE_TOLERANCE_SECONDS)
             .and_then(|v| v.parse().ok())
             .map_or(Value::Null, Value::Value),
+        replay_window_seconds: env
+            .get(vars::REPLAY_WINDOW_SECONDS)
+            .and_then(|v| v.parse().ok())
+            .map_or(Value::Null, Value::Value),
         delivery_id: get(vars::DELIVERY_ID),
         header: get(vars::SIGNATURE_HEADER),
         algorithm: get(vars::SIGNATURE_ALGORITHM),
@@ -88,13 +101,21 @@ mod tests {
             secret: Value::Null,
             secret_arn: Value::Value("arn:aws:ssm:us-east-1:1:parameter/nami/s".into()),
             tolerance_seconds: Value::Value(120),
+            replay_window_seconds: Value::Value(3600),
             delivery_id: Value::Value("json:/event/id".into()),
             header: Value::Value("x-signature".into()),
             algorithm: Value::Value("sha1".into()),
             encoding: Value::Value("base64".into()),
             prefix: Value::Value("sha1=".into()),
         };
-        let env = pre_queue("orders", "https://q", 4096, &signature);
+        let env = pre_queue(
+            "orders",
+            "https://q",
+            4096,
+            &signature,
+            Some("nami-orders-replay"),
+        );
+        assert_eq!(env[vars::REPLAY_TABLE], "nami-orders-replay");
         assert_eq!(env[vars::QUEUE_URL], "https://q");
         assert_eq!(env[vars::MAX_MESSAGE_BYTES], "4096");
         assert!(!env.contains_key(vars::SIGNATURE_SECRET));

@@ -2,7 +2,7 @@
 //! with the contract's parsers, the very ones the function uses at start.
 
 use nami_contract::delivery_id::DeliveryIdRule;
-use nami_contract::limits::TOLERANCE_SECONDS;
+use nami_contract::limits::{REPLAY_WINDOW_SECONDS, TOLERANCE_SECONDS};
 use nami_contract::scheme::{
     HMAC_ALGORITHMS, HMAC_ENCODINGS, SCHEME_NAMES, Scheme, standard_webhooks_key,
 };
@@ -49,6 +49,22 @@ pub fn schema() -> Block {
                 number(
                     "How far a signed timestamp may be from now, either side, in seconds (stripe, slack, standard-webhooks)",
                     TOLERANCE_SECONDS,
+                ),
+            ),
+            (
+                "replay_window_seconds",
+                attribute(
+                    tf_provider::schema::AttributeType::Number,
+                    Optional,
+                    &format!(
+                        "For schemes without a signed timestamp (github, shopify, hmac): refuse with 409, for this many seconds, \
+                         a signed body already accepted under another delivery id — a captured request replayed with a fresh \
+                         delivery id is not stored as a new verified event, while the sender's own retries (the same delivery \
+                         id) still go through. {}. The pipeline then keeps a DynamoDB table (`replay_table_arn`) and the \
+                         pre-queue function writes it once per request; a sender that sends the very same body twice under \
+                         two delivery ids within the window gets 409 the second time. Unset: off.",
+                        REPLAY_WINDOW_SECONDS.describe()
+                    ),
                 ),
             ),
             (
@@ -132,6 +148,15 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
         "Tolerance without a timestamp",
         "signature.tolerance_seconds applies only to schemes that sign a timestamp (stripe, slack, standard-webhooks); remove it",
     );
+    let replay_set = signature.replay_window_seconds.is_value();
+    check.that(
+        !(known_scheme
+            && replay_set
+            && (timestamped(signature) || signature.scheme.as_ref_option().map(String::as_str) == Some("none"))),
+        at("signature", "replay_window_seconds"),
+        "Replay window with this scheme",
+        "signature.replay_window_seconds applies to schemes without a signed timestamp (github, shopify, hmac): stripe, slack and standard-webhooks refuse replays by tolerance_seconds, and none verifies nothing; remove it",
+    );
 }
 
 /// Checks the `signature` block.
@@ -157,6 +182,11 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
         &signature.tolerance_seconds,
         TOLERANCE_SECONDS,
         path("tolerance_seconds"),
+    );
+    check.limit(
+        &signature.replay_window_seconds,
+        REPLAY_WINDOW_SECONDS,
+        path("replay_window_seconds"),
     );
     if let Some(rule) = signature.delivery_id.as_ref_option() {
         check.that(

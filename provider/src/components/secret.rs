@@ -39,13 +39,16 @@ fn purpose(part: Part) -> &'static str {
     }
 }
 
-/// Creates the secret `part` holding `value`. Returns its ARN. A secret of the same name that a
-/// destroy force-deleted moments ago blocks the name for a while: that is waited out.
+/// Creates the secret `part` holding `value`. Returns its ARN. A secret of the pipeline's under
+/// that name deleted with a recovery window (out of band: a destroy deletes without one) is
+/// restored instead, with `value` and the pipeline's tags; one a destroy force-deleted moments ago
+/// blocks the name for a while: that is waited out.
 pub async fn create(ctx: Context<'_>, part: Part, value: &str) -> Result<String, AwsError> {
     let name = ctx.object_name(part);
     let scheduled = has_code_and_message("InvalidRequestException", "scheduled for deletion");
-    let output = retry_while(scheduled, ctx.deadline, || async {
-        ctx.clients
+    retry_while(&scheduled, ctx.deadline, || async {
+        let created = ctx
+            .clients
             .secretsmanager
             .create_secret()
             .name(&name)
@@ -54,10 +57,54 @@ pub async fn create(ctx: Context<'_>, part: Part, value: &str) -> Result<String,
             .set_tags(Some(sm_tags(&ctx.object_tags())))
             .send()
             .await
-            .map_err(aws_error("secretsmanager:CreateSecret"))
+            .map_err(aws_error("secretsmanager:CreateSecret"));
+        match created {
+            Ok(output) => returned("secretsmanager:CreateSecret", output.arn),
+            // (AWS says "scheduled for deletion"; moto, that it exists.)
+            Err(error) if scheduled(&error) || error.code() == Some("ResourceExistsException") => {
+                match restore(ctx, &name, value).await? {
+                    Some(arn) => Ok(arn),
+                    None => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
     })
-    .await?;
-    returned("secretsmanager:CreateSecret", output.arn)
+    .await
+}
+
+/// Restores secret `name` when it is the pipeline's and awaits deletion, holding `value` and the
+/// pipeline's tags. `None` when there is no such secret, it is someone else's, or it cannot be
+/// restored (a force-deletion in progress).
+async fn restore(ctx: Context<'_>, name: &str, value: &str) -> Result<Option<String>, AwsError> {
+    let sm = &ctx.clients.secretsmanager;
+    let found = sm
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(aws_error("secretsmanager:DescribeSecret"))
+        .found()?;
+    let Some(secret) = found.filter(|secret| secret.deleted_date.is_some()) else {
+        return Ok(None);
+    };
+    let pipeline = (secret.tags.unwrap_or_default().into_iter())
+        .find(|tag| tag.key.as_deref() == Some(nami_contract::naming::PIPELINE_TAG))
+        .and_then(|tag| tag.value);
+    let Some(arn) = secret.arn.filter(|_| pipeline.as_deref() == Some(ctx.name)) else {
+        return Ok(None);
+    };
+    let restored = sm.restore_secret().secret_id(&arn).send().await;
+    if restored.is_err() {
+        return Ok(None);
+    }
+    converge(ctx.clients, &arn, value).await?;
+    let tags = TagChange {
+        tags: ctx.object_tags(),
+        removed: Vec::new(),
+    };
+    retag(ctx.clients, &arn, &tags).await?;
+    Ok(Some(arn))
 }
 
 /// The secret's value, or `None` when the secret does not exist.

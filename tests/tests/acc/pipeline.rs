@@ -1164,3 +1164,58 @@ async fn a_secret_under_a_customer_key_is_decrypted_only_through_its_store() {
         tf.ok(&["destroy", "-auto-approve", "-no-color"]);
     }
 }
+
+/// The defect: a secret of the pipeline's deleted out of band with a recovery window (the
+/// console's default) blocks its name for up to 30 days, so every apply waited out its timeout
+/// recreating it. The next apply restores it, with the configured value.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_deleted_with_a_recovery_window_is_restored_by_the_next_apply() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let tf = Terraform::new("restore-secret", &moto);
+    tf.write(&pipeline(
+        "vault",
+        "  timeouts {\n    update = \"1m\"\n  }\n",
+    ));
+    tf.apply();
+    let state = tf.resource_values("nami_webhook_pipeline.this");
+    let arn = state["store_uri_secret_arn"].as_str().unwrap().to_owned();
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    secrets
+        .delete_secret()
+        .secret_id(&arn)
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+
+    let (code, output) = tf.plan();
+    assert_eq!(code, 2, "{output}");
+    tf.apply();
+    let repaired = tf.resource_values("nami_webhook_pipeline.this");
+    assert_eq!(
+        repaired["store_uri_secret_arn"],
+        arn.as_str(),
+        "the same secret, restored"
+    );
+    let secret = secrets
+        .describe_secret()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secret.deleted_date, None);
+    let value = secrets
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap()
+        .secret_string;
+    assert_eq!(
+        value.as_deref(),
+        Some("mongodb://db.internal:27017/?directConnection=true")
+    );
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "{output}");
+}

@@ -212,6 +212,8 @@ pub struct StoreBlock {
     pub retain_volume: Value<bool>,
     /// Managed store: an existing data volume to adopt at create (a retained one).
     pub volume_id: Str,
+    /// A store the user has: the secret holding its connection string.
+    pub mongodb_uri_secret_arn: Str,
     /// Deprecated, always null: where states before the store's secrets held its password.
     pub password: Str,
 }
@@ -219,7 +221,7 @@ pub struct StoreBlock {
 impl StoreBlock {
     /// Whether this is the managed store (no connection string given).
     pub fn is_managed(&self) -> bool {
-        self.mongodb_uri.is_null()
+        self.mongodb_uri.is_null() && self.mongodb_uri_secret_arn.is_null()
     }
 }
 

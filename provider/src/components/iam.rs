@@ -33,6 +33,8 @@ pub struct Grants<'a> {
     /// The secret the post-queue function reads at start: the connection string's, or the
     /// managed store's writer password.
     pub store_secret_arn: Option<&'a str>,
+    /// Whether that secret is the user's under a customer-managed KMS key.
+    pub store_secret_customer_key: bool,
     /// The replay window's table, which the pre-queue function writes.
     pub replay_table_arn: Option<&'a str>,
     /// Where the post-queue function's network interfaces go, when it runs in a VPC.
@@ -190,17 +192,10 @@ pub fn policy(
     match function {
         Function::PreQueue => {
             statements.push(json!({ "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": grants.queue_arn }));
-            if let Some((arn, store)) = grants
-                .secret_arn
-                .and_then(|arn| Some((arn, SecretStore::of_arn(arn)?)))
-            {
-                statements.push(
-                    json!({ "Effect": "Allow", "Action": [store.read_action()], "Resource": arn }),
-                );
-                if grants.secret_customer_key {
-                    statements.push(decrypt_statement(store, arn));
-                }
-            }
+            statements.extend(read_statements(
+                grants.secret_arn,
+                grants.secret_customer_key,
+            ));
             if let Some(arn) = grants.replay_table_arn {
                 statements.push(
                     json!({ "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": arn }),
@@ -213,9 +208,10 @@ pub fn policy(
                 "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 "Resource": grants.queue_arn
             }));
-            if let Some(arn) = grants.store_secret_arn {
-                statements.push(json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": arn }));
-            }
+            statements.extend(read_statements(
+                grants.store_secret_arn,
+                grants.store_secret_customer_key,
+            ));
             if let Some(network) = grants.network {
                 statements.extend(interface_statements(
                     region,
@@ -227,6 +223,20 @@ pub fn policy(
         }
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// Reading the secret `arn` (a Secrets Manager secret or an SSM parameter), and decrypting it when
+/// it is under a customer-managed key.
+fn read_statements(arn: Option<&str>, customer_key: bool) -> Vec<Value> {
+    let Some((arn, store)) = arn.and_then(|arn| Some((arn, SecretStore::of_arn(arn)?))) else {
+        return Vec::new();
+    };
+    let mut statements =
+        vec![json!({ "Effect": "Allow", "Action": [store.read_action()], "Resource": arn })];
+    if customer_key {
+        statements.push(decrypt_statement(store, arn));
+    }
+    statements
 }
 
 /// `kms:Decrypt` of the secret `arn` only: any key of its account and region, but only through its
@@ -503,6 +513,7 @@ mod tests {
             secret_arn: None,
             secret_customer_key: false,
             store_secret_arn: None,
+            store_secret_customer_key: false,
             replay_table_arn: None,
             network: Some(NetworkGrant {
                 subnet_ids: subnets,

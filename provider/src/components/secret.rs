@@ -120,6 +120,25 @@ pub async fn value(clients: &Clients, arn: &str) -> Result<Option<String>, AwsEr
         .and_then(|output| output.secret_string))
 }
 
+/// The value of the user's secret or SSM parameter `arn` (read with decryption).
+pub async fn user_value(clients: &Clients, arn: &str) -> Result<String, AwsError> {
+    let value = match SecretStore::of_arn(arn) {
+        Some(SecretStore::SecretsManager) => value(clients, arn).await?,
+        Some(SecretStore::Parameter) => clients
+            .ssm
+            .get_parameter()
+            .name(arn)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(aws_error("ssm:GetParameter"))?
+            .parameter
+            .and_then(|parameter| parameter.value),
+        None => None,
+    };
+    value.ok_or_else(|| AwsError::Unusable(format!("{arn}: no such secret, or it holds no text")))
+}
+
 /// Whether the user's secret `arn` is encrypted with a customer-managed KMS key, so the function
 /// needs `kms:Decrypt` for it. A secret that cannot be described (no permission to) counts as one:
 /// the grant is scoped to that secret's encryption context either way.

@@ -16,7 +16,7 @@ use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
-use crate::components::store::{Connection, StoreKind, instance};
+use crate::components::store::{Connection, StoreKind, UriSource, instance};
 use crate::components::{
     Context, api, iam, mapping, network, queue, replay, secret, security_groups,
 };
@@ -106,11 +106,11 @@ pub async fn ensure(
     };
     let uri_secret = async {
         match &spec.store.kind {
-            StoreKind::External { mongodb_uri } => {
+            StoreKind::External(UriSource::Value(mongodb_uri)) => {
                 let create = secret::create(ctx, Part::StoreUriSecret, mongodb_uri);
                 when_missing(&ids.store_uri_secret_arn, create).await
             }
-            StoreKind::Managed(_) => None,
+            StoreKind::External(UriSource::Secret(_)) | StoreKind::Managed(_) => None,
         }
     };
     let replay_table = async {
@@ -162,7 +162,15 @@ pub async fn ensure(
             .store
             .managed()
             .and(ids.store_security_group_id.as_deref());
-        let wanted = security_groups::function_egress(&spec.store.ports(), store_group);
+        let uri = match &spec.store.kind {
+            StoreKind::External(UriSource::Value(uri)) => Some(uri.clone()),
+            StoreKind::External(UriSource::Secret(arn)) => {
+                Some(secret::user_value(ctx.clients, arn).await?)
+            }
+            StoreKind::Managed(_) => None,
+        };
+        let wanted =
+            security_groups::function_egress(&spec.store.ports(uri.as_deref()), store_group);
         security_groups::limit_egress(ctx, function_group, &wanted).await?;
     }
 
@@ -176,6 +184,12 @@ pub async fn ensure(
             None => false,
         },
         store_secret_arn: store_secret_arn(spec, ids),
+        store_secret_customer_key: match &spec.store.kind {
+            StoreKind::External(UriSource::Secret(arn)) => {
+                secret::uses_customer_key(ctx.clients, arn).await
+            }
+            _ => false,
+        },
         replay_table_arn: replay_table_arn(spec, ids),
         network: match &ids.security_group_id {
             Some(group) if spec.network.in_vpc() => Some(iam::NetworkGrant {
@@ -383,9 +397,10 @@ pub fn replay_table_arn<'a>(spec: &Spec, ids: &'a Ids) -> Option<&'a str> {
 
 /// The secret the post-queue function reads at start: the one holding the connection string, or
 /// the managed store's writer secret.
-pub fn store_secret_arn<'a>(spec: &Spec, ids: &'a Ids) -> Option<&'a str> {
-    match spec.store.kind {
-        StoreKind::External { .. } => ids.store_uri_secret_arn.as_deref(),
+pub fn store_secret_arn<'a>(spec: &'a Spec, ids: &'a Ids) -> Option<&'a str> {
+    match &spec.store.kind {
+        StoreKind::External(UriSource::Value(_)) => ids.store_uri_secret_arn.as_deref(),
+        StoreKind::External(UriSource::Secret(arn)) => Some(arn),
         StoreKind::Managed(_) => ids.store_writer_secret_arn.as_deref(),
     }
 }
@@ -398,9 +413,10 @@ pub async fn store_connection(
     ids: &Ids,
 ) -> Result<Connection, ApplyError> {
     match &spec.store.kind {
-        StoreKind::External { .. } => Ok(Connection::UriSecret(
+        StoreKind::External(UriSource::Value(_)) => Ok(Connection::UriSecret(
             need(&ids.store_uri_secret_arn, "store_uri_secret_arn")?.to_owned(),
         )),
+        StoreKind::External(UriSource::Secret(arn)) => Ok(Connection::UriSecret(arn.clone())),
         StoreKind::Managed(_) => {
             let instance_id = need(&ids.instance_id, "instance_id")?;
             // The instance was made or found by this apply: gone now, it cannot be connected to.

@@ -70,7 +70,15 @@ pub fn services(state: &PipelineState) -> Vec<&'static str> {
     if managed_store || user_network {
         services.push("ec2");
     }
-    if managed_store {
+    // The machine image; a secret kept as an SSM parameter (described for its key, read for
+    // the store's ports).
+    let parameter = |arn: Option<&String>| arn.is_some_and(|arn| arn.starts_with("arn:aws:ssm:"));
+    let signature = state.signature.as_ref_option();
+    let store = state.store.as_ref_option();
+    if managed_store
+        || parameter(signature.and_then(|s| s.secret_arn.as_ref_option()))
+        || parameter(store.and_then(|s| s.mongodb_uri_secret_arn.as_ref_option()))
+    {
         services.push("ssm");
     }
     // The signing secret given by value, the connection string, the managed store's passwords.
@@ -240,7 +248,10 @@ pub fn clear_unused(state: &mut PipelineState) {
         state.store_role_arn = Value::Null;
         state.store_root_secret_arn = Value::Null;
         state.store_writer_secret_arn = Value::Null;
-    } else {
+    }
+    // Only a connection string given by value is kept in a secret of the pipeline's.
+    let uri_by_value = (state.store.as_ref_option()).is_some_and(|s| !s.mongodb_uri.is_null());
+    if !uri_by_value {
         state.store_uri_secret_arn = Value::Null;
     }
     // Only a signing secret given by value is kept in a secret of the pipeline's.

@@ -251,9 +251,16 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
     // A connection string given by value: the function reads it from the pipeline's own secret.
     let own_uri_secret = pick(Kind::Secret(Part::StoreUriSecret), None).map(id)?;
     let by_arn = store::uri_secret_arn(&post.environment);
-    if let Some(arn) = own_uri_secret.filter(|arn| by_arn == Some(arn.as_str())) {
-        block(&mut state.store).mongodb_uri = value_of(secret::value(clients, &arn).await?);
-        ids.store_uri_secret_arn = Some(arn);
+    match (own_uri_secret, by_arn) {
+        (Some(own), Some(arn)) if own == arn => {
+            block(&mut state.store).mongodb_uri = value_of(secret::value(clients, &own).await?);
+            ids.store_uri_secret_arn = Some(own);
+        }
+        // The user's secret.
+        (_, Some(arn)) if managed_store.is_none() => {
+            block(&mut state.store).mongodb_uri_secret_arn = Value::Value(arn.to_owned());
+        }
+        _ => {}
     }
     // A signing secret given by value: the function reads it from the pipeline's own secret.
     let own_secret = pick(Kind::Secret(Part::SigningSecret), None).map(id)?;

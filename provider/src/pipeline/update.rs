@@ -8,7 +8,7 @@ use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::TagChange;
-use crate::components::store::{StoreKind, instance};
+use crate::components::store::{StoreKind, UriSource, instance};
 use crate::components::{Context, api, functions, iam, mapping, queue, replay, retag_ec2, secret};
 use crate::model::{PipelineState, string_map};
 
@@ -64,11 +64,16 @@ pub async fn converge(
         .and_then(|prior| prior.signing_secret_arn.as_ref_option().cloned())
         .filter(|_| by_value.is_none());
 
-    if let (StoreKind::External { mongodb_uri }, Some(arn)) =
+    if let (StoreKind::External(UriSource::Value(mongodb_uri)), Some(arn)) =
         (&spec.store.kind, &ids.store_uri_secret_arn)
     {
         secret::converge(clients, arn, mongodb_uri).await?;
     }
+    // A connection string now in the user's secret: the pipeline's goes once the function reads
+    // the user's (below). (The plan already dropped its ARN: it is the prior state's.)
+    let unused_uri_secret = prior
+        .and_then(|prior| prior.store_uri_secret_arn.as_ref_option().cloned())
+        .filter(|_| !matches!(spec.store.kind, StoreKind::External(UriSource::Value(_))));
     let connection = store_connection(clients, spec, ids).await?;
     let mut environments = environments(spec, ids, &main.url, &connection);
     for (function, facts) in [(Function::PreQueue, pre), (Function::PostQueue, post)] {
@@ -77,7 +82,7 @@ pub async fn converge(
         };
         functions::converge(ctx, &facts, spec.function(function), environment).await?;
     }
-    if let Some(arn) = unused_secret {
+    for arn in unused_secret.into_iter().chain(unused_uri_secret) {
         secret::delete(clients, &arn).await?;
     }
     // A replay window removed: its table goes once the function no longer writes it.

@@ -1219,3 +1219,126 @@ async fn a_secret_deleted_with_a_recovery_window_is_restored_by_the_next_apply()
     let (code, output) = tf.plan();
     assert_eq!(code, 0, "{output}");
 }
+
+/// `store.mongodb_uri_secret_arn`: the connection string stays in the user's secret — out of the
+/// state and out of the function's configuration; the function reads exactly that secret, its
+/// egress follows the ports the secret's connection string names, and moving from a connection
+/// string given by value deletes the pipeline's own secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_string_in_the_users_secret_stays_out_of_the_state() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let (vpc_id, subnets) = user_network(&ec2, 50).await;
+    let uri = "mongodb://app:s3cr3t-pw@db.internal:27018/?replicaSet=rs0";
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let user_arn = secrets
+        .create_secret()
+        .name("team/mongodb-uri")
+        .secret_string(uri)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let network = format!(
+        "  network {{\n    vpc_id = \"{vpc_id}\"\n    subnet_ids = [\"{}\", \"{}\"]\n  }}\n",
+        subnets[0], subnets[1]
+    );
+    let tf = Terraform::new("uri-secret", &moto);
+    tf.write(&pipeline("ledger", &network));
+    tf.apply();
+    let own = tf.resource_values("nami_webhook_pipeline.this")["store_uri_secret_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    tf.write(&pipeline("ledger", &network).replace(
+        "mongodb_uri = \"mongodb://db.internal:27017/?directConnection=true\"",
+        &format!("mongodb_uri_secret_arn = \"{user_arn}\""),
+    ));
+    tf.apply();
+    let state = tf.resource_values("nami_webhook_pipeline.this");
+    assert_eq!(state["store_uri_secret_arn"], serde_json::Value::Null);
+    assert!(
+        secrets
+            .describe_secret()
+            .secret_id(&own)
+            .send()
+            .await
+            .is_err(),
+        "the pipeline's own secret is gone"
+    );
+    let state_text = tf.ok(&["state", "pull"]);
+    assert!(
+        !state_text.contains("s3cr3t-pw"),
+        "the connection string is in the state"
+    );
+
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let env = lambda
+        .get_function_configuration()
+        .function_name("nami-ledger-post-queue")
+        .send()
+        .await
+        .unwrap()
+        .environment
+        .unwrap()
+        .variables
+        .unwrap();
+    assert_eq!(env["NAMI_MONGODB_URI_SECRET_ARN"], user_arn);
+    assert!(!format!("{env:?}").contains("s3cr3t-pw"));
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let policy = iam
+        .get_role_policy()
+        .role_name("nami-ledger-post-queue")
+        .policy_name("nami")
+        .send()
+        .await
+        .unwrap();
+    let reads: Vec<String> = (decode_policy(&policy.policy_document)["Statement"]
+        .as_array()
+        .unwrap()
+        .iter())
+    .filter(|s| s["Action"].to_string().contains("secretsmanager:"))
+    .map(|s| s["Resource"].as_str().unwrap().to_owned())
+    .collect();
+    assert_eq!(reads, std::slice::from_ref(&user_arn));
+    // Egress: HTTPS, and the port the secret's connection string names.
+    let function_group = state["security_group_id"].as_str().unwrap();
+    assert_eq!(
+        egress(&ec2, function_group).await,
+        vec![
+            (443, "0.0.0.0/0".to_owned()),
+            (27018, "0.0.0.0/0".to_owned())
+        ]
+    );
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "{output}");
+
+    tf.ok(&["state", "rm", "nami_webhook_pipeline.this"]);
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "nami_webhook_pipeline.this",
+        "ledger",
+    ]);
+    let imported = tf.resource_values("nami_webhook_pipeline.this");
+    assert_eq!(
+        imported["store"]["mongodb_uri_secret_arn"],
+        user_arn.as_str()
+    );
+    let (code, output) = tf.plan();
+    assert_eq!(code, 0, "{output}");
+
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        secrets
+            .describe_secret()
+            .secret_id(&user_arn)
+            .send()
+            .await
+            .is_ok(),
+        "the user's secret is never touched"
+    );
+}

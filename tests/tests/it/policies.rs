@@ -104,6 +104,7 @@ fn every_policy() -> Vec<(String, Value, bool)> {
                     secret_arn: secret.as_deref(),
                     secret_customer_key: secret.is_some(),
                     store_secret_arn: store_secret,
+                    store_secret_customer_key: store_secret.is_some() && secret.is_some(),
                     replay_table_arn: Some(&replay_table),
                     network: placement,
                 };

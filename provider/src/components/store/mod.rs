@@ -53,6 +53,17 @@ pub fn schema() -> Block {
                 )),
             ),
             (
+                "mongodb_uri_secret_arn",
+                attribute(
+                    Text,
+                    Optional,
+                    "ARN of a Secrets Manager secret or SSM parameter holding the connection string of a MongoDB you have, read \
+                     by the post-queue function when it starts: the connection string stays out of the Terraform state (which \
+                     `mongodb_uri` cannot). At most one of `mongodb_uri` and `mongodb_uri_secret_arn`; neither: the managed \
+                     store. In a VPC, the provider reads it at apply to learn the store's ports (for the function's egress).",
+                ),
+            ),
+            (
                 "database",
                 attribute(
                     Text,
@@ -164,6 +175,22 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
             "it must start with mongodb:// or mongodb+srv://",
         );
     }
+    check.that(
+        !(store.mongodb_uri.is_value() && store.mongodb_uri_secret_arn.is_value()),
+        at("store", "mongodb_uri_secret_arn"),
+        "Conflicting connection strings",
+        "set only one of store.mongodb_uri and store.mongodb_uri_secret_arn",
+    );
+    if let Some(arn) = store.mongodb_uri_secret_arn.as_ref_option() {
+        check.that(
+            nami_contract::secret_arn::SecretStore::of_arn(arn).is_some(),
+            at("store", "mongodb_uri_secret_arn"),
+            "Invalid secret ARN",
+            format!(
+                "{arn:?}: expected arn:aws:secretsmanager:…:secret:… or arn:aws:ssm:…:parameter/…"
+            ),
+        );
+    }
     if let Some(database) = store.database.as_ref_option() {
         // MongoDB's own limits, and nothing a connection string would need to escape.
         check.that(
@@ -207,7 +234,7 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
     if let Some(uri) = store.mongodb_uri.as_ref_option().filter(|_| !in_vpc) {
         check_tls_outside_a_vpc(uri, check);
     }
-    if store.mongodb_uri.is_value() {
+    if !store.is_managed() {
         for (attribute, set) in [
             ("instance_type", store.instance_type.is_value()),
             ("image", store.image.is_value()),
@@ -219,7 +246,7 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
                 !set,
                 at("store", attribute),
                 "Managed-store setting with an existing store",
-                format!("store.{attribute} applies only to the managed store; remove it, or remove store.mongodb_uri"),
+                format!("store.{attribute} applies only to the managed store; remove it, or remove store.mongodb_uri / store.mongodb_uri_secret_arn"),
             );
         }
     }
@@ -320,12 +347,18 @@ pub struct ManagedSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     /// An existing MongoDB.
-    External {
-        /// Its connection string.
-        mongodb_uri: String,
-    },
+    External(UriSource),
     /// MongoDB on an EC2 instance the pipeline owns.
     Managed(ManagedSettings),
+}
+
+/// Where a store the user has is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UriSource {
+    /// Its connection string, given in the configuration (kept in a secret of the pipeline's).
+    Value(String),
+    /// The user's secret holding it.
+    Secret(String),
 }
 
 /// The store's settings.
@@ -351,10 +384,16 @@ impl Settings {
                 retain_volume: known(&store.retain_volume, "store.retain_volume")?,
                 volume_id: store.volume_id.as_ref_option().cloned(),
             })
+        } else if store.mongodb_uri_secret_arn.is_value() {
+            StoreKind::External(UriSource::Secret(known(
+                &store.mongodb_uri_secret_arn,
+                "store.mongodb_uri_secret_arn",
+            )?))
         } else {
-            StoreKind::External {
-                mongodb_uri: known(&store.mongodb_uri, "store.mongodb_uri")?,
-            }
+            StoreKind::External(UriSource::Value(known(
+                &store.mongodb_uri,
+                "store.mongodb_uri",
+            )?))
         };
         Ok(Settings {
             kind,
@@ -363,15 +402,13 @@ impl Settings {
         })
     }
 
-    /// The TCP ports the post-queue function connects to: those of the URI's hosts (27017 when a
-    /// host names none, and for `mongodb+srv://`, whose ports come from DNS), or the managed
-    /// store's.
-    pub fn ports(&self) -> BTreeSet<i32> {
+    /// The TCP ports the post-queue function connects to: those of the connection string's hosts
+    /// (27017 when a host names none, and for `mongodb+srv://`, whose ports come from DNS), or
+    /// the managed store's. `uri` is the connection string (read from its secret when the user
+    /// keeps it in one).
+    pub fn ports(&self, uri: Option<&str>) -> BTreeSet<i32> {
         let default = crate::components::security_groups::MONGODB_PORT;
-        let StoreKind::External { mongodb_uri } = &self.kind else {
-            return BTreeSet::from([default]);
-        };
-        let Some(hosts) = uri_hosts(mongodb_uri) else {
+        let Some(hosts) = uri.and_then(uri_hosts) else {
             return BTreeSet::from([default]);
         };
         hosts
@@ -391,7 +428,7 @@ impl Settings {
     pub fn managed(&self) -> Option<&ManagedSettings> {
         match &self.kind {
             StoreKind::Managed(settings) => Some(settings),
-            StoreKind::External { .. } => None,
+            StoreKind::External(_) => None,
         }
     }
 
@@ -516,13 +553,11 @@ mod tests {
     fn the_function_connects_to_the_ports_its_store_uri_names() {
         let ports = |uri: &str| {
             Settings {
-                kind: StoreKind::External {
-                    mongodb_uri: uri.into(),
-                },
+                kind: StoreKind::External(UriSource::Value(uri.into())),
                 database: "nami".into(),
                 collection: "c".into(),
             }
-            .ports()
+            .ports(Some(uri))
             .into_iter()
             .collect::<Vec<_>>()
         };
@@ -547,9 +582,7 @@ mod tests {
     fn import_reads_the_managed_store_back_from_the_environment() {
         let uri = managed_uri("10.42.1.7", "events");
         let settings = Settings {
-            kind: StoreKind::External {
-                mongodb_uri: uri.clone(),
-            },
+            kind: StoreKind::External(UriSource::Value(uri.clone())),
             database: "events".into(),
             collection: "inbound".into(),
         };

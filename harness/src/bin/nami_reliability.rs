@@ -249,8 +249,9 @@ fn secrets(root: &Path) -> anyhow::Result<String> {
     out.push_str(
         "### A replayed signature (`replay_window_seconds`)\n\n\
          A signed GitHub webhook, then the same bytes and signature under a fresh delivery id (the \
-         header GitHub does not sign), then the sender's own retry of the first delivery, through \
-         the local data plane with a one-hour window:\n\n\
+         header GitHub does not sign), then the sender's own retry of the first delivery, then \
+         another signed body under the first delivery's id, through the local data plane with a \
+         one-hour window:\n\n\
          | request | answer |\n| --- | ---: |\n",
     );
     let statuses = replay["statuses"].as_array().cloned().unwrap_or_default();
@@ -258,6 +259,7 @@ fn secrets(root: &Path) -> anyhow::Result<String> {
         "original",
         "replay, fresh delivery id",
         "retry of the original",
+        "another body, signed, under the original's delivery id",
     ]
     .iter()
     .zip(statuses)
@@ -266,8 +268,9 @@ fn secrets(root: &Path) -> anyhow::Result<String> {
     }
     let _ = writeln!(
         out,
-        "\nDocuments stored: {} (the original only).",
-        replay["stored"]
+        "\nDocuments stored: {} (the original only); conflicts recorded in `<collection>_conflicts`: {} \
+         (the other body, with both digests).",
+        replay["stored"], replay["conflicts"]
     );
     Ok(out)
 }

@@ -91,6 +91,15 @@ impl Deployed {
             .collection(&self.name)
     }
 
+    /// The pipeline's conflicts collection (a delivery id seen again with another body).
+    pub(crate) async fn conflicts(&self) -> mongodb::Collection<Document> {
+        mongodb::Client::with_uri_str(self.mongo.uri())
+            .await
+            .unwrap()
+            .database("nami")
+            .collection(&nami_contract::limits::conflicts_collection(&self.name))
+    }
+
     /// The `_id` of every stored document.
     pub(crate) async fn stored_ids(&self) -> BTreeSet<String> {
         let mut cursor = self.collection().await.find(Document::new()).await.unwrap();

@@ -4,7 +4,8 @@
 use nami_harness::Moto;
 
 use crate::support::{
-    Terraform, decode_policy, leftovers, managed_pipeline, pipeline, sdk, user_network,
+    Terraform, decode_policy, function_environment, leftovers, managed_pipeline, pipeline, sdk,
+    user_network,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1275,17 +1276,7 @@ async fn a_connection_string_in_the_users_secret_stays_out_of_the_state() {
         "the connection string is in the state"
     );
 
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
-    let env = lambda
-        .get_function_configuration()
-        .function_name("nami-ledger-post-queue")
-        .send()
-        .await
-        .unwrap()
-        .environment
-        .unwrap()
-        .variables
-        .unwrap();
+    let env = function_environment(&sdk, "nami-ledger-post-queue").await;
     assert_eq!(env["NAMI_MONGODB_URI_SECRET_ARN"], user_arn);
     assert!(!format!("{env:?}").contains("s3cr3t-pw"));
     let iam = aws_sdk_iam::Client::new(&sdk);

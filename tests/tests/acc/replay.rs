@@ -4,7 +4,7 @@
 
 use nami_harness::Moto;
 
-use crate::support::{Terraform, decode_policy, leftovers, sdk};
+use crate::support::{Terraform, decode_policy, function_environment, leftovers, sdk};
 
 fn config(scheme: &str, secret: &str, replay: &str) -> String {
     format!(
@@ -35,21 +35,6 @@ async fn pre_queue_policy(iam: &aws_sdk_iam::Client) -> serde_json::Value {
         .await
         .unwrap();
     decode_policy(&policy.policy_document)
-}
-
-async fn pre_queue_env(
-    lambda: &aws_sdk_lambda::Client,
-) -> std::collections::HashMap<String, String> {
-    lambda
-        .get_function_configuration()
-        .function_name("nami-hooks-pre-queue")
-        .send()
-        .await
-        .unwrap()
-        .environment
-        .unwrap()
-        .variables
-        .unwrap()
 }
 
 fn puts_on(policy: &serde_json::Value) -> Vec<String> {
@@ -131,8 +116,7 @@ async fn a_replay_window_keeps_a_table_the_pre_queue_function_alone_writes() {
     );
 
     // The function: its window and table by name; its role may put items there, nothing more.
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
-    let env = pre_queue_env(&lambda).await;
+    let env = function_environment(&sdk, "nami-hooks-pre-queue").await;
     assert_eq!(env["NAMI_REPLAY_WINDOW_SECONDS"], "3600");
     assert_eq!(env["NAMI_REPLAY_TABLE"], "nami-hooks-replay");
     let iam = aws_sdk_iam::Client::new(&sdk);
@@ -166,7 +150,7 @@ async fn a_replay_window_keeps_a_table_the_pre_queue_function_alone_writes() {
         .unwrap_or_default();
     assert!(tables.is_empty(), "{tables:?}");
     assert!(puts_on(&pre_queue_policy(&iam).await).is_empty());
-    let env = pre_queue_env(&lambda).await;
+    let env = function_environment(&sdk, "nami-hooks-pre-queue").await;
     assert!(!env.contains_key("NAMI_REPLAY_TABLE"), "{env:?}");
     let (code, output) = tf.plan();
     assert_eq!(code, 0, "{output}");

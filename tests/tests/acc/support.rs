@@ -134,6 +134,22 @@ pub(crate) async fn user_network(ec2: &aws_sdk_ec2::Client, octet: u8) -> (Strin
     (vpc_id, subnets)
 }
 
+/// The environment variables of function `name`, as Lambda reports them.
+pub(crate) async fn function_environment(
+    sdk: &SdkConfig,
+    name: &str,
+) -> std::collections::HashMap<String, String> {
+    aws_sdk_lambda::Client::new(sdk)
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap()
+        .environment
+        .and_then(|environment| environment.variables)
+        .unwrap_or_default()
+}
+
 /// The provider's own clients, pointed at moto.
 pub(crate) fn provider_clients(sdk: &SdkConfig) -> Clients {
     Clients::new(sdk, &Endpoints::default(), BTreeMap::new())

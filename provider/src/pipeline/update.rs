@@ -53,27 +53,35 @@ pub async fn converge(
         }
     }
 
-    // The signing secret: its value as configured; a secret no longer given by value goes once
-    // the function reads from elsewhere (below).
+    // The values given in the configuration, as configured, in the pipeline's secrets.
     let by_value = spec.signature.secret.as_ref_option();
     if let (Some(value), Some(arn)) = (by_value, &ids.signing_secret_arn) {
         secret::converge(clients, arn, value).await?;
     }
-    // (The plan already dropped its ARN: it is the prior state's.)
-    let unused_secret = prior
-        .and_then(|prior| prior.signing_secret_arn.as_ref_option().cloned())
-        .filter(|_| by_value.is_none());
-
-    if let (StoreKind::External(UriSource::Value(mongodb_uri)), Some(arn)) =
-        (&spec.store.kind, &ids.store_uri_secret_arn)
-    {
+    let uri_by_value = match &spec.store.kind {
+        StoreKind::External(UriSource::Value(mongodb_uri)) => Some(mongodb_uri),
+        _ => None,
+    };
+    if let (Some(mongodb_uri), Some(arn)) = (uri_by_value, &ids.store_uri_secret_arn) {
         secret::converge(clients, arn, mongodb_uri).await?;
     }
-    // A connection string now in the user's secret: the pipeline's goes once the function reads
-    // the user's (below). (The plan already dropped its ARN: it is the prior state's.)
-    let unused_uri_secret = prior
-        .and_then(|prior| prior.store_uri_secret_arn.as_ref_option().cloned())
-        .filter(|_| !matches!(spec.store.kind, StoreKind::External(UriSource::Value(_))));
+    // What the prior state has and this configuration no longer uses (a value now given by ARN,
+    // a replay window removed) goes once the functions no longer read or write it. (The plan
+    // already dropped its id: it is the prior state's.)
+    let unused = |id: fn(&PipelineState) -> &crate::model::Str, used: bool| {
+        prior
+            .and_then(|prior| id(prior).as_ref_option().cloned())
+            .filter(|_| !used)
+    };
+    let unused_secrets = [
+        unused(|s| &s.signing_secret_arn, by_value.is_some()),
+        unused(|s| &s.store_uri_secret_arn, uri_by_value.is_some()),
+    ];
+    let unused_table = unused(
+        |s| &s.replay_table_arn,
+        spec.signature.replay_window_seconds.is_value(),
+    );
+
     let connection = store_connection(clients, spec, ids).await?;
     let mut environments = environments(spec, ids, &main.url, &connection);
     for (function, facts) in [(Function::PreQueue, pre), (Function::PostQueue, post)] {
@@ -82,13 +90,9 @@ pub async fn converge(
         };
         functions::converge(ctx, &facts, spec.function(function), environment).await?;
     }
-    for arn in unused_secret.into_iter().chain(unused_uri_secret) {
+    for arn in unused_secrets.into_iter().flatten() {
         secret::delete(clients, &arn).await?;
     }
-    // A replay window removed: its table goes once the function no longer writes it.
-    let unused_table = prior
-        .and_then(|prior| prior.replay_table_arn.as_ref_option().cloned())
-        .filter(|_| spec.signature.replay_window_seconds.is_null());
     if let Some(arn) = unused_table {
         replay::delete(clients, &arn).await?;
     }

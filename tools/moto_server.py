@@ -18,6 +18,9 @@ appended or deleted by another thread meanwhile is lost or comes back (seen in a
 burst: 14 deleted messages reappeared after the visibility timeout). Both now hold the queue's
 own condition lock, which moto's long poll releases while it waits.
 
+And it answers Data Lifecycle Manager, which moto lacks (tools/moto_dlm.py: every request signed
+for the service `dlm` goes there).
+
 Usage: python tools/moto_server.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
 
@@ -86,6 +89,21 @@ def add_message_without_lambda_trigger(self, message):
 
 
 Queue.add_message = add_message_without_lambda_trigger
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moto_dlm  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def dispatch_with_dlm(self, environ, start_response):
+    if moto_dlm.is_dlm_request(environ):
+        return moto_dlm.app(environ, start_response)
+    return _dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = dispatch_with_dlm
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -74,6 +74,9 @@ pub enum Part {
     /// The secret holding the password of the managed store's writer (the post-queue function's
     /// user): `nami-<pipeline>-store-writer`.
     StoreWriterSecret,
+    /// The managed store's daily snapshots: the Data Lifecycle Manager policy (its description)
+    /// and the role it runs as: `nami-<pipeline>-snapshots`.
+    Snapshots,
 }
 
 impl Part {
@@ -101,6 +104,7 @@ impl Part {
             Part::StoreUriSecret => "store-uri",
             Part::StoreRootSecret => "store-root",
             Part::StoreWriterSecret => "store-writer",
+            Part::Snapshots => "snapshots",
         }
     }
 }

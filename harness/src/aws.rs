@@ -109,6 +109,18 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter(|name| name.starts_with("nami-"))
             .map(|name| format!("table {name}")),
     );
+    // Data Lifecycle Manager policies have no name: the provider's describe themselves by it.
+    let policies = aws_sdk_dlm::Client::new(sdk)
+        .get_lifecycle_policies()
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        (policies.policies.unwrap_or_default().into_iter())
+            .filter_map(|policy| policy.description)
+            .filter(|description| description.starts_with("nami-"))
+            .map(|description| format!("snapshot policy {description}")),
+    );
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
         tags.unwrap_or_default()

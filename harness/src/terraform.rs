@@ -26,7 +26,30 @@ impl RunningApply {
 /// One Terraform working folder under `target/acc/`.
 pub struct Terraform {
     dir: PathBuf,
-    endpoint: String,
+    /// The `terraform {}` and `provider "nami" {}` blocks every configuration starts with.
+    provider: String,
+    /// Whether the provider talks to AWS itself (the normal credential chain, `AWS_PROFILE`
+    /// included), not to moto.
+    real_aws: bool,
+}
+
+/// The provider block for AWS itself in `region`: credentials from the normal chain.
+pub fn real_aws_provider_block(region: &str) -> String {
+    format!(
+        r#"terraform {{
+  required_providers {{
+    nami = {{ source = "nami-serverless/nami" }}
+  }}
+}}
+
+provider "nami" {{
+  region = "{region}"
+  default_tags {{
+    tags = {{ team = "platform", purpose = "nami-real-aws-test" }}
+  }}
+}}
+"#
+    )
 }
 
 /// The provider block pointing every service at moto.
@@ -66,6 +89,23 @@ impl Terraform {
     /// A fresh folder for `test` whose provider calls `endpoint` for every service (moto, or a
     /// proxy in front of it).
     pub fn with_endpoint(test: &str, endpoint: &str) -> Self {
+        Terraform {
+            provider: provider_block(endpoint),
+            ..Terraform::fresh(test)
+        }
+    }
+
+    /// A fresh folder for `test` whose provider calls AWS itself in `region` (opt-in tests only:
+    /// it creates billable objects).
+    pub fn on_real_aws(test: &str, region: &str) -> Self {
+        Terraform {
+            provider: real_aws_provider_block(region),
+            real_aws: true,
+            ..Terraform::fresh(test)
+        }
+    }
+
+    fn fresh(test: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = workspace_root().join("target/acc").join(format!(
             "{test}-{}-{}",
@@ -83,7 +123,8 @@ impl Terraform {
         );
         Terraform {
             dir,
-            endpoint: endpoint.to_owned(),
+            provider: String::new(),
+            real_aws: false,
         }
     }
 
@@ -92,7 +133,8 @@ impl Terraform {
         std::fs::create_dir_all(&dir).unwrap();
         Terraform {
             dir,
-            endpoint: endpoint.to_owned(),
+            provider: provider_block(endpoint),
+            real_aws: false,
         }
     }
 
@@ -105,7 +147,7 @@ impl Terraform {
     pub fn write(&self, body: &str) {
         std::fs::write(
             self.dir.join("main.tf"),
-            format!("{}\n{body}", provider_block(&self.endpoint)),
+            format!("{}\n{body}", self.provider),
         )
         .unwrap();
     }
@@ -117,8 +159,10 @@ impl Terraform {
             .current_dir(&self.dir)
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
-            .env_remove("TF_LOG")
-            .env_remove("AWS_PROFILE");
+            .env_remove("TF_LOG");
+        if !self.real_aws {
+            command.env_remove("AWS_PROFILE");
+        }
         command
     }
 

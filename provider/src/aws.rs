@@ -33,6 +33,8 @@ pub struct Clients {
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     /// DynamoDB (the replay table).
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Data Lifecycle Manager (the managed store's snapshots).
+    pub dlm: aws_sdk_dlm::Client,
     /// The region every object is created in.
     pub region: String,
     /// The endpoint overrides they were built with.
@@ -87,6 +89,8 @@ pub struct Endpoints {
     pub secretsmanager: Option<String>,
     /// DynamoDB's endpoint.
     pub dynamodb: Option<String>,
+    /// Data Lifecycle Manager's endpoint.
+    pub dlm: Option<String>,
 }
 
 impl Endpoints {
@@ -102,6 +106,7 @@ impl Endpoints {
             ("ssm", &self.ssm),
             ("secretsmanager", &self.secretsmanager),
             ("dynamodb", &self.dynamodb),
+            ("dlm", &self.dlm),
         ]
         .into_iter()
         .filter(|(_, url)| url.is_some())
@@ -153,6 +158,7 @@ impl Clients {
                 aws_sdk_secretsmanager
             ),
             dynamodb: client!(sdk, endpoints.dynamodb.clone(), aws_sdk_dynamodb),
+            dlm: client!(sdk, endpoints.dlm.clone(), aws_sdk_dlm),
             endpoints: endpoints.clone(),
             region: sdk
                 .region()

@@ -7,9 +7,9 @@ use nami_contract::naming::{Function, Part, object_name};
 use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, FunctionFacts};
 use crate::components::queue::{self, QueueFacts};
-use crate::components::store::instance;
+use crate::components::store::{instance, snapshots};
 use crate::components::{api, iam, mapping, network, replay, secret, security_groups};
-use crate::ownership::Tagged;
+use crate::ownership::{Kind, Tagged};
 
 /// A pipeline as found by name: whatever of it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +60,10 @@ pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, Aws
         secret::inventory(clients, name),
         replay::inventory(clients, name),
     )?;
+    let snapshot_role = roles.iter().any(|role| role.kind == Kind::SnapshotRole);
+    let policies = snapshots::inventory(clients, name, snapshot_role).await?;
     Ok([
-        queues, roles, functions, apis, network, groups, store, secrets, tables,
+        queues, roles, functions, apis, network, groups, store, secrets, tables, policies,
     ]
     .concat())
 }

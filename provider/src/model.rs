@@ -108,6 +108,10 @@ pub struct PipelineState {
     pub store_uri_secret_arn: Str,
     /// ARN of the DynamoDB table of the replay window.
     pub replay_table_arn: Str,
+    /// ARN of the IAM role the managed store's snapshot policy runs as.
+    pub snapshot_role_arn: Str,
+    /// ID of the Data Lifecycle Manager policy snapshotting the data volume.
+    pub snapshot_policy_id: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.
@@ -214,6 +218,8 @@ pub struct StoreBlock {
     pub volume_id: Str,
     /// A store the user has: the secret holding its connection string.
     pub mongodb_uri_secret_arn: Str,
+    /// Managed store: days each daily snapshot of the data volume is kept (null: no snapshots).
+    pub snapshot_retention_days: Num,
     /// Deprecated, always null: where states before the store's secrets held its password.
     pub password: Str,
 }

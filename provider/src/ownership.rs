@@ -48,6 +48,10 @@ pub enum Kind {
     StoreRole,
     /// The DynamoDB table of a replay window.
     ReplayTable,
+    /// The IAM role the managed store's snapshot policy runs as.
+    SnapshotRole,
+    /// The Data Lifecycle Manager policy snapshotting the managed store's data volume.
+    SnapshotPolicy,
 }
 
 impl fmt::Display for Kind {
@@ -69,6 +73,8 @@ impl fmt::Display for Kind {
             Kind::Secret(part) => write!(f, "Secrets Manager secret ({})", part.suffix()),
             Kind::StoreRole => f.write_str("IAM role (store)"),
             Kind::ReplayTable => f.write_str("DynamoDB table"),
+            Kind::SnapshotRole => f.write_str("IAM role (snapshots)"),
+            Kind::SnapshotPolicy => f.write_str("Data Lifecycle Manager policy"),
         }
     }
 }

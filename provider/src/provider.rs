@@ -21,7 +21,7 @@ use crate::model::{Num, Str, StrMap};
 use crate::pipeline::PipelineResource;
 
 /// Services whose endpoint can be overridden in `endpoints {}`.
-pub const ENDPOINT_SERVICES: [&str; 10] = [
+pub const ENDPOINT_SERVICES: [&str; 11] = [
     "apigateway",
     "ec2",
     "iam",
@@ -31,6 +31,7 @@ pub const ENDPOINT_SERVICES: [&str; 10] = [
     "ssm",
     "secretsmanager",
     "dynamodb",
+    "dlm",
     "s3",
 ];
 
@@ -237,6 +238,7 @@ impl Provider for NamiProvider {
             ssm: endpoint("ssm"),
             secretsmanager: endpoint("secretsmanager"),
             dynamodb: endpoint("dynamodb"),
+            dlm: endpoint("dlm"),
         };
         let default_tags = config
             .default_tags

@@ -4,11 +4,13 @@
 //! own subnets and security group (for Lambda, never for the function's code), and write its own
 //! logs. No wildcard actions; only `ec2:DescribeNetworkInterfaces`, which has no resource type,
 //! names `*`. Trust: Lambda, for this account only. The managed store's: its instance (through
-//! an instance profile of the same name) may only read the store's two password secrets.
+//! an instance profile of the same name) may only read the store's two password secrets. The
+//! snapshots' (with `store.snapshot_retention_days`): Data Lifecycle Manager may only snapshot
+//! the data volume and delete the pipeline's own snapshots.
 
 use std::collections::BTreeMap;
 
-use nami_contract::naming::{Function, Part, object_name};
+use nami_contract::naming::{Function, PIPELINE_TAG, Part, object_name};
 use nami_contract::secret_arn::SecretStore;
 use serde_json::{Value, json};
 
@@ -355,6 +357,88 @@ pub async fn put_store_policy(
     Ok(())
 }
 
+/// Who may assume the snapshot policy's role: Data Lifecycle Manager. (As for the role AWS itself
+/// makes for it, `AWSDataLifecycleManagerDefaultRole`, no source condition: DLM documents none it
+/// sets. The policy below is what scopes the role: this pipeline's data volume and snapshots.)
+pub fn snapshot_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "dlm.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The snapshot policy's role policy: snapshot the data volume `volume_id` (only it), tag the
+/// snapshots it makes, delete only snapshots tagged as this pipeline's (DLM adds the tag), and
+/// the reads DLM needs (EC2's `Describe*` take no resource).
+pub fn snapshot_policy(region: &str, account: &str, volume_id: &str, pipeline: &str) -> Value {
+    let snapshots = format!("arn:aws:ec2:{region}::snapshot/*");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:CreateSnapshot"],
+                "Resource": [
+                    format!("arn:aws:ec2:{region}:{account}:volume/{volume_id}"),
+                    snapshots,
+                ]
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags"],
+                "Resource": snapshots
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:DeleteSnapshot"],
+                "Resource": snapshots,
+                "Condition": { "StringEquals": { format!("aws:ResourceTag/{PIPELINE_TAG}"): pipeline } }
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:DescribeSnapshots"],
+                "Resource": "*"
+            }
+        ]
+    })
+}
+
+/// Creates the role the snapshot policy runs as. Returns its ARN.
+pub async fn create_snapshot_role(ctx: Context<'_>) -> Result<String, AwsError> {
+    let description = format!(
+        "Nami pipeline {}: daily snapshots of the data volume",
+        ctx.name
+    );
+    let name = ctx.object_name(Part::Snapshots);
+    create_named_role(ctx, &name, &snapshot_trust_policy(), &description).await
+}
+
+/// Writes (or rewrites) the snapshot role's policy, for data volume `volume_id`.
+pub async fn put_snapshot_policy(
+    ctx: Context<'_>,
+    role_arn: &str,
+    volume_id: &str,
+) -> Result<(), AwsError> {
+    let account = account_of(role_arn).ok_or_else(|| {
+        AwsError::Unusable(format!("no account in the snapshot role's ARN {role_arn}"))
+    })?;
+    let policy = snapshot_policy(&ctx.clients.region, account, volume_id, ctx.name);
+    ctx.clients
+        .iam
+        .put_role_policy()
+        .role_name(name_in(role_arn))
+        .policy_name(POLICY_NAME)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .map_err(aws_error("iam:PutRolePolicy"))?;
+    Ok(())
+}
+
 /// Makes the instance profile of the store's role (same name) exist and hold the role. Returns
 /// the profile's name, for `RunInstances`.
 pub async fn ensure_instance_profile(ctx: Context<'_>, role_arn: &str) -> Result<String, AwsError> {
@@ -459,7 +543,7 @@ pub async fn delete_role(clients: &Clients, role_arn: &str) -> Result<(), AwsErr
     crate::aws::delete("iam:DeleteRole", iam.delete_role().role_name(name).send()).await
 }
 
-/// Both roles answering to `pipeline`'s names, with their tags (see [`crate::ownership`]).
+/// The roles answering to `pipeline`'s names, with their tags (see [`crate::ownership`]).
 pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
     let named = async |part: Part| -> Result<Option<Tagged>, AwsError> {
         let role = clients
@@ -475,6 +559,7 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
             let tags = role.tags.unwrap_or_default();
             let kind = match part {
                 Part::Function(function) => Kind::Role(function),
+                Part::Snapshots => Kind::SnapshotRole,
                 _ => Kind::StoreRole,
             };
             Tagged::new(
@@ -484,12 +569,13 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
             )
         }))
     };
-    let (pre, post, store) = tokio::try_join!(
+    let (pre, post, store, snapshots) = tokio::try_join!(
         named(Part::Function(Function::PreQueue)),
         named(Part::Function(Function::PostQueue)),
         named(Part::Store),
+        named(Part::Snapshots),
     )?;
-    Ok(pre.into_iter().chain(post).chain(store).collect())
+    Ok((pre.into_iter().chain(post).chain(store).chain(snapshots)).collect())
 }
 
 /// Writes the role's ARN into `state` (cleared when the role is gone).

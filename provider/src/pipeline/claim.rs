@@ -106,6 +106,8 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
     ids.signing_secret_arn = take(rest, Kind::Secret(Part::SigningSecret), None);
     ids.store_uri_secret_arn = take(rest, Kind::Secret(Part::StoreUriSecret), None);
     ids.replay_table_arn = take(rest, Kind::ReplayTable, None);
+    ids.snapshot_role_arn = take(rest, Kind::SnapshotRole, None);
+    ids.snapshot_policy_id = take(rest, Kind::SnapshotPolicy, None);
     if let Some(vpc_id) = take(rest, Kind::Vpc, None) {
         let candidates: Vec<String> = (rest.iter())
             .filter(|object| object.kind == Kind::Subnet)
@@ -157,6 +159,8 @@ fn one_of_each(rest: &mut Vec<Tagged>) -> Ids {
         signing_secret_arn: take(rest, Kind::Secret(Part::SigningSecret), None),
         store_uri_secret_arn: take(rest, Kind::Secret(Part::StoreUriSecret), None),
         replay_table_arn: take(rest, Kind::ReplayTable, None),
+        snapshot_role_arn: take(rest, Kind::SnapshotRole, None),
+        snapshot_policy_id: take(rest, Kind::SnapshotPolicy, None),
         security_group_id: take(rest, Kind::SecurityGroup, None),
         store_security_group_id: take(rest, Kind::SecurityGroup, None),
         vpc_id: take(rest, Kind::Vpc, None),

@@ -3,7 +3,7 @@
 //! midway leaves state that `destroy` cleans up, and the next apply finishes the job.
 //!
 //! Order: managed network → DLQ, roles, function security group, API → queue, managed store
-//! (secrets, role, group, volume, instance) → role policies → functions → mapping and route →
+//! (secrets, role, group, volume, instance, then its snapshots' role and policy) → role policies → functions → mapping and route →
 //! deployment.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
-use crate::components::store::{Connection, StoreKind, UriSource, instance};
+use crate::components::store::{Connection, StoreKind, UriSource, instance, snapshots};
 use crate::components::{
     Context, api, iam, mapping, network, queue, replay, secret, security_groups,
 };
@@ -378,6 +378,29 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     // A new instance, or one an interrupted create launched, gets the volume.
     let instance_id = need(&ids.instance_id, "instance_id")?;
     instance::ensure_attached(ctx, volume_id, instance_id).await?;
+    if let Some(retention_days) = settings.snapshot_retention_days {
+        ensure_snapshots(ctx, ids, retention_days).await?;
+    }
+    Ok(())
+}
+
+/// Makes the managed store's daily snapshots exist: the role (its policy naming the data
+/// volume, rewritten every apply), the volume's target tag, then the policy itself.
+async fn ensure_snapshots(
+    ctx: Context<'_>,
+    ids: &mut Ids,
+    retention_days: i32,
+) -> Result<(), ApplyError> {
+    if ids.snapshot_role_arn.is_none() {
+        ids.snapshot_role_arn = Some(iam::create_snapshot_role(ctx).await?);
+    }
+    let role_arn = need(&ids.snapshot_role_arn, "snapshot_role_arn")?;
+    let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
+    iam::put_snapshot_policy(ctx, role_arn, volume_id).await?;
+    snapshots::target(ctx, volume_id).await?;
+    if ids.snapshot_policy_id.is_none() {
+        ids.snapshot_policy_id = Some(snapshots::create(ctx, role_arn, retention_days).await?);
+    }
     Ok(())
 }
 

@@ -7,16 +7,17 @@
 //! acknowledged) and gets the rest of the delete timeout, halved, to drain through the still
 //! running mapping; if either queue then holds messages, destroy stops there and says so.
 //!
-//! Then the order: API and mapping (nothing new arrives, nothing is polled) → functions → store
-//! instance → roles (the store's with its instance profile), queue, secrets, data volume (unless
-//! retained), store group → function group, DLQ → managed network.
+//! Then the order: API, mapping and snapshot policy (nothing new arrives, nothing is polled or
+//! snapshotted) → functions → store instance → roles (the store's with its instance profile, the
+//! snapshots'), queue, secrets, data volume (unless retained), store group → function group, DLQ
+//! → managed network. Snapshots already taken stay.
 
 use tokio::time::Instant;
 
 use super::ids::{Ids, with_id};
 use crate::aws::{AwsError, Clients};
 use crate::components::queue::HoldsMessages;
-use crate::components::store::instance;
+use crate::components::store::{instance, snapshots};
 use crate::components::{
     Context, api, functions, iam, mapping, network, queue, replay, secret, security_groups,
 };
@@ -75,6 +76,10 @@ pub async fn teardown(
         .filter(|_| !scope.data_volume)
     {
         instance::mark_retained(clients, volume_id).await?;
+        // No later pipeline of this name snapshots a volume it did not adopt.
+        if owned.ids.snapshot_role_arn.is_some() {
+            snapshots::untarget(clients, volume_id).await?;
+        }
     }
     Ok(owned.foreign)
 }
@@ -140,6 +145,9 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
     tokio::try_join!(
         with_id(ids.api_id.as_deref(), |id| api::delete(clients, id)),
         with_id(ids.mapping_id.as_deref(), |id| mapping::delete(clients, id)),
+        with_id(ids.snapshot_policy_id.as_deref(), |id| snapshots::delete(
+            clients, id
+        )),
     )?;
     tokio::try_join!(
         with_id(ids.pre_queue_function_arn.as_deref(), |arn| {
@@ -167,6 +175,9 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
             clients, arn
         )),
         with_id(ids.store_role_arn.as_deref(), |arn| iam::delete_store_role(
+            clients, arn
+        )),
+        with_id(ids.snapshot_role_arn.as_deref(), |arn| iam::delete_role(
             clients, arn
         )),
         async {

@@ -70,6 +70,10 @@ pub struct Ids {
     pub store_uri_secret_arn: Option<String>,
     /// The replay window's table.
     pub replay_table_arn: Option<String>,
+    /// The role the managed store's snapshot policy runs as.
+    pub snapshot_role_arn: Option<String>,
+    /// The managed store's snapshot policy.
+    pub snapshot_policy_id: Option<String>,
     /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
     /// from the configuration, so a network whose create was interrupted is still known as its.
     pub managed_network: bool,
@@ -115,6 +119,8 @@ impl Ids {
             signing_secret_arn: id(&state.signing_secret_arn),
             store_uri_secret_arn: id(&state.store_uri_secret_arn),
             replay_table_arn: id(&state.replay_table_arn),
+            snapshot_role_arn: id(&state.snapshot_role_arn),
+            snapshot_policy_id: id(&state.snapshot_policy_id),
             managed_network: state
                 .store
                 .as_ref_option()
@@ -163,6 +169,8 @@ impl Ids {
         state.signing_secret_arn = value_of(self.signing_secret_arn.clone());
         state.store_uri_secret_arn = value_of(self.store_uri_secret_arn.clone());
         state.replay_table_arn = value_of(self.replay_table_arn.clone());
+        state.snapshot_role_arn = value_of(self.snapshot_role_arn.clone());
+        state.snapshot_policy_id = value_of(self.snapshot_policy_id.clone());
     }
 
     /// The URLs of the main queue and the dead-letter queue, where they exist.
@@ -289,6 +297,8 @@ impl Ids {
                 &self.store_uri_secret_arn,
             ),
             replay_table_arn: keep(Kind::ReplayTable, &self.replay_table_arn),
+            snapshot_role_arn: keep(Kind::SnapshotRole, &self.snapshot_role_arn),
+            snapshot_policy_id: keep(Kind::SnapshotPolicy, &self.snapshot_policy_id),
             managed_network: self.managed_network,
             ..Ids::default()
         };
@@ -335,7 +345,7 @@ where
 }
 
 /// The state's object-id attributes (subnets aside), for plans that mark them unknown or clear them.
-pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 26] {
+pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 28] {
     [
         &mut state.api_id,
         &mut state.api_resource_id,
@@ -363,6 +373,8 @@ pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 26] {
         &mut state.signing_secret_arn,
         &mut state.store_uri_secret_arn,
         &mut state.replay_table_arn,
+        &mut state.snapshot_role_arn,
+        &mut state.snapshot_policy_id,
     ]
 }
 

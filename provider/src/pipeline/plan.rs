@@ -62,7 +62,7 @@ pub fn validate_config(config: &PipelineState, diags: &mut Diagnostics) {
 /// The AWS services the provider calls for a pipeline like `state`: every pipeline's, EC2 for a
 /// VPC (the user's or the managed store's), SSM for the managed store's machine image, Secrets
 /// Manager for the secrets the pipeline keeps (every pipeline has one), DynamoDB for a replay
-/// window.
+/// window, Data Lifecycle Manager for the managed store's snapshots.
 pub fn services(state: &PipelineState) -> Vec<&'static str> {
     let mut services = vec!["apigateway", "iam", "lambda", "sqs"];
     let managed_store = managed_store(state) == Some(true);
@@ -88,7 +88,15 @@ pub fn services(state: &PipelineState) -> Vec<&'static str> {
     if replay {
         services.push("dynamodb");
     }
+    if managed_store && snapshots(state) {
+        services.push("dlm");
+    }
     services
+}
+
+/// Whether the managed store keeps daily snapshots (`store.snapshot_retention_days` set).
+fn snapshots(state: &PipelineState) -> bool {
+    (state.store.as_ref_option()).is_some_and(|s| !s.snapshot_retention_days.is_null())
 }
 
 /// With a partial `endpoints {}` block, the services this pipeline calls that would go to AWS
@@ -164,6 +172,7 @@ pub fn plan_update(
             store.image = configured.image;
             store.volume_size = configured.volume_size;
             store.retain_volume = configured.retain_volume;
+            store.snapshot_retention_days = configured.snapshot_retention_days;
         }
         plan_create(default_tags, state, diags);
         return replace;
@@ -263,6 +272,10 @@ pub fn clear_unused(state: &mut PipelineState) {
         (state.signature.as_ref_option()).is_some_and(|s| !s.replay_window_seconds.is_null());
     if !replay {
         state.replay_table_arn = Value::Null;
+    }
+    if !(managed_store && snapshots(state)) {
+        state.snapshot_role_arn = Value::Null;
+        state.snapshot_policy_id = Value::Null;
     }
 }
 

@@ -13,7 +13,7 @@ use super::plan::fill_defaults;
 use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
-use crate::components::store::{self, instance};
+use crate::components::store::{self, instance, snapshots};
 use crate::components::{api, iam, mapping, network, queue, secret};
 use crate::lookup::inventory;
 use crate::model::{
@@ -72,6 +72,7 @@ pub async fn refresh(
         security_groups::read_back(Group::Store, found, &mut state);
     }
     instance::read_back(clients, &mut state).await?;
+    snapshots::read_back(clients, &mut state).await?;
     for (part, arn) in [
         (Part::SigningSecret, ids.signing_secret_arn.as_deref()),
         (Part::StoreUriSecret, ids.store_uri_secret_arn.as_deref()),
@@ -239,6 +240,12 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
             .map(id)?
             .filter(|_| instance_id.is_some()),
         replay_table_arn: pick(Kind::ReplayTable, None).map(id)?,
+        snapshot_role_arn: pick(Kind::SnapshotRole, None)
+            .map(id)?
+            .filter(|_| instance_id.is_some()),
+        snapshot_policy_id: pick(Kind::SnapshotPolicy, None)
+            .map(id)?
+            .filter(|_| instance_id.is_some()),
         store_root_secret_arn: pick(Kind::Secret(Part::StoreRootSecret), None)
             .map(id)?
             .filter(|_| instance_id.is_some()),

@@ -184,6 +184,18 @@ fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
             ),
         ),
         (
+            "snapshot_role_arn",
+            computed(
+                "ARN of the IAM role (`nami-<name>-snapshots`) Data Lifecycle Manager runs the managed store's snapshot policy as, with `store.snapshot_retention_days`: it may snapshot only the data volume and delete only snapshots tagged as this pipeline's. Null without.",
+            ),
+        ),
+        (
+            "snapshot_policy_id",
+            computed(
+                "ID of the Data Lifecycle Manager policy (description `nami-<name>-snapshots`) that snapshots the managed store's data volume daily and deletes each snapshot after `store.snapshot_retention_days`. Null without.",
+            ),
+        ),
+        (
             "store_root_secret_arn",
             computed(
                 "ARN of the Secrets Manager secret (`nami-<name>-store-root`) holding the managed store's generated root password, for the operator (user `nami`, authentication database `admin`). The password is never in the state.",

@@ -8,7 +8,7 @@ use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::TagChange;
-use crate::components::store::{StoreKind, UriSource, instance};
+use crate::components::store::{StoreKind, UriSource, instance, snapshots};
 use crate::components::{Context, api, functions, iam, mapping, queue, replay, retag_ec2, secret};
 use crate::model::{PipelineState, string_map};
 
@@ -52,6 +52,7 @@ pub async fn converge(
             instance::record_retention(clients, volume_id, settings.retain_volume).await?;
         }
     }
+    converge_snapshots(ctx, spec, prior, ids).await?;
 
     // The values given in the configuration, as configured, in the pipeline's secrets.
     let by_value = spec.signature.secret.as_ref_option();
@@ -107,6 +108,44 @@ pub async fn converge(
     // After a rename: the throttle is the (new) stage's.
     let api_id = need(&ids.api_id, "api_id")?;
     api::throttle(ctx, api_id, &spec.api.stage, spec.api.throttle).await?;
+    Ok(())
+}
+
+/// Brings the snapshot policy to the configured retention (and back to enabled, targeting the
+/// data volume, run as its role); removes policy, target tag and role once unset.
+async fn converge_snapshots(
+    ctx: Context<'_>,
+    spec: &Spec,
+    prior: Option<&PipelineState>,
+    ids: &Ids,
+) -> Result<(), ApplyError> {
+    let clients = ctx.clients;
+    let retention = spec.store.managed().and_then(|s| s.snapshot_retention_days);
+    match (retention, &ids.snapshot_policy_id, &ids.snapshot_role_arn) {
+        (Some(days), Some(policy_id), Some(role_arn)) => {
+            let facts = snapshots::find(clients, policy_id).await?;
+            if facts.is_some_and(|facts| facts.drifted(ctx.name, role_arn, days)) {
+                snapshots::update(ctx, policy_id, role_arn, days).await?;
+            }
+        }
+        (None, _, _) => {
+            // The plan dropped the ids: they are the prior state's. The policy goes first (it
+            // runs as the role).
+            let prior_id = |id: fn(&PipelineState) -> &crate::model::Str| {
+                prior.and_then(|prior| id(prior).as_ref_option().cloned())
+            };
+            if let Some(policy_id) = prior_id(|s| &s.snapshot_policy_id) {
+                snapshots::delete(clients, &policy_id).await?;
+            }
+            if let Some(role_arn) = prior_id(|s| &s.snapshot_role_arn) {
+                if let Some(volume_id) = ids.data_volume_id.as_deref() {
+                    snapshots::untarget(clients, volume_id).await?;
+                }
+                iam::delete_role(clients, &role_arn).await?;
+            }
+        }
+        _ => {}
+    }
     Ok(())
 }
 
@@ -190,11 +229,15 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
         &ids.pre_queue_role_arn,
         &ids.post_queue_role_arn,
         &ids.store_role_arn,
+        &ids.snapshot_role_arn,
     ]
     .into_iter()
     .flatten()
     {
         iam::retag(clients, arn, change).await?;
+    }
+    if let Some(policy_id) = &ids.snapshot_policy_id {
+        snapshots::retag(clients, policy_id, change).await?;
     }
     if let Some(api_id) = &ids.api_id {
         api::retag(clients, api_id, change).await?;

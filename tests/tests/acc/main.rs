@@ -8,4 +8,5 @@ mod ownership;
 mod pipeline;
 mod queued_data;
 mod replay;
+mod snapshots;
 mod support;

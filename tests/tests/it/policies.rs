@@ -21,6 +21,7 @@ use terraform_provider_nami::components::iam::{self, Grants, NetworkGrant};
 
 const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
+const VOLUME: &str = "vol-0123456789abcdef0";
 
 /// parliament's findings for `policy`, one JSON object each.
 fn parliament(policy: &Value) -> Vec<Value> {
@@ -90,6 +91,16 @@ fn every_policy() -> Vec<(String, Value, bool)> {
             iam::store_policy(&[&root, &writer]),
             false,
         ),
+        (
+            "snapshots trust".to_owned(),
+            iam::snapshot_trust_policy(),
+            true,
+        ),
+        (
+            "snapshots".to_owned(),
+            iam::snapshot_policy(REGION, ACCOUNT, VOLUME, "orders"),
+            false,
+        ),
     ];
     for function in Function::ALL {
         for secret in &secrets {
@@ -153,4 +164,41 @@ fn parliament_does_find_an_over_grant() {
         findings.iter().any(|f| f["issue"] == "RESOURCE_STAR"),
         "{findings:?}"
     );
+}
+
+#[test]
+fn the_snapshot_role_may_snapshot_only_its_volume_and_delete_only_its_snapshots() {
+    let policy = iam::snapshot_policy(REGION, ACCOUNT, VOLUME, "orders");
+    let statements = policy["Statement"].as_array().unwrap();
+    let granting = |action: &str| -> Vec<&Value> {
+        (statements.iter())
+            .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+            .collect()
+    };
+    let [create] = granting("ec2:CreateSnapshot")[..] else {
+        panic!("one statement creates snapshots")
+    };
+    assert_eq!(
+        create["Resource"],
+        serde_json::json!([
+            format!("arn:aws:ec2:{REGION}:{ACCOUNT}:volume/{VOLUME}"),
+            format!("arn:aws:ec2:{REGION}::snapshot/*"),
+        ])
+    );
+    let [delete] = granting("ec2:DeleteSnapshot")[..] else {
+        panic!("one statement deletes snapshots")
+    };
+    assert_eq!(
+        delete["Condition"],
+        serde_json::json!({ "StringEquals": { "aws:ResourceTag/nami:pipeline": "orders" } })
+    );
+    // Nothing but the reads names every resource.
+    for statement in statements.iter().filter(|s| s["Resource"] == "*") {
+        for action in statement["Action"].as_array().unwrap() {
+            assert!(
+                action.as_str().unwrap().starts_with("ec2:Describe"),
+                "{action}"
+            );
+        }
+    }
 }

@@ -31,6 +31,7 @@ fn script() -> String {
             volume_size: 20,
             retain_volume: true,
             volume_id: None,
+            snapshot_retention_days: None,
         },
         Boot {
             volume_id: VOLUME,

@@ -595,6 +595,7 @@ mod tests {
             volume_size: 20,
             retain_volume: true,
             volume_id: None,
+            snapshot_retention_days: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! settings, the post-queue function's store variables, and their read-back on import.
 
 pub mod instance;
+pub mod snapshots;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -123,6 +124,21 @@ pub fn schema() -> Block {
                 ),
             ),
             (
+                "snapshot_retention_days",
+                attribute(
+                    Number,
+                    Optional,
+                    &format!(
+                        "Managed store: take a snapshot of the data volume every day (from {} UTC) and keep each this many \
+                         days, {}. Data Lifecycle Manager does it (`snapshot_policy_id`), as a role of the pipeline's that may \
+                         snapshot only this volume and delete only its snapshots (`snapshot_role_arn`). Unset: no snapshots. \
+                         Snapshots already taken outlive a destroy and a later unset.",
+                        snapshots::START_TIME_UTC,
+                        snapshots::RETENTION_DAYS,
+                    ),
+                ),
+            ),
+            (
                 "password",
                 sensitive(attribute(
                     Text,
@@ -217,6 +233,11 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
         );
     }
     check.limit(&store.volume_size, VOLUME_SIZE, at("store", "volume_size"));
+    check.limit(
+        &store.snapshot_retention_days,
+        snapshots::RETENTION_DAYS,
+        at("store", "snapshot_retention_days"),
+    );
     check.aws_id(
         store.volume_id.as_ref_option(),
         "vol",
@@ -241,6 +262,10 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
             ("volume_size", store.volume_size.is_value()),
             ("retain_volume", store.retain_volume.is_value()),
             ("volume_id", store.volume_id.is_value()),
+            (
+                "snapshot_retention_days",
+                store.snapshot_retention_days.is_value(),
+            ),
         ] {
             check.that(
                 !set,
@@ -341,6 +366,8 @@ pub struct ManagedSettings {
     pub retain_volume: bool,
     /// An existing volume to adopt as the data volume at create.
     pub volume_id: Option<String>,
+    /// Days each daily snapshot of the data volume is kept (`None`: no snapshots).
+    pub snapshot_retention_days: Option<i32>,
 }
 
 /// Which store, and its settings.
@@ -383,6 +410,13 @@ impl Settings {
                 volume_size: known_i32(&store.volume_size, "store.volume_size")?,
                 retain_volume: known(&store.retain_volume, "store.retain_volume")?,
                 volume_id: store.volume_id.as_ref_option().cloned(),
+                snapshot_retention_days: match store.snapshot_retention_days {
+                    Value::Null => None,
+                    _ => Some(known_i32(
+                        &store.snapshot_retention_days,
+                        "store.snapshot_retention_days",
+                    )?),
+                },
             })
         } else if store.mongodb_uri_secret_arn.is_value() {
             StoreKind::External(UriSource::Secret(known(

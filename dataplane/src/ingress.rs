@@ -2,8 +2,11 @@
 //!
 //! `POST /<stage>/webhook` becomes a REST proxy event (headers and multi-value headers, query
 //! parameters, base64 bodies for binary media types, request id, source IP); the function's
-//! proxy response becomes the HTTP response. Like API Gateway: 10 MB request limit (413), 29 s
-//! integration timeout (504), a failed invocation is a 502, an unknown route a 403.
+//! proxy response becomes the HTTP response. Like API Gateway and Lambda: 10 MB request limit
+//! (413), an event over Lambda's 6 MB invoke limit never reaches the function (413), 29 s
+//! integration timeout (504), a failed invocation or a response over 6 MB is a 502, an unknown
+//! route a 403. An invocation runs to its end even when the client gives up or the integration
+//! times out, as on Lambda: its work (an enqueued message) stays done, and it is counted.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +29,9 @@ use crate::http::{Reply, json, read_body, serve};
 
 /// API Gateway's payload limit for REST APIs.
 pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+/// Lambda's limit on a synchronous invocation's event (6 MiB): a larger event is refused
+/// (`RequestEntityTooLargeException`) before the function runs.
+pub const MAX_INVOKE_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 /// API Gateway's default integration timeout.
 pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 /// The one resource a pipeline's API has.
@@ -40,6 +46,9 @@ pub struct IngressStats {
     pub rejected: u64,
     /// Requests answered with a 5xx.
     pub failed: u64,
+    /// Invocations that ran to their end after their request was gone (the client gave up, or
+    /// the integration timed out): whatever they did, nobody was told.
+    pub abandoned: u64,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +56,7 @@ struct Counters {
     accepted: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
+    abandoned: AtomicU64,
 }
 
 /// The running ingress; stops when dropped.
@@ -110,6 +120,7 @@ impl Ingress {
             accepted: self.counters.accepted.load(Ordering::Relaxed),
             rejected: self.counters.rejected.load(Ordering::Relaxed),
             failed: self.counters.failed.load(Ordering::Relaxed),
+            abandoned: self.counters.abandoned.load(Ordering::Relaxed),
         }
     }
 }
@@ -128,6 +139,18 @@ fn gateway_error(status: StatusCode, message: &str, request_id: &str) -> Reply {
     reply
 }
 
+/// API Gateway's answer to a body over its 10 MB limit: plain text, no JSON.
+fn content_length_exceeded() -> Reply {
+    let text = format!("HTTP content length exceeded {MAX_REQUEST_BYTES} bytes.");
+    let mut reply = Reply::new(Full::new(Bytes::from(text)));
+    *reply.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    reply.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    reply
+}
+
 async fn handle(route: &Route, request: Request<Incoming>, peer: SocketAddr) -> Reply {
     let request_id = uuid::Uuid::new_v4().to_string();
     let stage_path = format!("/{}{RESOURCE_PATH}", route.pipeline.stage);
@@ -140,11 +163,7 @@ async fn handle(route: &Route, request: Request<Incoming>, peer: SocketAddr) -> 
     }
     let (parts, body) = request.into_parts();
     let Some(body) = read_body(body, MAX_REQUEST_BYTES).await else {
-        return gateway_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request Too Long",
-            &request_id,
-        );
+        return content_length_exceeded();
     };
     let event = proxy_event(
         &route.pipeline,
@@ -154,9 +173,32 @@ async fn handle(route: &Route, request: Request<Incoming>, peer: SocketAddr) -> 
         &body,
         peer,
         &request_id,
-    );
-    let invocation = route.function.invoke(Bytes::from(event.to_string()));
-    let output = match tokio::time::timeout(INTEGRATION_TIMEOUT, invocation).await {
+    )
+    .to_string();
+    if event.len() > MAX_INVOKE_REQUEST_BYTES {
+        // Lambda refuses the invocation; API Gateway answers 413 with a BadRequestException.
+        let mut reply = gateway_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Too Long",
+            &request_id,
+        );
+        reply.headers_mut().insert(
+            "x-amzn-errortype",
+            http::HeaderValue::from_static("BadRequestException"),
+        );
+        return reply;
+    }
+    // The invocation is a task of its own: a client that hangs up (which drops this future) or
+    // the integration timeout ends the request, never the invocation.
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let (function, counters) = (route.function.clone(), route.counters.clone());
+    tokio::spawn(async move {
+        let output = function.invoke(Bytes::from(event)).await;
+        if answer.send(output).is_err() {
+            counters.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let output = match tokio::time::timeout(INTEGRATION_TIMEOUT, answered).await {
         Err(_) => {
             return gateway_error(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -164,14 +206,14 @@ async fn handle(route: &Route, request: Request<Incoming>, peer: SocketAddr) -> 
                 &request_id,
             );
         }
-        Ok(Err(_)) => {
+        Ok(Err(_) | Ok(Err(_))) => {
             return gateway_error(
                 StatusCode::BAD_GATEWAY,
                 "Internal server error",
                 &request_id,
             );
         }
-        Ok(Ok(output)) => output,
+        Ok(Ok(Ok(output))) => output,
     };
     proxy_response(&output, &request_id).unwrap_or_else(|| {
         gateway_error(
@@ -241,15 +283,19 @@ pub fn proxy_event(
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let text = std::str::from_utf8(body).ok();
-    let (body, is_base64) = match text {
-        Some(text) if !is_binary(content_type, &pipeline.binary_media_types) => {
-            (Value::String(text.to_owned()), false)
-        }
-        _ => (
+    // Exactly as the API's binary media types say: a body they do not match is passed as text,
+    // bytes that are not UTF-8 replaced (U+FFFD), as API Gateway does — so a deployment without
+    // them breaks binary bodies here too.
+    let (body, is_base64) = if is_binary(content_type, &pipeline.binary_media_types) {
+        (
             Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
             true,
-        ),
+        )
+    } else {
+        (
+            Value::String(String::from_utf8_lossy(body).into_owned()),
+            false,
+        )
     };
     let body = if body == "" && !is_base64 {
         Value::Null
@@ -299,34 +345,47 @@ pub fn proxy_event(
 }
 
 /// The HTTP response for a proxy integration's output; `None` when the output is malformed
-/// (API Gateway answers 502 then).
+/// (API Gateway answers 502 then): not a JSON object, no valid `statusCode`, a `body` that is not
+/// a string, base64 that does not decode. A header in both `headers` and `multiValueHeaders` gets
+/// the values of both, a value written in both once (API Gateway merges them).
 pub fn proxy_response(output: &[u8], request_id: &str) -> Option<Reply> {
     let output: Value = serde_json::from_slice(output).ok()?;
     let status = StatusCode::from_u16(u16::try_from(output["statusCode"].as_u64()?).ok()?).ok()?;
-    let body = match output["body"].as_str() {
-        None => Bytes::new(),
-        Some(body) if output["isBase64Encoded"].as_bool() == Some(true) => Bytes::from(
+    let body = match &output["body"] {
+        Value::Null => Bytes::new(),
+        Value::String(body) if output["isBase64Encoded"].as_bool() == Some(true) => Bytes::from(
             base64::engine::general_purpose::STANDARD
                 .decode(body)
                 .ok()?,
         ),
-        Some(body) => Bytes::from(body.to_owned()),
+        Value::String(body) => Bytes::from(body.clone()),
+        _ => return None,
     };
-    let mut reply = Reply::new(Full::new(body));
-    *reply.status_mut() = status;
-    let headers = reply.headers_mut();
+    let mut merged = BTreeMap::<String, Vec<String>>::new();
     if let Some(map) = output["multiValueHeaders"].as_object() {
         for (name, values) in map {
-            for value in values.as_array().into_iter().flatten() {
-                append(headers, name, value);
-            }
+            let values = values.as_array().into_iter().flatten().map(header_text);
+            merged
+                .entry(name.to_ascii_lowercase())
+                .or_default()
+                .extend(values);
         }
     }
     if let Some(map) = output["headers"].as_object() {
         for (name, value) in map {
-            if !headers.contains_key(name.as_str()) {
-                append(headers, name, value);
+            let values = merged.entry(name.to_ascii_lowercase()).or_default();
+            let value = header_text(value);
+            if !values.contains(&value) {
+                values.push(value);
             }
+        }
+    }
+    let mut reply = Reply::new(Full::new(body));
+    *reply.status_mut() = status;
+    let headers = reply.headers_mut();
+    for (name, values) in &merged {
+        for value in values {
+            append(headers, name, value);
         }
     }
     if let Ok(value) = http::HeaderValue::from_str(request_id) {
@@ -335,14 +394,17 @@ pub fn proxy_response(output: &[u8], request_id: &str) -> Option<Reply> {
     Some(reply)
 }
 
-fn append(headers: &mut HeaderMap, name: &str, value: &Value) {
-    let text = match value {
+fn header_text(value: &Value) -> String {
+    match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
+    }
+}
+
+fn append(headers: &mut HeaderMap, name: &str, value: &str) {
     if let (Ok(name), Ok(value)) = (
         http::HeaderName::from_bytes(name.as_bytes()),
-        http::HeaderValue::from_str(&text),
+        http::HeaderValue::from_str(value),
     ) {
         headers.append(name, value);
     }
@@ -364,6 +426,79 @@ mod tests {
         assert!(!is_binary(Some("text/plain"), &[]));
     }
 
+    fn pipeline(binary_media_types: &[&str]) -> PipelineSpec {
+        use crate::discovery::{FunctionSpec, MappingSpec, QueueSpec};
+        let function = FunctionSpec {
+            name: "nami-p-pre-queue".into(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:nami-p-pre-queue".into(),
+            timeout: Duration::from_secs(10),
+            memory_mb: 128,
+            code_sha256: String::new(),
+            environment: BTreeMap::new(),
+        };
+        let queue = QueueSpec {
+            url: "http://q".into(),
+            arn: "arn:aws:sqs:us-east-1:123456789012:nami-p".into(),
+            visibility_timeout: Duration::from_secs(60),
+        };
+        PipelineSpec {
+            name: "p".into(),
+            api_id: "a1".into(),
+            stage: "prod".into(),
+            binary_media_types: binary_media_types.iter().map(|t| (*t).to_owned()).collect(),
+            pre_queue: function.clone(),
+            post_queue: function,
+            mapping: MappingSpec {
+                uuid: "m".into(),
+                batch_size: 10,
+                batching_window: Duration::ZERO,
+                max_concurrency: None,
+                report_batch_item_failures: true,
+                enabled: true,
+            },
+            queue,
+            dead_letter_queue: None,
+        }
+    }
+
+    fn event_for(binary_media_types: &[&str], content_type: &str, body: &[u8]) -> Value {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
+        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+        proxy_event(
+            &pipeline(binary_media_types),
+            &Method::POST,
+            &headers,
+            None,
+            body,
+            peer,
+            "r",
+        )
+    }
+
+    #[test]
+    fn bodies_are_base64_exactly_when_a_binary_media_type_matches() {
+        let bytes = [0xff, 0xfe, b'{', 0x80];
+        let all = event_for(&["*/*"], "application/json", &bytes);
+        assert_eq!(all["isBase64Encoded"], true);
+        assert_eq!(
+            all["body"],
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        );
+        // Without a matching binary media type the body is text, as API Gateway passes it: bytes
+        // that are not UTF-8 are replaced.
+        let none = event_for(&[], "application/octet-stream", &bytes);
+        assert_eq!(none["isBase64Encoded"], false);
+        assert_eq!(none["body"], "\u{fffd}\u{fffd}{\u{fffd}");
+        let images = event_for(&["image/*"], "application/octet-stream", &bytes);
+        assert_eq!(images["isBase64Encoded"], false);
+        let text = event_for(&[], "application/json", br#"{"a":1}"#);
+        assert_eq!(
+            (text["body"].as_str(), text["isBase64Encoded"].as_bool()),
+            (Some(r#"{"a":1}"#), Some(false))
+        );
+    }
+
     #[test]
     fn a_malformed_proxy_response_is_rejected() {
         assert!(proxy_response(b"not json", "id").is_none());
@@ -376,5 +511,37 @@ mod tests {
         assert_eq!(reply.status(), 401);
         assert_eq!(reply.headers().get_all("x-a").iter().count(), 2);
         assert_eq!(reply.headers()["x-amzn-requestid"], "req-1");
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_string_is_a_bad_gateway() {
+        assert!(proxy_response(br#"{"statusCode":200,"body":{"ok":true}}"#, "id").is_none());
+        assert!(proxy_response(br#"{"statusCode":200,"body":42}"#, "id").is_none());
+        assert!(
+            proxy_response(
+                br#"{"statusCode":200,"body":"%%","isBase64Encoded":true}"#,
+                "id"
+            )
+            .is_none()
+        );
+        let empty = proxy_response(br#"{"statusCode":204}"#, "id").unwrap();
+        assert_eq!(empty.status(), 204);
+        assert!(proxy_response(br#"{"statusCode":200,"body":null}"#, "id").is_some());
+    }
+
+    #[test]
+    fn headers_and_multi_value_headers_are_merged() {
+        let reply = proxy_response(
+            br#"{"statusCode":200,"headers":{"X-A":"single","x-b":"same"},"multiValueHeaders":{"x-a":["one","two"],"X-B":["same"]},"body":""}"#,
+            "id",
+        )
+        .unwrap();
+        let values = |name: &str| -> Vec<&str> {
+            (reply.headers().get_all(name).iter())
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(values("x-a"), ["one", "two", "single"]);
+        assert_eq!(values("x-b"), ["same"], "a pair in both appears once");
     }
 }

@@ -251,24 +251,31 @@ fn all_ids(batch: &[Message]) -> HashSet<String> {
 }
 
 /// The messages to leave on the queue after a successful invocation. With partial batch
-/// responses, a response naming an id outside the batch (or an unreadable one) fails the whole
-/// batch, as Lambda does.
+/// responses, Lambda's rules: `null`, an object without `batchItemFailures` and an empty or null
+/// list are complete success; every entry must be an object whose `itemIdentifier` is the id of a
+/// message of the batch; anything else — not JSON, a string, an array, a list that is not a list,
+/// an entry without a valid id — fails the whole batch.
 pub fn failed_items(output: &[u8], batch: &[Message], partial: bool) -> HashSet<String> {
     if !partial {
         return HashSet::new();
     }
-    let response: Value = match serde_json::from_slice(output) {
-        Ok(Value::Null) => return HashSet::new(),
-        Ok(response) => response,
-        Err(_) => return all_ids(batch),
-    };
-    let Some(failures) = response.get("batchItemFailures") else {
-        return HashSet::new();
-    };
     let ids = all_ids(batch);
+    let response: Value = match serde_json::from_slice(output) {
+        Ok(response) => response,
+        Err(_) => return ids,
+    };
+    let failures = match &response {
+        Value::Null => return HashSet::new(),
+        Value::Object(fields) => match fields.get("batchItemFailures") {
+            None | Some(Value::Null) => return HashSet::new(),
+            Some(Value::Array(failures)) => failures,
+            Some(_) => return ids,
+        },
+        _ => return ids,
+    };
     let mut failed = HashSet::new();
-    for failure in failures.as_array().into_iter().flatten() {
-        match failure["itemIdentifier"].as_str() {
+    for failure in failures {
+        match failure.get("itemIdentifier").and_then(Value::as_str) {
             Some(id) if ids.contains(id) => {
                 failed.insert(id.to_owned());
             }
@@ -356,6 +363,46 @@ mod tests {
         let unknown = br#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#;
         assert_eq!(ids(failed_items(unknown, &batch, true)), ["a", "b", "c"]);
         assert_eq!(ids(failed_items(b"<html>", &batch, true)), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_response_that_is_not_a_batch_response_fails_the_whole_batch() {
+        let batch = batch(&["m-1", "m-2"]);
+        let failed = |output: &[u8]| {
+            let mut v: Vec<_> = failed_items(output, &batch, true).into_iter().collect();
+            v.sort();
+            v
+        };
+        for output in [
+            &br#"{"batchItemFailures":"m-1"}"#[..],
+            br#""m-1""#,
+            br#"["m-1"]"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":null}]}"#,
+            br#"{"batchItemFailures":[{"id":"m-1"}]}"#,
+            br#"{"batchItemFailures":["m-1"]}"#,
+            b"42",
+        ] {
+            assert_eq!(
+                failed(output),
+                ["m-1", "m-2"],
+                "{}",
+                String::from_utf8_lossy(output)
+            );
+        }
+        // Lambda's complete successes.
+        for output in [
+            &b"null"[..],
+            b"{}",
+            br#"{"batchItemFailures":null}"#,
+            br#"{"batchItemFailures":[]}"#,
+        ] {
+            assert!(
+                failed(output).is_empty(),
+                "{}",
+                String::from_utf8_lossy(output)
+            );
+        }
     }
 
     #[test]

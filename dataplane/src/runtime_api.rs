@@ -22,8 +22,9 @@ use tokio::time::Instant;
 
 use crate::http::{Reply, json, read_body, serve};
 
-/// Lambda's limit on a synchronous response payload.
-pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// Lambda's limit on a synchronous response payload: 6 MiB and 100 bytes (6,291,556, as Lambda
+/// reports it in `Function.ResponseSizeTooLarge`).
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 const API_PREFIX: &str = "/2018-06-01/runtime";
 
 /// An error a runtime reported, in the Runtime API's JSON shape.

@@ -1,6 +1,6 @@
 //! A fault-injecting proxy on loopback in front of moto: it answers a chosen share of AWS calls
 //! itself — with the service's throttling error, an HTTP 500, or a dropped connection — and
-//! forwards the rest. Every fault is injected *before* the call reaches moto, as AWS's own
+//! forwards the rest, holding one chosen operation for a while if asked (a slow AWS). Every fault is injected *before* the call reaches moto, as AWS's own
 //! throttling and front-end failures happen, so a faulted call changed nothing.
 //!
 //! The service of each call is read from its SigV4 credential scope, so a throttling error has
@@ -70,6 +70,8 @@ struct Counters {
 
 struct Shared {
     upstream: SocketAddr,
+    /// Calls (by their `x-amz-target`) held this long before they are forwarded.
+    delay: Mutex<Option<(String, std::time::Duration)>>,
     /// Faulted calls per million.
     share_ppm: AtomicU64,
     random: Mutex<u64>,
@@ -122,6 +124,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             share_ppm: AtomicU64::new(ppm(percent)),
+            delay: Mutex::new(None),
             random: Mutex::new(seed | 1),
             counters: Counters::default(),
         });
@@ -151,6 +154,14 @@ impl FaultProxy {
     /// The URL to point every service's endpoint at.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// Holds every call of JSON-protocol operation `target` (its `x-amz-target`, e.g.
+    /// `AmazonSQS.SendMessage`) for `delay` before forwarding it: a slow AWS, for the callers'
+    /// timeouts. The call still happens.
+    pub fn delay(&self, target: &str, delay: std::time::Duration) {
+        *self.shared.delay.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((target.to_owned(), delay));
     }
 
     /// What the proxy has seen and done so far.
@@ -210,6 +221,20 @@ async fn handle(
     };
     match fate {
         Fate::Forward => {
+            let target = request
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok());
+            let held = (shared
+                .delay
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone())
+            .filter(|(delayed, _)| target == Some(delayed.as_str()))
+            .map(|(_, delay)| delay);
+            if let Some(delay) = held {
+                tokio::time::sleep(delay).await;
+            }
             counters.forwarded.fetch_add(1, Ordering::Relaxed);
             Ok(forward(shared.upstream, request)
                 .await
@@ -318,6 +343,7 @@ mod tests {
         let shared = |seed| Shared {
             upstream: "127.0.0.1:1".parse().unwrap(),
             share_ppm: AtomicU64::new(ppm(20)),
+            delay: Mutex::new(None),
             random: Mutex::new(seed),
             counters: Counters::default(),
         };

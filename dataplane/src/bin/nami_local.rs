@@ -247,10 +247,11 @@ async fn main() -> anyhow::Result<()> {
     let post = data_plane.post_queue().stats();
     data_plane.shutdown(Duration::from_secs(5)).await;
     println!(
-        "nami-local: stopped. webhooks: {} accepted, {} rejected, {} failed; queue: {} received, {} deleted, {} left for retry; invocations: pre-queue {} ({} errors), post-queue {} ({} errors, {} timeouts)",
+        "nami-local: stopped. webhooks: {} accepted, {} rejected, {} failed, {} finished after their sender gave up; queue: {} received, {} deleted, {} left for retry; invocations: pre-queue {} ({} errors), post-queue {} ({} errors, {} timeouts)",
         ingress.accepted,
         ingress.rejected,
         ingress.failed,
+        ingress.abandoned,
         poller.received,
         poller.deleted,
         poller.retried,

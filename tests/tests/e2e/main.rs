@@ -6,6 +6,7 @@ mod cli;
 mod delivery;
 mod durability;
 mod failures;
+mod fidelity;
 mod replay;
 mod runtime;
 mod secrets;

@@ -67,16 +67,23 @@ impl Deployed {
     /// Starts the data plane in this process, optionally pointing the post-queue function at
     /// another store.
     pub(crate) async fn start(&self, mongodb_uri: Option<String>) -> DataPlane {
-        let options = Options {
+        self.start_with(|options| options.mongodb_uri = mongodb_uri)
+            .await
+    }
+
+    /// Starts the data plane in this process with `adjust` applied to its options.
+    pub(crate) async fn start_with(&self, adjust: impl FnOnce(&mut Options)) -> DataPlane {
+        let mut options = Options {
             pipeline: self.name.clone(),
             endpoint: Some(self.moto.endpoint()),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            mongodb_uri,
+            mongodb_uri: None,
             artifact_folders: vec![workspace_root().join("target/lambda")],
             work_dir: workspace_root().join("target/e2e"),
             pre_queue_concurrency: 8,
             default_post_queue_concurrency: 2,
         };
+        adjust(&mut options);
         DataPlane::start(&self.sdk, &options)
             .await
             .expect("the data plane starts")

@@ -1,7 +1,11 @@
 //! Running a function like Lambda does: execution environments (one `bootstrap` process each,
 //! with its own Runtime API), at most `concurrency` of them busy at once, reused while healthy,
-//! replaced after an init failure, a crash or a timeout. Every environment writes a log stream
-//! with Lambda's `START` / `END` / `REPORT` lines around each invocation.
+//! replaced after an init failure, a crash or a timeout. Between invocations an environment is
+//! frozen (SIGSTOP once its runtime waits in `/next`, SIGCONT when work arrives), so background
+//! work does not run, and one idle too long is reclaimed; an init that misses the 10 s init limit
+//! is retried within the first invocation, bounded by the function's timeout ([`Lifecycle`]).
+//! Every environment writes a log stream with Lambda's `START` / `END` / `REPORT` lines around
+//! each invocation.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -21,6 +25,38 @@ use crate::runtime_api::{Diagnostic, Invocation, Outcome, RuntimeApi};
 
 /// How long a runtime may take to start and ask for its first invocation (Lambda's init limit).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The error type of an init that missed its limit.
+const INIT_TIMEOUT_ERROR: &str = "Runtime.InitTimeout";
+
+/// How long a runtime may take, after an invocation, to ask for the next one before it is
+/// frozen anyway (a runtime that never asks again keeps running, as it would on Lambda until the
+/// environment is reclaimed).
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// How execution environments live between invocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// How long a runtime may take to start and ask for its first invocation; past it, the init
+    /// is retried within the invocation, bounded by the function's timeout. Lambda's: 10 s.
+    pub init_timeout: Duration,
+    /// Freeze an environment between invocations (SIGSTOP, as Lambda freezes it): background
+    /// threads and timers do not run while it waits.
+    pub freeze: bool,
+    /// Reclaim (stop) an environment idle this long, as Lambda does after a while; the next
+    /// invocation is then a cold start. `None`: never.
+    pub reclaim_after: Option<Duration>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            init_timeout: INIT_TIMEOUT,
+            freeze: true,
+            reclaim_after: None,
+        }
+    }
+}
 
 /// Why an invocation did not produce a response.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +99,10 @@ pub struct FunctionStats {
     pub init_errors: u64,
     /// Execution environments started.
     pub cold_starts: u64,
+    /// Inits that missed the init limit and were retried within their invocation.
+    pub init_retries: u64,
+    /// Idle environments reclaimed.
+    pub reclaimed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +112,8 @@ struct Counters {
     timeouts: AtomicU64,
     init_errors: AtomicU64,
     cold_starts: AtomicU64,
+    init_retries: AtomicU64,
+    reclaimed: AtomicU64,
 }
 
 /// Runs one function's `bootstrap` in execution environments on demand.
@@ -85,7 +127,8 @@ struct Host {
     spec: FunctionSpec,
     bootstrap: PathBuf,
     environment: Vec<(String, String)>,
-    slots: Semaphore,
+    lifecycle: Lifecycle,
+    slots: Arc<Semaphore>,
     idle: Mutex<Vec<Environment>>,
     logs: PathBuf,
     next_environment: AtomicU64,
@@ -94,13 +137,14 @@ struct Host {
 
 impl FunctionHost {
     /// A host for `spec` running `bootstrap` with exactly `environment` (plus the Runtime API
-    /// address and log stream name of each environment), at most `concurrency` at once, logging
-    /// under `logs`.
+    /// address and log stream name of each environment), at most `concurrency` at once, its
+    /// environments living as `lifecycle` says, logging under `logs`.
     pub fn new(
         spec: FunctionSpec,
         bootstrap: PathBuf,
         environment: Vec<(String, String)>,
         concurrency: usize,
+        lifecycle: Lifecycle,
         logs: PathBuf,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&logs)?;
@@ -109,7 +153,8 @@ impl FunctionHost {
                 spec,
                 bootstrap,
                 environment,
-                slots: Semaphore::new(concurrency.max(1)),
+                lifecycle,
+                slots: Arc::new(Semaphore::new(concurrency.max(1))),
                 idle: Mutex::new(Vec::new()),
                 logs,
                 next_environment: AtomicU64::new(0),
@@ -131,33 +176,52 @@ impl FunctionHost {
     /// Invokes the function synchronously with a JSON `payload`; waits for a free slot first.
     pub async fn invoke(&self, payload: Bytes) -> Result<Bytes, InvokeError> {
         let host = &self.inner;
-        let _slot = host
-            .slots
-            .acquire()
+        let slot = (host.slots.clone())
+            .acquire_owned()
             .await
             .map_err(|_| InvokeError::ShutDown)?;
+        let started = Instant::now();
         host.counters.invocations.fetch_add(1, Ordering::Relaxed);
-        let warm = host.idle.lock().expect("idle environments").pop();
+        let warm = self.take_idle().await;
         let mut environment = match warm {
             Some(environment) => environment,
             None => {
-                host.counters.cold_starts.fetch_add(1, Ordering::Relaxed);
-                Environment::start(host).await.inspect_err(|error| {
-                    host.counters.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(function = %host.spec.name, %error, "no execution environment");
-                })?
+                self.cold_start(started + host.lifecycle.init_timeout)
+                    .await?
             }
         };
-        let result = environment.run(host, payload).await;
+        let mut result = environment.run(host, payload.clone(), None).await;
+        if is_init_timeout(&result) {
+            // Lambda retries an init that missed its limit as part of the first invocation,
+            // within the function's timeout.
+            let limit = host.lifecycle.init_timeout;
+            environment.line(&format!(
+                "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+                limit.as_secs_f64() * 1000.0
+            ));
+            environment.stop().await;
+            host.counters.init_retries.fetch_add(1, Ordering::Relaxed);
+            let deadline = started + host.spec.timeout;
+            environment = self.cold_start(deadline).await?;
+            result = environment.run(host, payload, Some(deadline)).await;
+        }
         match &result {
-            Ok(_) | Err(InvokeError::Function(_)) => {
-                if !host.slots.is_closed() {
-                    host.idle
-                        .lock()
-                        .expect("idle environments")
-                        .push(environment);
-                }
+            Ok(_) | Err(InvokeError::Function(_)) if !host.slots.is_closed() => {
+                // Back to the idle ones once its runtime waits for work (frozen there), the slot
+                // held until then; the caller has its answer already.
+                let host = self.inner.clone();
+                tokio::spawn(async move {
+                    environment.settle(host.lifecycle.freeze).await;
+                    if host.slots.is_closed() {
+                        // Shut down meanwhile.
+                        environment.stop().await;
+                    } else {
+                        (host.idle.lock().expect("idle environments")).push(environment);
+                    }
+                    drop(slot);
+                });
             }
+            Ok(_) | Err(InvokeError::Function(_)) => {}
             Err(_) => environment.stop().await,
         }
         if let Err(error) = &result {
@@ -173,6 +237,43 @@ impl FunctionHost {
         result
     }
 
+    /// A new execution environment whose runtime must ask for work by `init_deadline`.
+    async fn cold_start(&self, init_deadline: Instant) -> Result<Environment, InvokeError> {
+        let host = &self.inner;
+        host.counters.cold_starts.fetch_add(1, Ordering::Relaxed);
+        Environment::start(host, init_deadline)
+            .await
+            .inspect_err(|error| {
+                host.counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(function = %host.spec.name, %error, "no execution environment");
+            })
+    }
+
+    /// The most recently used idle environment; those idle past the lifecycle's reclaim time
+    /// are stopped instead.
+    async fn take_idle(&self) -> Option<Environment> {
+        let host = &self.inner;
+        let (warm, reclaimed) = {
+            let mut idle = host.idle.lock().expect("idle environments");
+            let reclaimed: Vec<Environment> = match host.lifecycle.reclaim_after {
+                Some(after) => {
+                    let (stale, fresh) = std::mem::take(&mut *idle)
+                        .into_iter()
+                        .partition(|e| e.idle_since.elapsed() >= after);
+                    *idle = fresh;
+                    stale
+                }
+                None => Vec::new(),
+            };
+            (idle.pop(), reclaimed)
+        };
+        for environment in reclaimed {
+            host.counters.reclaimed.fetch_add(1, Ordering::Relaxed);
+            environment.stop().await;
+        }
+        warm
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> FunctionStats {
         let c = &self.inner.counters;
@@ -182,6 +283,8 @@ impl FunctionHost {
             timeouts: c.timeouts.load(Ordering::Relaxed),
             init_errors: c.init_errors.load(Ordering::Relaxed),
             cold_starts: c.cold_starts.load(Ordering::Relaxed),
+            init_retries: c.init_retries.load(Ordering::Relaxed),
+            reclaimed: c.reclaimed.load(Ordering::Relaxed),
         }
     }
 
@@ -209,11 +312,21 @@ struct Environment {
     api: RuntimeApi,
     log: File,
     started: Instant,
+    /// When its runtime must have asked for its first invocation.
+    init_deadline: Instant,
     initialised: bool,
+    /// Whether it is frozen (SIGSTOP).
+    frozen: bool,
+    /// When it last finished an invocation.
+    idle_since: Instant,
+}
+
+fn is_init_timeout(result: &Result<Bytes, InvokeError>) -> bool {
+    matches!(result, Err(InvokeError::Init(d)) if d.error_type == INIT_TIMEOUT_ERROR)
 }
 
 impl Environment {
-    async fn start(host: &Host) -> Result<Self, InvokeError> {
+    async fn start(host: &Host, init_deadline: Instant) -> Result<Self, InvokeError> {
         let spawn_error = |source| InvokeError::Spawn {
             path: host.bootstrap.clone(),
             source,
@@ -258,12 +371,54 @@ impl Environment {
             api,
             log,
             started: Instant::now(),
+            init_deadline,
             initialised: false,
+            frozen: false,
+            idle_since: Instant::now(),
         })
     }
 
-    /// Runs one invocation to its end, enforcing the init limit and the function timeout.
-    async fn run(&mut self, host: &Host, payload: Bytes) -> Result<Bytes, InvokeError> {
+    /// Sends SIGSTOP or SIGCONT to the process.
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(pid) = self
+            .child
+            .id()
+            .and_then(|pid| libc::pid_t::try_from(pid).ok())
+        {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+
+    /// After an invocation: waits (briefly) for the runtime to ask for the next one, then
+    /// freezes the environment there if `freeze`, as Lambda does.
+    async fn settle(&mut self, freeze: bool) {
+        self.idle_since = Instant::now();
+        if !freeze {
+            return;
+        }
+        let mut waiting = self.api.waiting();
+        let asked = tokio::time::timeout(SETTLE_LIMIT, waiting.wait_for(|w| *w)).await;
+        if matches!(asked, Ok(Ok(_))) {
+            self.signal(libc::SIGSTOP);
+            self.frozen = true;
+        }
+    }
+
+    /// Runs one invocation to its end, enforcing the init limit and the function timeout;
+    /// `deadline` replaces the timeout counted from when the runtime takes the invocation.
+    async fn run(
+        &mut self,
+        host: &Host,
+        payload: Bytes,
+        deadline: Option<Instant>,
+    ) -> Result<Bytes, InvokeError> {
+        if self.frozen {
+            self.signal(libc::SIGCONT);
+            self.frozen = false;
+        }
         let request_id = uuid::Uuid::new_v4().to_string();
         let timeout = host.spec.timeout;
         let (taken, taken_rx) = oneshot::channel();
@@ -272,6 +427,7 @@ impl Environment {
             request_id: request_id.clone(),
             payload,
             timeout,
+            deadline,
             taken,
             outcome,
         };
@@ -280,7 +436,7 @@ impl Environment {
         }
         let init_errors = self.api.init_errors();
         let mut init_reported = self.api.init_errors();
-        let init_deadline = self.started + INIT_TIMEOUT;
+        let init_deadline = self.init_deadline;
         let deadline = tokio::select! {
             deadline = taken_rx => deadline.map_err(|_| InvokeError::Crashed("the invocation was dropped".into()))?,
             status = self.child.wait() => {
@@ -296,8 +452,11 @@ impl Environment {
             }
             _ = sleep_until(init_deadline), if !self.initialised => {
                 return Err(InvokeError::Init(Diagnostic {
-                    error_type: "Runtime.InitTimeout".into(),
-                    error_message: format!("the runtime did not ask for an invocation within {INIT_TIMEOUT:?}"),
+                    error_type: INIT_TIMEOUT_ERROR.into(),
+                    error_message: format!(
+                        "the runtime did not ask for an invocation within {:.2?}",
+                        init_deadline.saturating_duration_since(self.started)
+                    ),
                 }));
             }
         };
@@ -343,7 +502,7 @@ impl Environment {
         result
     }
 
-    /// Stops the process (SIGKILL, like Lambda freezing and discarding an environment).
+    /// Stops the process (SIGKILL, like Lambda discarding an environment; a frozen one too).
     async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;

@@ -24,7 +24,7 @@ use nami_contract::vars;
 use tokio::net::TcpListener;
 
 pub use discovery::{DiscoveryError, PipelineSpec, discover};
-pub use function::{FunctionHost, FunctionStats, InvokeError};
+pub use function::{FunctionHost, FunctionStats, InvokeError, Lifecycle};
 pub use ingress::{Ingress, IngressStats};
 pub use poller::{Poller, PollerStats};
 
@@ -48,6 +48,8 @@ pub struct Options {
     pub pre_queue_concurrency: usize,
     /// Post-queue invocations at once when the mapping sets no maximum concurrency.
     pub default_post_queue_concurrency: usize,
+    /// How the functions' execution environments live between invocations (frozen, reclaimed).
+    pub lifecycle: Lifecycle,
 }
 
 /// A data plane that could not start.
@@ -136,6 +138,7 @@ impl DataPlane {
                 bootstrap,
                 environment,
                 concurrency,
+                options.lifecycle,
                 logs.join(&function.name),
             )
             .map_err(io_error(format!(

@@ -51,6 +51,9 @@ pub(crate) struct Invocation {
     pub request_id: String,
     pub payload: Bytes,
     pub timeout: Duration,
+    /// When the invocation must be done; `None`: its timeout from when the runtime takes it. (An
+    /// init retried within the invocation counts against the timeout, as on Lambda.)
+    pub deadline: Option<Instant>,
     /// Receives the invocation's deadline when the runtime takes it.
     pub taken: oneshot::Sender<Instant>,
     pub outcome: oneshot::Sender<Outcome>,
@@ -62,6 +65,7 @@ pub(crate) struct RuntimeApi {
     address: SocketAddr,
     invocations: mpsc::Sender<Invocation>,
     init_error: watch::Receiver<Option<Diagnostic>>,
+    waiting: watch::Receiver<bool>,
     server: JoinHandle<()>,
 }
 
@@ -70,6 +74,8 @@ struct State {
     next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: watch::Sender<Option<Diagnostic>>,
+    /// Whether the runtime is inside `/next`, waiting for work (where Lambda freezes it).
+    waiting: watch::Sender<bool>,
 }
 
 impl RuntimeApi {
@@ -79,11 +85,13 @@ impl RuntimeApi {
         let address = listener.local_addr()?;
         let (invocations, next) = mpsc::channel(1);
         let (init_error, init_error_rx) = watch::channel(None);
+        let (waiting, waiting_rx) = watch::channel(false);
         let state = Arc::new(State {
             function_arn: function_arn.to_owned(),
             next: tokio::sync::Mutex::new(next),
             in_flight: Mutex::new(HashMap::new()),
             init_error,
+            waiting,
         });
         let server = serve(listener, move |request, _peer| {
             let state = state.clone();
@@ -93,6 +101,7 @@ impl RuntimeApi {
             address,
             invocations,
             init_error: init_error_rx,
+            waiting: waiting_rx,
             server,
         })
     }
@@ -105,6 +114,11 @@ impl RuntimeApi {
     /// Queues an invocation for the runtime's next `/next`; false if the API has stopped.
     pub(crate) async fn offer(&self, invocation: Invocation) -> bool {
         self.invocations.send(invocation).await.is_ok()
+    }
+
+    /// Watches whether the runtime is inside `/next`, waiting for an invocation.
+    pub(crate) fn waiting(&self) -> watch::Receiver<bool> {
+        self.waiting.clone()
     }
 
     /// Watches for an error reported on `/init/error`.
@@ -164,19 +178,23 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
 async fn next_invocation(state: &State) -> Reply {
     let mut next = state.next.lock().await;
     loop {
-        let Some(invocation) = next.recv().await else {
+        state.waiting.send_replace(true);
+        let received = next.recv().await;
+        state.waiting.send_replace(false);
+        let Some(invocation) = received else {
             // The environment is being shut down.
             return json(
                 StatusCode::GONE,
                 &json!({"errorType": "EnvironmentStopped", "errorMessage": "the execution environment is stopping"}),
             );
         };
-        let deadline = Instant::now() + invocation.timeout;
+        let now = Instant::now();
+        let deadline = invocation.deadline.unwrap_or(now + invocation.timeout);
         if invocation.taken.send(deadline).is_err() {
             // The caller gave up before the runtime asked; wait for the next one.
             continue;
         }
-        let deadline_ms = (SystemTime::now() + invocation.timeout)
+        let deadline_ms = (SystemTime::now() + deadline.saturating_duration_since(now))
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
@@ -319,6 +337,7 @@ mod tests {
                 request_id: "req-1".into(),
                 payload: Bytes::from_static(b"{\"n\":1}"),
                 timeout: Duration::from_secs(3),
+                deadline: None,
                 taken,
                 outcome,
             })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sqs::config::Credentials;
-use nami_dataplane::{DataPlane, Options};
+use nami_dataplane::{DataPlane, Lifecycle, Options};
 use tokio::signal::unix::{SignalKind, signal};
 
 const HELP: &str = "\
@@ -41,6 +41,11 @@ OPTIONS:
     --pre-queue-concurrency <N>    Pre-queue environments at most [default: 16]
     --post-queue-concurrency <N>   Post-queue invocations at once when the mapping sets no
                                    maximum concurrency [default: 5]
+    --no-freeze                    Let execution environments run between invocations (Lambda
+                                   freezes them; so does nami-local by default)
+    --reclaim-idle-after <SECONDS> Stop an execution environment idle this long, as Lambda
+                                   reclaims idle ones (the next invocation is a cold start)
+                                   [default: never]
     --ready-file <FILE>            Once ready, write {\"ingress_url\", \"logs\", \"pid\"} there as JSON
     -h, --help                     Print this help
 
@@ -72,6 +77,7 @@ fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<Option<Cli>> {
         work_dir: PathBuf::from("target/nami-local"),
         pre_queue_concurrency: 16,
         default_post_queue_concurrency: 5,
+        lifecycle: Lifecycle::default(),
     };
     let mut terraform_output = None;
     let mut region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
@@ -114,6 +120,11 @@ fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<Option<Cli>> {
             "--pre-queue-concurrency" => options.pre_queue_concurrency = number(value()?)?,
             "--post-queue-concurrency" => {
                 options.default_post_queue_concurrency = number(value()?)?
+            }
+            "--no-freeze" => options.lifecycle.freeze = false,
+            "--reclaim-idle-after" => {
+                let seconds = number(value()?)?;
+                options.lifecycle.reclaim_after = Some(Duration::from_secs(seconds as u64));
             }
             "--ready-file" => ready_file = Some(value()?.into()),
             other => bail!("unknown argument `{other}` (see --help)"),

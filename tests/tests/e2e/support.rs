@@ -82,6 +82,8 @@ impl Deployed {
             work_dir: workspace_root().join("target/e2e"),
             pre_queue_concurrency: 8,
             default_post_queue_concurrency: 2,
+            // As on Lambda: frozen between invocations.
+            lifecycle: nami_dataplane::Lifecycle::default(),
         };
         adjust(&mut options);
         DataPlane::start(&self.sdk, &options)

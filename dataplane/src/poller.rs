@@ -1,18 +1,24 @@
 //! The event source mapping from the queue to the post-queue function, as Lambda runs it.
 //!
 //! `max_concurrency` pollers each long-poll the queue, gather a batch (up to the batch size,
-//! within the batching window, under the 6 MB payload limit), invoke the function and then delete
+//! within the batching window, while the whole event stays within Lambda's 6 MB payload limit —
+//! a message that would not fit waits for the next batch), invoke the function and then delete
 //! what succeeded: everything on success, everything but `batchItemFailures` when the mapping
 //! reports partial batch failures, nothing when the invocation failed. What is not deleted
 //! becomes visible again after the visibility timeout, and the queue's redrive policy moves it to
-//! the dead-letter queue after `maxReceiveCount` receives.
+//! the dead-letter queue after `maxReceiveCount` receives. When the batching window and the
+//! function's timeout outlast the queue's visibility timeout, the gathered messages' visibility
+//! is extended (as Lambda does), so they do not reappear while still held.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName,
+};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -22,8 +28,10 @@ use tokio::time::Instant;
 use crate::discovery::{MappingSpec, QueueSpec};
 use crate::function::FunctionHost;
 
-/// Lambda's cap on the payload of one batch.
+/// Lambda's cap on the payload of one batch: the whole event, as JSON.
 pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
+/// The event around its records: `{"Records":[]}`.
+const EVENT_OVERHEAD: usize = r#"{"Records":[]}"#.len();
 /// SQS's longest long poll.
 const LONG_POLL: Duration = Duration::from_secs(20);
 /// Pause after a failed `ReceiveMessage` before trying again.
@@ -40,6 +48,11 @@ pub struct PollerStats {
     pub deleted: u64,
     /// Messages left for a retry (failed items, failed invocations).
     pub retried: u64,
+    /// Messages whose visibility was extended while held (window + timeout over the queue's
+    /// visibility timeout).
+    pub extended: u64,
+    /// The largest event the function was invoked with, in bytes.
+    pub largest_event_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +61,8 @@ struct Counters {
     received: AtomicU64,
     deleted: AtomicU64,
     retried: AtomicU64,
+    extended: AtomicU64,
+    largest_event_bytes: AtomicU64,
 }
 
 /// The running pollers.
@@ -66,6 +81,15 @@ struct Worker {
     function: FunctionHost,
     counters: Arc<Counters>,
     stop: watch::Receiver<bool>,
+    /// Messages received that did not fit the last batch: the next one starts with them.
+    carried: Vec<Held>,
+}
+
+/// A message this poller holds, its size in the event, and when it becomes visible again.
+struct Held {
+    message: Message,
+    record_bytes: usize,
+    visible_again: Instant,
 }
 
 impl Poller {
@@ -90,6 +114,7 @@ impl Poller {
                 function: function.clone(),
                 counters: counters.clone(),
                 stop: stopped.clone(),
+                carried: Vec::new(),
             };
             workers.spawn(worker.run());
         }
@@ -108,6 +133,8 @@ impl Poller {
             received: c.received.load(Ordering::Relaxed),
             deleted: c.deleted.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
+            extended: c.extended.load(Ordering::Relaxed),
+            largest_event_bytes: c.largest_event_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -144,19 +171,43 @@ impl Worker {
         }
     }
 
-    /// Receives up to the batch size within the batching window (or one long poll's worth).
-    async fn gather(&self) -> Result<Vec<Message>, String> {
+    /// Receives up to the batch size within the batching window (or one long poll's worth),
+    /// starting with the messages the last batch could not take; stops early when the next
+    /// message would take the event over [`MAX_BATCH_BYTES`] (that one is carried over).
+    async fn gather(&mut self) -> Result<Vec<Message>, String> {
+        let mut batch: Vec<Held> = Vec::new();
+        let mut bytes = EVENT_OVERHEAD;
+        let mut full = false;
         // The window opens with the first message, as Lambda's does.
         let mut window_ends: Option<Instant> = None;
-        let mut batch: Vec<Message> = Vec::new();
-        let mut bytes = 0;
+        let mut offered = std::mem::take(&mut self.carried);
         loop {
+            for held in offered.drain(..) {
+                if full || !fits(bytes, batch.len(), held.record_bytes) {
+                    full = true;
+                    self.carried.push(held);
+                    continue;
+                }
+                bytes += held.record_bytes + usize::from(!batch.is_empty());
+                batch.push(held);
+            }
+            if !batch.is_empty() {
+                let ends = *window_ends
+                    .get_or_insert_with(|| Instant::now() + self.mapping.batching_window);
+                // Held until the window closes and the function has had its time.
+                self.hold_until(&mut batch, ends + self.function.spec().timeout)
+                    .await;
+                if full || batch.len() >= self.mapping.batch_size || Instant::now() >= ends {
+                    break;
+                }
+            }
             // SQS hands out at most 10 messages per receive.
             let wanted = (self.mapping.batch_size - batch.len()).min(10);
             let wait = match window_ends {
                 None => LONG_POLL,
                 Some(ends) => ends.saturating_duration_since(Instant::now()),
             };
+            let received_at = Instant::now();
             let received = self
                 .sqs
                 .receive_message()
@@ -170,30 +221,83 @@ impl Worker {
                 .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
                 .messages
                 .unwrap_or_default();
-            for message in received {
-                bytes += message.body.as_deref().map_or(0, str::len);
-                batch.push(message);
-            }
-            if batch.is_empty() {
+            self.counters
+                .received
+                .fetch_add(received.len() as u64, Ordering::Relaxed);
+            if received.is_empty() && batch.is_empty() {
                 break;
             }
-            let ends =
-                *window_ends.get_or_insert_with(|| Instant::now() + self.mapping.batching_window);
-            let full = batch.len() >= self.mapping.batch_size || bytes >= MAX_BATCH_BYTES;
-            if full || Instant::now() >= ends {
-                break;
+            offered = (received.into_iter())
+                .map(|message| Held {
+                    record_bytes: record(&message, &self.queue.arn, &self.region)
+                        .to_string()
+                        .len(),
+                    message,
+                    visible_again: received_at + self.queue.visibility_timeout,
+                })
+                .collect();
+        }
+        if let (Some(ends), false) = (window_ends, self.carried.is_empty()) {
+            // The carried messages wait for this batch's invocation, then a window of their own.
+            let timeout = self.function.spec().timeout;
+            let next = ends + timeout + self.mapping.batching_window + timeout;
+            let mut carried = std::mem::take(&mut self.carried);
+            self.hold_until(&mut carried, next).await;
+            self.carried = carried;
+        }
+        Ok(batch.into_iter().map(|held| held.message).collect())
+    }
+
+    /// Extends the visibility of the held messages that would become visible before `until`
+    /// (and of those carried over, which wait for the next batch), to `until`.
+    async fn hold_until(&self, batch: &mut [Held], until: Instant) {
+        let now = Instant::now();
+        let seconds = until.saturating_duration_since(now).as_secs() + 1;
+        let mut short: Vec<&mut Held> = (batch.iter_mut())
+            .filter(|held| held.visible_again < until)
+            .collect();
+        for chunk in short.chunks_mut(10) {
+            let entries: Vec<_> = (chunk.iter().enumerate())
+                .filter_map(|(i, held)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(held.message.receipt_handle.clone()?)
+                        .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let changed = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.queue.url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            match changed {
+                Ok(output) => {
+                    let extended = output.successful.len();
+                    self.counters
+                        .extended
+                        .fetch_add(extended as u64, Ordering::Relaxed);
+                    for held in chunk.iter_mut() {
+                        held.visible_again = now + Duration::from_secs(seconds);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(queue = %self.queue.url, error = %aws_sdk_sqs::error::DisplayErrorContext(error), "ChangeMessageVisibilityBatch failed; those messages may be delivered again meanwhile");
+                }
             }
         }
-        self.counters
-            .received
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(batch)
     }
 
     async fn process(&self, batch: Vec<Message>) {
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
-        let event = sqs_event(&batch, &self.queue.arn, &self.region);
-        let result = self.function.invoke(Bytes::from(event.to_string())).await;
+        let event = sqs_event(&batch, &self.queue.arn, &self.region).to_string();
+        self.counters
+            .largest_event_bytes
+            .fetch_max(event.len() as u64, Ordering::Relaxed);
+        let result = self.function.invoke(Bytes::from(event)).await;
         let failed: HashSet<String> = match &result {
             Ok(output) => failed_items(output, &batch, self.mapping.report_batch_item_failures),
             Err(_) => all_ids(&batch),
@@ -285,49 +389,58 @@ pub fn failed_items(output: &[u8], batch: &[Message], partial: bool) -> HashSet<
     failed
 }
 
+/// Whether a record of `record_bytes` joins a batch of `count` records whose event is `bytes`
+/// long without taking it over [`MAX_BATCH_BYTES`] (a comma joins it to the others). The first
+/// record always does: one SQS message (1 MiB at most) fits.
+pub fn fits(bytes: usize, count: usize, record_bytes: usize) -> bool {
+    count == 0 || bytes + 1 + record_bytes <= MAX_BATCH_BYTES
+}
+
 /// The SQS event Lambda sends for a batch.
 pub fn sqs_event(batch: &[Message], queue_arn: &str, region: &str) -> Value {
-    let records: Vec<Value> = batch
-        .iter()
-        .map(|message| {
-            let attributes: serde_json::Map<String, Value> = message
-                .attributes
-                .iter()
-                .flatten()
-                .map(|(name, value)| (name.as_str().to_owned(), Value::String(value.clone())))
-                .collect();
-            let message_attributes: serde_json::Map<String, Value> = message
-                .message_attributes
-                .iter()
-                .flatten()
-                .map(|(name, value)| {
-                    (
-                        name.clone(),
-                        json!({
-                            "stringValue": value.string_value,
-                            "binaryValue": value.binary_value.as_ref().map(|b| base64_encode(b.as_ref())),
-                            "stringListValues": [],
-                            "binaryListValues": [],
-                            "dataType": value.data_type,
-                        }),
-                    )
-                })
-                .collect();
-            json!({
-                "messageId": message.message_id,
-                "receiptHandle": message.receipt_handle,
-                "body": message.body,
-                "attributes": attributes,
-                "messageAttributes": message_attributes,
-                "md5OfBody": message.md5_of_body,
-                "md5OfMessageAttributes": message.md5_of_message_attributes,
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            })
-        })
+    let records: Vec<Value> = (batch.iter())
+        .map(|message| record(message, queue_arn, region))
         .collect();
     json!({ "Records": records })
+}
+
+/// One record of the SQS event.
+fn record(message: &Message, queue_arn: &str, region: &str) -> Value {
+    let attributes: serde_json::Map<String, Value> = message
+        .attributes
+        .iter()
+        .flatten()
+        .map(|(name, value)| (name.as_str().to_owned(), Value::String(value.clone())))
+        .collect();
+    let message_attributes: serde_json::Map<String, Value> = message
+        .message_attributes
+        .iter()
+        .flatten()
+        .map(|(name, value)| {
+            (
+                name.clone(),
+                json!({
+                    "stringValue": value.string_value,
+                    "binaryValue": value.binary_value.as_ref().map(|b| base64_encode(b.as_ref())),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": value.data_type,
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "messageId": message.message_id,
+        "receiptHandle": message.receipt_handle,
+        "body": message.body,
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.md5_of_body,
+        "md5OfMessageAttributes": message.md5_of_message_attributes,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    })
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
@@ -403,6 +516,32 @@ mod tests {
                 String::from_utf8_lossy(output)
             );
         }
+    }
+
+    #[test]
+    fn the_batch_limit_counts_the_whole_event_to_the_byte() {
+        let (arn, region) = ("arn:aws:sqs:us-east-1:1:q", "us-east-1");
+        let messages: Vec<Message> = (0..3)
+            .map(|i| {
+                Message::builder()
+                    .message_id(format!("m-{i}"))
+                    .receipt_handle(format!("r-{i}"))
+                    .body("x".repeat(1000 * (i + 1)))
+                    .build()
+            })
+            .collect();
+        // The accounting the poller does, record by record, is the event's length exactly.
+        let mut bytes = EVENT_OVERHEAD;
+        for (count, message) in messages.iter().enumerate() {
+            let size = record(message, arn, region).to_string().len();
+            assert!(fits(bytes, count, size));
+            bytes += size + usize::from(count > 0);
+        }
+        assert_eq!(bytes, sqs_event(&messages, arn, region).to_string().len());
+        // To the byte: a record that would end the event past the limit does not join it.
+        assert!(fits(MAX_BATCH_BYTES - 101, 1, 100));
+        assert!(!fits(MAX_BATCH_BYTES - 100, 1, 100));
+        assert!(fits(MAX_BATCH_BYTES, 0, 100), "a first record always fits");
     }
 
     #[test]

@@ -22,9 +22,16 @@ use crate::schema;
 
 /// Visibility timeout, in seconds (SQS's range; the default is derived, see below).
 pub const VISIBILITY_TIMEOUT_SECONDS: Limit = Limit::new(0, 43_200, 180);
-/// The visibility timeout must be at least this many post-queue function timeouts (AWS's advice
-/// for event source mappings), so a message is not redelivered while still being processed.
+/// The visibility timeout must be at least this many post-queue function timeouts, plus the
+/// batching window (AWS's advice for event source mappings), so a message is not redelivered
+/// while still being gathered or processed.
 pub const VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT: i64 = 6;
+
+/// The least visibility timeout for a post-queue function `timeout` and batching `window`
+/// (seconds): 6 × timeout + window.
+pub fn least_visibility(timeout: i64, window: i64) -> i64 {
+    VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * timeout + window
+}
 /// Message retention of the queue, in seconds (14 days by default, SQS's longest: a backlog the
 /// post-queue function cannot drain must not expire unseen).
 pub const RETENTION_SECONDS: Limit = Limit::new(60, 1_209_600, 1_209_600);
@@ -45,8 +52,9 @@ pub fn schema() -> Block {
                     tf_provider::schema::AttributeType::Number,
                     tf_provider::schema::AttributeConstraint::OptionalComputed,
                     &format!(
-                        "Visibility timeout, {VISIBILITY_TIMEOUT_SECONDS}; at least {multiple} × `post_queue.timeout`. \
-                         Default {multiple} × `post_queue.timeout`."
+                        "Visibility timeout, {VISIBILITY_TIMEOUT_SECONDS}; at least {multiple} × `post_queue.timeout` + \
+                         `post_queue.batching_window_seconds`. Default {multiple} × `post_queue.timeout` + \
+                         `post_queue.batching_window_seconds`."
                     ),
                 ),
             ),
@@ -97,15 +105,23 @@ pub fn attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
 /// Fills the `queue` block's defaults (after the post-queue function's timeout is filled).
 pub fn fill_defaults(state: &mut PipelineState) {
     default(&mut state.force_destroy, false);
-    let post_timeout = state
-        .post_queue
-        .as_ref_option()
+    let post = state.post_queue.as_ref_option();
+    let post_timeout = post
         .map(|p| p.timeout)
         .unwrap_or(Value::Value(POST_QUEUE_TIMEOUT.default));
+    let window = post
+        .map(|p| p.batching_window_seconds)
+        .unwrap_or(Value::Value(
+            crate::components::mapping::BATCHING_WINDOW_SECONDS.default,
+        ));
     let queue = block(&mut state.queue);
     if queue.visibility_timeout_seconds.is_null() {
-        queue.visibility_timeout_seconds =
-            post_timeout.map(|timeout| timeout * VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT);
+        queue.visibility_timeout_seconds = match (post_timeout, window) {
+            (Value::Value(timeout), Value::Value(window)) => {
+                Value::Value(least_visibility(timeout, window))
+            }
+            _ => Value::Unknown,
+        };
     }
     default(&mut queue.retention_seconds, RETENTION_SECONDS.default);
     default(&mut queue.max_receive_count, MAX_RECEIVE_COUNT.default);
@@ -176,19 +192,23 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
         ),
     );
     }
-    let timeout = state
-        .post_queue
-        .as_ref_option()
+    let post = state.post_queue.as_ref_option();
+    let timeout = post
         .and_then(|p| p.timeout.as_ref_option().copied())
         .unwrap_or(POST_QUEUE_TIMEOUT.default);
+    let window = post
+        .and_then(|p| p.batching_window_seconds.as_ref_option().copied())
+        .unwrap_or(crate::components::mapping::BATCHING_WINDOW_SECONDS.default);
     if let Some(&visibility) = queue.visibility_timeout_seconds.as_ref_option() {
-        let least = VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * timeout;
+        let least = least_visibility(timeout, window);
         check.that(
             visibility >= least,
             path("visibility_timeout_seconds"),
             "Visibility timeout too short",
             format!(
-                "{visibility} s is less than {VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT} × post_queue.timeout ({timeout} s = {least} s): messages would be redelivered while still being processed"
+                "{visibility} s is less than {VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT} × post_queue.timeout + \
+                 post_queue.batching_window_seconds ({VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT} × {timeout} s + {window} s = {least} s): \
+                 messages would be redelivered while still being gathered or processed"
             ),
         );
     }

@@ -348,7 +348,7 @@ mod tests {
             "Invalid pipeline name",
             "1 is outside 2–1000",
             "batch_size 100 is over 10",
-            "60 s is less than 6 × post_queue.timeout (30 s = 180 s)",
+            "60 s is less than 6 × post_queue.timeout + post_queue.batching_window_seconds (6 × 30 s + 0 s = 180 s)",
             "Unknown signature scheme",
             "4 is outside 8–16384",
         ] {
@@ -506,6 +506,29 @@ mod tests {
     }
 
     #[test]
+    fn the_visibility_timeout_covers_the_batching_window_too() {
+        // The defect: with a 20 s window, 6 × 30 s = 180 s passed, though a message gathered at
+        // the window's start can be held 20 s + 30 s while its queue shows it again after 180 s
+        // of a longer-running neighbour; AWS asks for 6 × timeout + window.
+        let mut state = valid();
+        block(&mut state.post_queue).batching_window_seconds = Value::Value(20);
+        block(&mut state.queue).visibility_timeout_seconds = Value::Value(180);
+        let errors = errors(&state).join("\n");
+        assert!(
+            errors.contains("180 s is less than 6 × post_queue.timeout + post_queue.batching_window_seconds (6 × 30 s + 20 s = 200 s)"),
+            "{errors}"
+        );
+        // Unset, the default covers it.
+        block(&mut state.queue).visibility_timeout_seconds = Value::Null;
+        let (planned, errors) = update(&valid(), &state, |planned| {
+            block(&mut planned.post_queue).batching_window_seconds = Value::Value(20)
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let queue = planned.queue.as_ref_option().unwrap();
+        assert_eq!(queue.visibility_timeout_seconds, Value::Value(200));
+    }
+
+    #[test]
     fn a_data_volume_cannot_shrink_and_a_new_instance_type_replaces_the_instance() {
         let mut prior = managed(valid());
         plan_create(&BTreeMap::new(), &mut prior, &mut Diagnostics::default());
@@ -588,6 +611,8 @@ mod tests {
             batching_window_seconds: Value::Value(1),
             ..Default::default()
         });
+        // The default visibility timeout covers the window (6 × 30 s + 1 s).
+        block(&mut state.queue).visibility_timeout_seconds = Value::Null;
         fill_defaults(&mut state);
         assert!(errors(&state).is_empty(), "{:?}", errors(&state));
     }

@@ -196,3 +196,102 @@ async fn without_a_matching_binary_media_type_a_binary_body_does_not_arrive_inta
     );
     data_plane.shutdown(Duration::from_secs(5)).await;
 }
+
+/// When the batching window and the function's timeout outlast the queue's visibility timeout,
+/// Lambda extends the visibility of the messages it holds. Locally a message used to reappear
+/// during a long window and be received again (a duplicate, an early step towards the DLQ).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_held_through_a_long_window_do_not_reappear() {
+    let deployed = deploy(
+        "e2e-held",
+        "  post_queue {\n    batching_window_seconds = 4\n    timeout = 3\n  }\n",
+    )
+    .await;
+    let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
+    let queue_url = sqs
+        .get_queue_url()
+        .queue_name("nami-e2e-held")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // Shorter than the window, out of band (the provider would refuse it).
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "2",
+        )
+        .send()
+        .await
+        .unwrap();
+    let data_plane = deployed.start(None).await;
+    assert_eq!(
+        data_plane.pipeline().queue.visibility_timeout,
+        Duration::from_secs(2)
+    );
+    let webhook = Webhook::github(SECRET, "d-held", "application/json", br#"{"a":1}"#.to_vec());
+    let answers = send_all(&data_plane.ingress_url(), &[webhook], 1, |_| {}).await;
+    assert_eq!(answers[0].status, 200);
+    crate::support::drained(&data_plane, &sqs, Duration::from_secs(30)).await;
+    let stats = data_plane.poller_stats();
+    assert_eq!(
+        stats.received, 1,
+        "received once, not again during the window: {stats:?}"
+    );
+    assert!(stats.extended >= 1, "{stats:?}");
+    assert_eq!(deployed.stored_ids().await.len(), 1);
+    data_plane.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Lambda's 6 MB cap is on the whole event: a batch stops before the record that would take the
+/// event over it, and that record waits for the next batch. Locally only the bodies used to be
+/// counted, after the fact, so a 6.4 MB event reached the function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_event_never_exceeds_six_megabytes() {
+    let deployed = deploy(
+        "e2e-six-mb",
+        "  queue {\n    max_message_bytes = 1048576\n  }\n  post_queue {\n    batch_size = 10\n    batching_window_seconds = 2\n  }\n",
+    )
+    .await;
+    let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
+    let queue_url = sqs
+        .get_queue_url()
+        .queue_name("nami-e2e-six-mb")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // Eight messages of 800 KB are waiting when the pollers start: one receive takes them all.
+    for i in 0..8 {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(format!("{i}{}", "x".repeat(800_000)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let data_plane = deployed.start(None).await;
+    eventually(
+        "all eight received in two batches at least",
+        Duration::from_secs(30),
+        || {
+            let stats = data_plane.poller_stats();
+            stats.received >= 8 && stats.batches >= 2
+        },
+    )
+    .await;
+    let stats = data_plane.poller_stats();
+    assert!(
+        stats.largest_event_bytes <= nami_dataplane::poller::MAX_BATCH_BYTES as u64,
+        "an event of {} bytes reached the function: {stats:?}",
+        stats.largest_event_bytes
+    );
+    assert!(
+        stats.largest_event_bytes > 5_000_000,
+        "batches were filled: {stats:?}"
+    );
+    data_plane.shutdown(Duration::from_secs(5)).await;
+}

@@ -105,5 +105,33 @@ def dispatch_with_dlm(self, environ, start_response):
 
 DomainDispatcherApplication.__call__ = dispatch_with_dlm
 
+# With NAMI_MOTO_ENFORCE_ROLES=1, moto enforces IAM for requests signed with an assumed role's
+# credentials — the functions' and the event source mapping's, which nami-local gives each its
+# execution role's — and for nothing else: the provider, the tests and nami-local itself call as
+# before. (moto's own switch, INITIAL_NO_AUTH_ACTION_COUNT, enforces every request, and then
+# refuses signatures it recomputes wrongly for Lambda's and API Gateway's REST calls, and crashes
+# on AssumeRole of a role trusting a service.) What moto evaluates faithfully is in
+# docs/local-parts.md.
+if os.environ.get("NAMI_MOTO_ENFORCE_ROLES") == "1":
+    import re  # noqa: E402
+
+    from moto import settings  # noqa: E402
+    from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+    from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
+    from moto.sts.models import sts_backends  # noqa: E402
+
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    _authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def authorize_assumed_roles_only(self, iam_request_cls, resource="*"):
+        authorization = self.headers.get("Authorization", "")
+        match = re.search(r"Credential=([^/]+)/", authorization)
+        backend = next(iter(sts_backends[DEFAULT_ACCOUNT_ID].values()))
+        if match and backend.get_assumed_role_from_access_key(match.group(1)) is not None:
+            return _authorize(self, iam_request_cls, resource)
+        return None
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize_assumed_roles_only
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,6 +19,8 @@ pub struct FunctionSpec {
     pub name: String,
     /// Function ARN.
     pub arn: String,
+    /// Its execution role: the functions and the event source mapping act with its credentials.
+    pub role_arn: String,
     /// The configured timeout.
     pub timeout: Duration,
     /// The configured memory size in MB.
@@ -171,6 +173,7 @@ fn function(pipeline: &str, function: Function, facts: &FunctionFacts) -> Functi
     FunctionSpec {
         name: object_name(pipeline, Part::Function(function)),
         arn: facts.arn.clone(),
+        role_arn: facts.role_arn.clone(),
         timeout: seconds(facts.timeout.max(1)),
         memory_mb: facts.memory_size,
         code_sha256: facts.code_sha256.clone(),

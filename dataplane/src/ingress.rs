@@ -431,6 +431,7 @@ mod tests {
         let function = FunctionSpec {
             name: "nami-p-pre-queue".into(),
             arn: "arn:aws:lambda:us-east-1:123456789012:function:nami-p-pre-queue".into(),
+            role_arn: "arn:aws:iam::123456789012:role/nami-test".into(),
             timeout: Duration::from_secs(10),
             memory_mb: 128,
             code_sha256: String::new(),

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::config::ProvideCredentials as _;
+use aws_sdk_sqs::config::Credentials;
 use nami_contract::vars;
 use tokio::net::TcpListener;
 
@@ -122,17 +122,26 @@ impl DataPlane {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".into());
-        let base = base_environment(sdk, options, &region).await?;
+        let base = base_environment(options, &region);
+        // Each function acts with its execution role's credentials, as on Lambda; so does the
+        // event source mapping, with the post-queue function's.
+        let sts = aws_sdk_sts::Client::new(sdk);
+        let (pre_credentials, post_credentials) = tokio::try_join!(
+            role_credentials(&sts, &pipeline.pre_queue),
+            role_credentials(&sts, &pipeline.post_queue),
+        )?;
         let logs = options.work_dir.join("logs").join(format!(
             "{}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%S"),
             std::process::id()
         ));
         let host = |function: &discovery::FunctionSpec,
+                    credentials: &Credentials,
                     bootstrap,
                     overrides: &[(&str, Option<&str>)],
                     concurrency| {
-            let environment = function_environment(function, &base, overrides);
+            let mut environment = function_environment(function, &base, overrides);
+            environment.extend(credential_variables(credentials));
             FunctionHost::new(
                 function.clone(),
                 bootstrap,
@@ -148,6 +157,7 @@ impl DataPlane {
         };
         let pre_queue = host(
             &pipeline.pre_queue,
+            &pre_credentials,
             pre_bootstrap,
             &[],
             options.pre_queue_concurrency,
@@ -165,6 +175,7 @@ impl DataPlane {
         });
         let post_queue = host(
             &pipeline.post_queue,
+            &post_credentials,
             post_bootstrap,
             store_override.as_ref().map_or(&[][..], |o| &o[..]),
             poller_concurrency,
@@ -175,8 +186,11 @@ impl DataPlane {
             .map_err(io_error(format!("listening on {}", options.listen)))?;
         let ingress = Ingress::start(listener, &pipeline, pre_queue.clone())
             .map_err(io_error("starting the ingress"))?;
+        let as_post_queue_role = aws_sdk_sqs::config::Builder::from(sdk)
+            .credentials_provider(post_credentials.clone())
+            .build();
         let poller = Poller::start(
-            aws_sdk_sqs::Client::new(sdk),
+            aws_sdk_sqs::Client::from_conf(as_post_queue_role),
             &pipeline.queue,
             &pipeline.mapping,
             &region,
@@ -251,20 +265,9 @@ impl DataPlane {
     }
 }
 
-/// What every function process gets besides its own variables — what Lambda sets for a
-/// `provided.al2023` function, the caller's credentials, and the emulator's endpoint.
-async fn base_environment(
-    sdk: &SdkConfig,
-    options: &Options,
-    region: &str,
-) -> Result<Vec<(String, String)>, StartError> {
-    let provider = sdk.credentials_provider().ok_or_else(|| {
-        StartError::Credentials("the SDK configuration has no credentials provider".into())
-    })?;
-    let credentials = provider
-        .provide_credentials()
-        .await
-        .map_err(|e| StartError::Credentials(e.to_string()))?;
+/// What every function process gets besides its own variables and its role's credentials —
+/// what Lambda sets for a `provided.al2023` function, and the emulator's endpoint.
+fn base_environment(options: &Options, region: &str) -> Vec<(String, String)> {
     let mut environment = vec![
         ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
         ("TZ", ":UTC".to_owned()),
@@ -273,22 +276,66 @@ async fn base_environment(
         ("AWS_DEFAULT_REGION", region.to_owned()),
         ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+    ];
+    if let Some(endpoint) = &options.endpoint {
+        environment.push(("AWS_ENDPOINT_URL", endpoint.clone()));
+    }
+    environment
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+/// Temporary credentials of `function`'s execution role (STS `AssumeRole`, an hour), as Lambda
+/// gives a function: so a permission its role lacks is missing here too, wherever the emulator
+/// enforces IAM.
+async fn role_credentials(
+    sts: &aws_sdk_sts::Client,
+    function: &discovery::FunctionSpec,
+) -> Result<Credentials, StartError> {
+    let refused = |why: String| {
+        StartError::Credentials(format!(
+            "assuming {}'s execution role {}: {why}",
+            function.name, function.role_arn
+        ))
+    };
+    let session = format!("nami-local-{}", function.name);
+    let assumed = sts
+        .assume_role()
+        .role_arn(&function.role_arn)
+        .role_session_name(session.chars().take(64).collect::<String>())
+        .duration_seconds(3600)
+        .send()
+        .await
+        .map_err(|error| refused(aws_sdk_sts::error::DisplayErrorContext(error).to_string()))?;
+    let credentials = assumed
+        .credentials
+        .ok_or_else(|| refused("STS returned no credentials".into()))?;
+    Ok(Credentials::new(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        Some(credentials.session_token),
+        None,
+        "nami-local-execution-role",
+    ))
+}
+
+/// The variables that carry `credentials` into a function process.
+fn credential_variables(credentials: &Credentials) -> Vec<(String, String)> {
+    let mut variables = vec![
         (
-            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            credentials.access_key_id().to_owned(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
             credentials.secret_access_key().to_owned(),
         ),
     ];
     if let Some(token) = credentials.session_token() {
-        environment.push(("AWS_SESSION_TOKEN", token.to_owned()));
+        variables.push(("AWS_SESSION_TOKEN".to_owned(), token.to_owned()));
     }
-    if let Some(endpoint) = &options.endpoint {
-        environment.push(("AWS_ENDPOINT_URL", endpoint.clone()));
-    }
-    Ok(environment
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect())
+    variables
 }
 
 /// A function's full environment: the base, Lambda's per-function variables, its configured

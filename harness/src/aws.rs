@@ -249,3 +249,26 @@ pub async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
         bodies.extend(messages.into_iter().filter_map(|m| m.body));
     }
 }
+
+/// Decodes an IAM policy document (IAM returns them URL-encoded).
+pub fn decode_policy(document: &str) -> serde_json::Value {
+    let bytes = document.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(
+                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                16,
+            ) {
+                decoded.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    serde_json::from_slice(&decoded)
+        .unwrap_or_else(|_| serde_json::from_str(document).expect("a policy document"))
+}

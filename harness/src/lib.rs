@@ -101,6 +101,17 @@ impl ServerProcess {
     /// Starts `program args…` with its output in `target/emulators/<name>-<port>.log` and waits
     /// until it accepts TCP connections on `port`.
     fn start(name: &str, program: &Path, args: &[String], port: u16) -> Result<Self, HarnessError> {
+        Self::start_with_env(name, program, args, &[], port)
+    }
+
+    /// [`ServerProcess::start`] with `env` added to the process's environment.
+    fn start_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        port: u16,
+    ) -> Result<Self, HarnessError> {
         if !program.exists() {
             return Err(HarnessError::NotInstalled(program.to_path_buf()));
         }
@@ -110,6 +121,7 @@ impl ServerProcess {
         let mut command = Command::new(program);
         command
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
@@ -232,10 +244,20 @@ fn start_on_free_port(
     program: &Path,
     args: impl Fn(u16) -> Vec<String>,
 ) -> Result<ServerProcess, HarnessError> {
+    start_on_free_port_with_env(name, program, args, &[])
+}
+
+/// [`start_on_free_port`] with `env` added to the server's environment.
+fn start_on_free_port_with_env(
+    name: &str,
+    program: &Path,
+    args: impl Fn(u16) -> Vec<String>,
+    env: &[(&str, String)],
+) -> Result<ServerProcess, HarnessError> {
     let mut attempt = 0;
     loop {
         let port = free_port()?;
-        match ServerProcess::start(name, program, &args(port), port) {
+        match ServerProcess::start_with_env(name, program, &args(port), env, port) {
             Err(HarnessError::Exited { .. }) if attempt < 3 => attempt += 1,
             result => return result,
         }
@@ -251,18 +273,37 @@ pub struct Moto {
 impl Moto {
     /// Starts moto (IAM managed policies loaded, Lambda trigger on SQS switched off).
     pub fn start() -> Result<Self, HarnessError> {
+        Ok(Moto {
+            process: Self::launch(&[])?,
+        })
+    }
+
+    /// Starts moto enforcing IAM for requests signed with an assumed role's credentials (the
+    /// functions' and the event source mapping's, under nami-local) and for nothing else; see
+    /// `tools/moto_server.py` and, for what moto evaluates faithfully, docs/local-parts.md.
+    pub fn start_enforcing_roles() -> Result<Self, HarnessError> {
+        Ok(Moto {
+            process: Self::launch(&[("NAMI_MOTO_ENFORCE_ROLES", "1".to_owned())])?,
+        })
+    }
+
+    fn launch(env: &[(&str, String)]) -> Result<ServerProcess, HarnessError> {
         let launcher = workspace_root().join("tools").join("moto_server.py");
         let launcher = launcher.to_string_lossy().into_owned();
-        let process = start_on_free_port("moto", &venv_bin("python"), |port| {
-            vec![
-                launcher.clone(),
-                "-H".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-            ]
-        })?;
-        Ok(Moto { process })
+        start_on_free_port_with_env(
+            "moto",
+            &venv_bin("python"),
+            |port| {
+                vec![
+                    launcher.clone(),
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    port.to_string(),
+                ]
+            },
+            env,
+        )
     }
 
     /// The endpoint URL to give AWS clients.

@@ -6,36 +6,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use aws_config::SdkConfig;
-pub(crate) use nami_harness::aws::{leftovers, sdk};
+pub(crate) use nami_harness::aws::{decode_policy, leftovers, sdk};
 pub(crate) use nami_harness::terraform::Terraform;
 use nami_harness::workspace_root;
 use terraform_provider_nami::aws::{Clients, Endpoints};
 use terraform_provider_nami::components::store::instance;
 use terraform_provider_nami::components::{api, mapping, network, queue, secret, security_groups};
 use terraform_provider_nami::lookup::{find_pipeline, inventory};
-
-/// Decodes an IAM policy document (IAM returns them URL-encoded).
-pub(crate) fn decode_policy(document: &str) -> serde_json::Value {
-    let bytes = document.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                16,
-            ) {
-                decoded.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        decoded.push(bytes[i]);
-        i += 1;
-    }
-    serde_json::from_slice(&decoded)
-        .unwrap_or_else(|_| serde_json::from_str(document).expect("a policy document"))
-}
 
 /// A pipeline with an existing store, tagged, plus `extra` blocks.
 pub(crate) fn pipeline(name: &str, extra: &str) -> String {

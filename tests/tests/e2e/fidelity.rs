@@ -295,3 +295,94 @@ async fn a_batch_event_never_exceeds_six_megabytes() {
     );
     data_plane.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Each function acts with its execution role's credentials (STS `AssumeRole`), as on Lambda;
+/// locally it used to act with the caller's, so a permission its role lacked never showed. With
+/// moto enforcing IAM for those credentials, a missing grant fails here as on AWS — for the calls
+/// moto evaluates faithfully (`sqs:SendMessage` among them; the others are listed in
+/// docs/local-parts.md). A pipeline with scheme `none` (no secret to read) shows it on the
+/// pre-queue side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_the_execution_role_lacks_fails_locally() {
+    let moto = nami_harness::Moto::start_enforcing_roles().unwrap();
+    let deployed = crate::support::deploy_on(moto, "e2e-iam", "    scheme = \"none\"", "").await;
+    let data_plane = deployed.start(None).await;
+    let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
+    let queue_url = data_plane.pipeline().queue.url.clone();
+    let in_queue = || async {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let count = |name| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    };
+    let webhook = |id: &str| Webhook {
+        delivery_id: id.to_owned(),
+        content_type: "application/json".into(),
+        body: br#"{"event":"ping"}"#.to_vec(),
+        signature: String::new(),
+        event: "ping".into(),
+    };
+    let url = data_plane.ingress_url();
+    let first = send_all(&url, &[webhook("d-allowed")], 1, |_| {}).await;
+    assert_eq!(
+        first[0].status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&first[0].body)
+    );
+    assert_eq!(in_queue().await, 1, "enqueued with the role's own grant");
+
+    // The pre-queue role loses sqs:SendMessage.
+    let iam = aws_sdk_iam::Client::new(&deployed.sdk);
+    let role = "nami-e2e-iam-pre-queue";
+    let document = iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name("nami")
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    let mut policy = nami_harness::aws::decode_policy(&document);
+    for statement in policy["Statement"].as_array_mut().unwrap() {
+        if let Some(actions) = statement["Action"].as_array_mut() {
+            actions.retain(|action| action != "sqs:SendMessage");
+        }
+    }
+    policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|statement| {
+            statement["Action"].as_array().is_none_or(|a| !a.is_empty())
+                && statement["Action"] != "sqs:SendMessage"
+        });
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name("nami")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let second = send_all(&url, &[webhook("d-denied")], 1, |_| {}).await;
+    assert!(
+        second[0].status >= 500,
+        "without the grant the webhook cannot be accepted: {} {:?}",
+        second[0].status,
+        String::from_utf8_lossy(&second[0].body)
+    );
+    assert_eq!(in_queue().await, 1, "nothing more was enqueued");
+    data_plane.shutdown(Duration::from_secs(5)).await;
+}

@@ -34,6 +34,7 @@ fn host(function: &str, variables: &[(&str, &str)]) -> FunctionHost {
     let spec = FunctionSpec {
         name: name.clone(),
         arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        role_arn: "arn:aws:iam::123456789012:role/nami-test".into(),
         timeout: Duration::from_secs(3),
         memory_mb: 128,
         code_sha256: String::new(),
@@ -71,6 +72,7 @@ fn fixture_host(test: &str, lifecycle: Lifecycle, variables: &[(&str, String)]) 
     let spec = FunctionSpec {
         name: name.clone(),
         arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        role_arn: "arn:aws:iam::123456789012:role/nami-test".into(),
         timeout: Duration::from_secs(15),
         memory_mb: 128,
         code_sha256: String::new(),

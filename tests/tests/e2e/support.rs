@@ -33,6 +33,13 @@ pub(crate) async fn deploy(name: &str, blocks: &str) -> Deployed {
 /// [`deploy`], with `signature` added to the signature block (e.g. a replay window).
 pub(crate) async fn deploy_signed(name: &str, signature: &str, blocks: &str) -> Deployed {
     let moto = Moto::start().expect("moto starts");
+    let signature = format!("    scheme = \"github\"\n    secret = \"{SECRET}\"\n{signature}");
+    deploy_on(moto, name, &signature, blocks).await
+}
+
+/// A pipeline named `name` on `moto` with the signature block `signature`, storing into a fresh
+/// SecantusDB; `blocks` are extra HCL blocks.
+pub(crate) async fn deploy_on(moto: Moto, name: &str, signature: &str, blocks: &str) -> Deployed {
     let mongo = Mongo::start().expect("SecantusDB starts");
     let terraform = Terraform::new(name, &moto);
     terraform.write(&format!(
@@ -40,8 +47,6 @@ pub(crate) async fn deploy_signed(name: &str, signature: &str, blocks: &str) -> 
 resource "nami_webhook_pipeline" "p" {{
   name = "{name}"
   signature {{
-    scheme = "github"
-    secret = "{SECRET}"
 {signature}
   }}
   store {{

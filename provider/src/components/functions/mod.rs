@@ -515,6 +515,8 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
 pub struct FunctionFacts {
     /// Its ARN.
     pub arn: String,
+    /// Its execution role's ARN.
+    pub role_arn: String,
     /// Memory in MB.
     pub memory_size: i32,
     /// Timeout in seconds.
@@ -561,6 +563,7 @@ pub async fn find(clients: &Clients, name: &str) -> Result<Option<FunctionFacts>
         .unwrap_or_default();
     Ok(Some(FunctionFacts {
         arn: configuration.function_arn.unwrap_or_default(),
+        role_arn: configuration.role.unwrap_or_default(),
         memory_size: configuration.memory_size.unwrap_or_default(),
         timeout: configuration.timeout.unwrap_or_default(),
         code_sha256: configuration.code_sha256.unwrap_or_default(),

@@ -33,15 +33,18 @@ pub struct Terraform {
     real_aws: bool,
 }
 
+/// The `terraform {}` block every configuration starts with: the provider from the mirror.
+const TERRAFORM_BLOCK: &str = r#"terraform {
+  required_providers {
+    nami = { source = "nami-serverless/nami" }
+  }
+}
+"#;
+
 /// The provider block for AWS itself in `region`: credentials from the normal chain.
 pub fn real_aws_provider_block(region: &str) -> String {
     format!(
-        r#"terraform {{
-  required_providers {{
-    nami = {{ source = "nami-serverless/nami" }}
-  }}
-}}
-
+        r#"{TERRAFORM_BLOCK}
 provider "nami" {{
   region = "{region}"
   default_tags {{
@@ -60,12 +63,7 @@ pub fn provider_block(endpoint: &str) -> String {
         .map(|s| format!("    {s} = \"{endpoint}\"\n"))
         .collect();
     format!(
-        r#"terraform {{
-  required_providers {{
-    nami = {{ source = "nami-serverless/nami" }}
-  }}
-}}
-
+        r#"{TERRAFORM_BLOCK}
 provider "nami" {{
   region     = "us-east-1"
   access_key = "testing"

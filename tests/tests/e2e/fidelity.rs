@@ -208,14 +208,7 @@ async fn messages_held_through_a_long_window_do_not_reappear() {
     )
     .await;
     let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
-    let queue_url = sqs
-        .get_queue_url()
-        .queue_name("nami-e2e-held")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue_url = crate::support::queue_url(&sqs, "e2e-held").await;
     // Shorter than the window, out of band (the provider would refuse it).
     sqs.set_queue_attributes()
         .queue_url(&queue_url)
@@ -256,14 +249,7 @@ async fn a_batch_event_never_exceeds_six_megabytes() {
     )
     .await;
     let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
-    let queue_url = sqs
-        .get_queue_url()
-        .queue_name("nami-e2e-six-mb")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue_url = crate::support::queue_url(&sqs, "e2e-six-mb").await;
     // Eight messages of 800 KB are waiting when the pollers start: one receive takes them all.
     for i in 0..8 {
         sqs.send_message()

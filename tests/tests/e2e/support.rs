@@ -126,6 +126,18 @@ impl Deployed {
     }
 }
 
+/// The URL of pipeline `name`'s main queue.
+pub(crate) async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    let queue = nami_contract::naming::object_name(name, nami_contract::naming::Part::Main);
+    sqs.get_queue_url()
+        .queue_name(queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
 /// Waits until the main queue is empty (panics after `timeout`).
 pub(crate) async fn drained(data_plane: &DataPlane, sqs: &aws_sdk_sqs::Client, timeout: Duration) {
     let started = Instant::now();

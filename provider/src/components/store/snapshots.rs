@@ -205,9 +205,12 @@ pub async fn update(
     Ok(())
 }
 
-/// The policy `policy_id`, or `None` when it does not exist.
-pub async fn find(clients: &Clients, policy_id: &str) -> Result<Option<PolicyFacts>, AwsError> {
-    let policy = clients
+/// The policy `policy_id` as DLM holds it, or `None` when it does not exist.
+async fn get(
+    clients: &Clients,
+    policy_id: &str,
+) -> Result<Option<aws_sdk_dlm::types::LifecyclePolicy>, AwsError> {
+    Ok(clients
         .dlm
         .get_lifecycle_policy()
         .policy_id(policy_id)
@@ -215,7 +218,12 @@ pub async fn find(clients: &Clients, policy_id: &str) -> Result<Option<PolicyFac
         .await
         .map_err(aws_error("dlm:GetLifecyclePolicy"))
         .found()?
-        .and_then(|output| output.policy);
+        .and_then(|output| output.policy))
+}
+
+/// The policy `policy_id`, or `None` when it does not exist.
+pub async fn find(clients: &Clients, policy_id: &str) -> Result<Option<PolicyFacts>, AwsError> {
+    let policy = get(clients, policy_id).await?;
     Ok(policy.map(|policy| {
         let enabled = policy.state == Some(GettablePolicyStateValues::Enabled);
         facts_of(
@@ -235,14 +243,7 @@ pub async fn delete(clients: &Clients, policy_id: &str) -> Result<(), AwsError> 
 
 /// The policy's ARN (DLM tags by ARN): `arn:aws:dlm:<region>:<account>:policy/<id>`.
 async fn policy_arn(clients: &Clients, policy_id: &str) -> Result<String, AwsError> {
-    let policy = clients
-        .dlm
-        .get_lifecycle_policy()
-        .policy_id(policy_id)
-        .send()
-        .await
-        .map_err(aws_error("dlm:GetLifecyclePolicy"))?
-        .policy;
+    let policy = get(clients, policy_id).await?;
     returned("dlm:GetLifecyclePolicy", policy.and_then(|p| p.policy_arn))
 }
 

@@ -29,9 +29,8 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The error type of an init that missed its limit.
 const INIT_TIMEOUT_ERROR: &str = "Runtime.InitTimeout";
 
-/// How long a runtime may take, after an invocation, to ask for the next one before it is
-/// frozen anyway (a runtime that never asks again keeps running, as it would on Lambda until the
-/// environment is reclaimed).
+/// How long a runtime may take, after an invocation, to ask for the next one; one that has not
+/// asked by then goes back to the idle environments unfrozen (it is doing work of its own).
 const SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 /// How execution environments live between invocations.

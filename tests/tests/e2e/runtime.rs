@@ -252,7 +252,8 @@ async fn an_environment_is_frozen_between_invocations() {
 #[tokio::test]
 async fn an_idle_environment_is_reclaimed() {
     let lifecycle = Lifecycle {
-        reclaim_after: Some(Duration::from_millis(300)),
+        // Long enough that a loaded machine reuses the environment between two quick calls.
+        reclaim_after: Some(Duration::from_secs(2)),
         ..Lifecycle::default()
     };
     let host = fixture_host("reclaim", lifecycle, &[]);
@@ -260,7 +261,7 @@ async fn an_idle_environment_is_reclaimed() {
     let first = idle_pids(&host, 1).await;
     host.invoke(Bytes::from("{}")).await.unwrap();
     assert_eq!(idle_pids(&host, 1).await, first, "reused while fresh");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     host.invoke(Bytes::from("{}")).await.unwrap();
     let second = idle_pids(&host, 1).await;
     assert_ne!(second, first, "a new environment after the idle time");

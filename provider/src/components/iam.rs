@@ -111,6 +111,24 @@ pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String,
     create_named_role(ctx, &name, &trust_policy(None), &description).await
 }
 
+/// Writes (or rewrites) the inline policy of the role `role_arn`.
+async fn put_inline_policy(
+    ctx: Context<'_>,
+    role_arn: &str,
+    document: &Value,
+) -> Result<(), AwsError> {
+    ctx.clients
+        .iam
+        .put_role_policy()
+        .role_name(name_in(role_arn))
+        .policy_name(POLICY_NAME)
+        .policy_document(document.to_string())
+        .send()
+        .await
+        .map_err(aws_error("iam:PutRolePolicy"))?;
+    Ok(())
+}
+
 /// Creates role `name` with `trust`, tagged as the pipeline's. Returns its ARN.
 async fn create_named_role(
     ctx: Context<'_>,
@@ -162,16 +180,7 @@ pub async fn put_policy(
         &function_name,
         grants,
     );
-    ctx.clients
-        .iam
-        .put_role_policy()
-        .role_name(name_in(role_arn))
-        .policy_name(POLICY_NAME)
-        .policy_document(document.to_string())
-        .send()
-        .await
-        .map_err(aws_error("iam:PutRolePolicy"))?;
-    Ok(())
+    put_inline_policy(ctx, role_arn, &document).await
 }
 
 /// The least-privilege policy of `function`.
@@ -345,16 +354,7 @@ pub async fn put_store_policy(
     role_arn: &str,
     secret_arns: &[&str],
 ) -> Result<(), AwsError> {
-    ctx.clients
-        .iam
-        .put_role_policy()
-        .role_name(name_in(role_arn))
-        .policy_name(POLICY_NAME)
-        .policy_document(store_policy(secret_arns).to_string())
-        .send()
-        .await
-        .map_err(aws_error("iam:PutRolePolicy"))?;
-    Ok(())
+    put_inline_policy(ctx, role_arn, &store_policy(secret_arns)).await
 }
 
 /// Who may assume the snapshot policy's role: Data Lifecycle Manager. (As for the role AWS itself
@@ -427,16 +427,7 @@ pub async fn put_snapshot_policy(
         AwsError::Unusable(format!("no account in the snapshot role's ARN {role_arn}"))
     })?;
     let policy = snapshot_policy(&ctx.clients.region, account, volume_id, ctx.name);
-    ctx.clients
-        .iam
-        .put_role_policy()
-        .role_name(name_in(role_arn))
-        .policy_name(POLICY_NAME)
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .map_err(aws_error("iam:PutRolePolicy"))?;
-    Ok(())
+    put_inline_policy(ctx, role_arn, &policy).await
 }
 
 /// Makes the instance profile of the store's role (same name) exist and hold the role. Returns

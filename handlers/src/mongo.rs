@@ -1,9 +1,10 @@
 //! The MongoDB adapter of the post-queue function.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::bson::{self, Document, RawArrayBuf, RawBson, RawBsonRef, RawDocumentBuf, doc};
 use mongodb::error::{ErrorKind, InsertManyError};
 use mongodb::options::{
     Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, WriteConcern,
@@ -11,8 +12,10 @@ use mongodb::options::{
 use mongodb::{Client, Collection};
 
 use nami_contract::limits::conflicts_collection;
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Body, Envelope, RawEncoding};
 use crate::post_queue::{Conflict, EnvelopeStore, InsertReport, StoreError};
 
 /// MongoDB's duplicate key error code.
@@ -35,6 +38,13 @@ pub enum ConnectError {
 pub struct MongoStore {
     collection: Collection<Document>,
     conflicts: Collection<Document>,
+}
+
+impl MongoStore {
+    /// The collection as written: documents already in BSON form, sent as they are.
+    fn written(collection: &Collection<Document>) -> Collection<RawDocumentBuf> {
+        collection.clone_with_type()
+    }
 }
 
 impl MongoStore {
@@ -98,8 +108,8 @@ pub fn durable_write_concern() -> WriteConcern {
 
 impl EnvelopeStore for MongoStore {
     async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
-        let documents: Vec<Document> = envelopes.iter().map(envelope_document).collect();
-        insert_unordered(&self.collection, documents).await
+        let documents: Vec<RawDocumentBuf> = envelopes.iter().map(envelope_document).collect();
+        insert_unordered(&Self::written(&self.collection), documents).await
     }
 
     async fn stored_digests(
@@ -133,17 +143,17 @@ impl EnvelopeStore for MongoStore {
         &self,
         conflicts: &[Conflict<'_>],
     ) -> Result<InsertReport, StoreError> {
-        let documents: Vec<Document> = conflicts.iter().map(conflict_document).collect();
-        insert_unordered(&self.conflicts, documents).await
+        let documents: Vec<RawDocumentBuf> = conflicts.iter().map(conflict_document).collect();
+        insert_unordered(&Self::written(&self.conflicts), documents).await
     }
 }
 
 /// One unordered, durable insert: duplicates and per-document failures by index; anything that
 /// leaves the batch's fate unknown (no server, a lost connection, a write-concern error) fails it
 /// whole, and the retry deduplicates what did get written.
-async fn insert_unordered(
-    collection: &Collection<Document>,
-    documents: Vec<Document>,
+async fn insert_unordered<T: Serialize + Send + Sync>(
+    collection: &Collection<T>,
+    documents: Vec<T>,
 ) -> Result<InsertReport, StoreError> {
     let error = match collection.insert_many(documents).ordered(false).await {
         Ok(_) => return Ok(InsertReport::default()),
@@ -176,71 +186,319 @@ fn classify(error: &InsertManyError) -> Option<InsertReport> {
 
 /// The stored form of a conflict: `_id` = `<delivery id>:<received digest>` (so recording it again
 /// is a duplicate), both digests, when it was found, and the envelope received.
-pub fn conflict_document(conflict: &Conflict<'_>) -> Document {
+pub fn conflict_document(conflict: &Conflict<'_>) -> RawDocumentBuf {
     let envelope = conflict.envelope;
-    doc! {
-        "_id": format!("{}:{}", envelope.id, envelope.body.sha256),
-        "delivery_id": &envelope.id,
-        "stored_sha256": conflict.stored_sha256,
-        "received_sha256": &envelope.body.sha256,
-        "detected_at": bson::DateTime::now(),
-        "envelope": envelope_document(envelope),
-    }
-}
-
-/// The stored form of an envelope: `_id` = delivery id, `received_at` a BSON date, the rest as in
-/// the envelope's JSON (numbers as int32/int64 when whole, else double).
-pub fn envelope_document(envelope: &Envelope) -> Document {
-    let value = serde_json::to_value(envelope).expect("an envelope always serializes");
-    let Bson::Document(mut fields) = json_to_bson(value) else {
-        unreachable!("an envelope serializes to a JSON object")
-    };
-    fields.remove("id");
-    fields.insert(
-        "received_at",
-        bson::DateTime::from_millis(envelope.received_at.timestamp_millis()),
+    let mut document = RawDocumentBuf::new();
+    document.append_ref(
+        "_id",
+        format!("{}:{}", envelope.id, envelope.body.sha256).as_str(),
     );
-    let mut document = Document::new();
-    document.insert("_id", envelope.id.clone());
-    document.extend(fields);
+    document.append_ref("delivery_id", envelope.id.as_str());
+    document.append_ref("stored_sha256", conflict.stored_sha256);
+    document.append_ref("received_sha256", envelope.body.sha256.as_str());
+    document.append_ref("detected_at", bson::DateTime::now());
+    document.append_ref("envelope", &envelope_document(envelope));
     document
 }
 
-/// Converts JSON to BSON literally (no Extended JSON interpretation: a webhook's `{"$date": …}`
-/// stays an object, as it was sent).
-pub fn json_to_bson(value: serde_json::Value) -> Bson {
-    use serde_json::Value;
-    match value {
-        Value::Null => Bson::Null,
-        Value::Bool(b) => Bson::Boolean(b),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i32::try_from(i).map(Bson::Int32).unwrap_or(Bson::Int64(i)),
-            (None, Some(f)) => Bson::Double(f),
-            (None, None) => Bson::String(n.to_string()),
-        },
-        Value::String(s) => Bson::String(s),
-        Value::Array(items) => Bson::Array(items.into_iter().map(json_to_bson).collect()),
-        Value::Object(map) => {
-            Bson::Document(map.into_iter().map(|(k, v)| (k, json_to_bson(v))).collect())
+/// The stored form of an envelope, written from the envelope straight to BSON: `_id` = delivery
+/// id, `received_at` a BSON date, the rest in the envelope's JSON order and shape (numbers as
+/// int32/int64 when whole, else double). JSON is taken literally: a webhook's `{"$date": …}` stays
+/// an object, as it was sent. A field name BSON cannot hold (one with a NUL character, which only
+/// a sender's JSON, form or query can carry) is written with U+FFFD in its place; the exact body
+/// stays in `body.raw`.
+pub fn envelope_document(envelope: &Envelope) -> RawDocumentBuf {
+    let mut document = RawDocumentBuf::new();
+    document.append_ref("_id", envelope.id.as_str());
+    document.append_ref("version", whole(u64::from(envelope.version)));
+    document.append_ref("id_source", envelope.id_source.as_str());
+    document.append_ref("pipeline", envelope.pipeline.as_str());
+    let received_at = bson::DateTime::from_millis(envelope.received_at.timestamp_millis());
+    document.append_ref("received_at", received_at);
+    document.append_ref("method", envelope.method.as_str());
+    document.append_ref("path", envelope.path.as_str());
+    document.append_ref("query", &lists_document(&envelope.query));
+    document.append_ref("source_ip", optional(envelope.source_ip.as_deref()));
+    let mut headers = RawDocumentBuf::new();
+    for (name, value) in &envelope.headers {
+        headers.append_ref(field_name(name), value.as_str());
+    }
+    document.append_ref("headers", &headers);
+    document.append_ref("body", &body_document(&envelope.body));
+    let mut signature = RawDocumentBuf::new();
+    signature.append_ref("scheme", envelope.signature.scheme.as_str());
+    signature.append_ref("verified", envelope.signature.verified);
+    document.append_ref("signature", &signature);
+    document
+}
+
+fn body_document(body: &Body) -> RawDocumentBuf {
+    let mut document = RawDocumentBuf::new();
+    document.append_ref("content_type", optional(body.content_type.as_deref()));
+    document.append_ref("size", whole(body.size as u64));
+    document.append_ref("sha256", body.sha256.as_str());
+    let encoding = match body.encoding {
+        RawEncoding::Utf8 => "utf8",
+        RawEncoding::Base64 => "base64",
+    };
+    document.append_ref("encoding", encoding);
+    document.append_ref("raw", body.raw.as_str());
+    if let Some(json) = &body.json {
+        append_json(&mut document, "json", json);
+    }
+    if let Some(form) = &body.form {
+        document.append_ref("form", &lists_document(form));
+    }
+    document
+}
+
+/// Repeated values by name (query parameters, form fields): a document of string arrays.
+fn lists_document(lists: &BTreeMap<String, Vec<String>>) -> RawDocumentBuf {
+    let mut document = RawDocumentBuf::new();
+    for (name, values) in lists {
+        let mut array = RawArrayBuf::new();
+        for value in values {
+            array.push(value.as_str());
         }
+        document.append_ref(field_name(name), &array);
+    }
+    document
+}
+
+/// Appends JSON `value` under `key`, literally.
+fn append_json(document: &mut RawDocumentBuf, key: &str, value: &Value) {
+    let key = field_name(key);
+    match value {
+        Value::Object(fields) => document.append_ref(key, &json_document(fields)),
+        Value::Array(items) => document.append_ref(key, &json_array(items)),
+        Value::String(text) => document.append_ref(key, text.as_str()),
+        scalar => document.append_ref(key, json_scalar(scalar).as_raw_bson_ref()),
+    }
+}
+
+fn json_document(fields: &serde_json::Map<String, Value>) -> RawDocumentBuf {
+    let mut document = RawDocumentBuf::new();
+    for (key, value) in fields {
+        append_json(&mut document, key, value);
+    }
+    document
+}
+
+fn json_array(items: &[Value]) -> RawArrayBuf {
+    let mut array = RawArrayBuf::new();
+    for item in items {
+        match item {
+            Value::Object(fields) => array.push(json_document(fields)),
+            Value::Array(items) => array.push(json_array(items)),
+            Value::String(text) => array.push(text.as_str()),
+            scalar => array.push(json_scalar(scalar)),
+        }
+    }
+    array
+}
+
+/// A JSON null, boolean or number: integers as int32 when they fit, else int64; other numbers as
+/// doubles (a number beyond all three, possible only with arbitrary precision, as its text).
+fn json_scalar(value: &Value) -> RawBson {
+    match value {
+        Value::Bool(flag) => RawBson::Boolean(*flag),
+        Value::Number(number) => match (number.as_i64(), number.as_f64()) {
+            (Some(integer), _) => integer_bson(integer),
+            (None, Some(float)) => RawBson::Double(float),
+            (None, None) => RawBson::String(number.to_string()),
+        },
+        _ => RawBson::Null,
+    }
+}
+
+fn integer_bson(integer: i64) -> RawBson {
+    i32::try_from(integer).map_or(RawBson::Int64(integer), RawBson::Int32)
+}
+
+/// A count: int32 when it fits, else int64 (as the JSON conversion writes it).
+fn whole(count: u64) -> RawBsonRef<'static> {
+    match i64::try_from(count) {
+        Ok(count) => match i32::try_from(count) {
+            Ok(small) => RawBsonRef::Int32(small),
+            Err(_) => RawBsonRef::Int64(count),
+        },
+        Err(_) => RawBsonRef::Double(count as f64),
+    }
+}
+
+fn optional(text: Option<&str>) -> RawBsonRef<'_> {
+    text.map_or(RawBsonRef::Null, RawBsonRef::String)
+}
+
+/// `name` as a BSON field name: a NUL character (which ends a field name in BSON) as U+FFFD.
+fn field_name(name: &str) -> Cow<'_, str> {
+    if name.contains('\0') {
+        Cow::Owned(name.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(name)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
+    use mongodb::bson::Bson;
+    use nami_contract::envelope::{ENVELOPE_VERSION, SignatureCheck};
     use serde_json::json;
 
-    #[test]
-    fn json_converts_literally() {
-        let bson = json_to_bson(
-            json!({"$date": "x", "small": 1, "big": 5_000_000_000i64, "huge": u64::MAX, "f": 1.5}),
+    fn envelope(body: &[u8], content_type: Option<&str>) -> Envelope {
+        Envelope {
+            version: ENVELOPE_VERSION,
+            id: "d-1".into(),
+            id_source: "header:x-github-delivery".into(),
+            pipeline: "orders".into(),
+            received_at: DateTime::from_timestamp_millis(1_763_900_000_123).unwrap(),
+            method: "POST".into(),
+            path: "/webhook".into(),
+            query: BTreeMap::from([
+                ("a".into(), vec!["1".into(), "2".into()]),
+                ("b".into(), vec![String::new()]),
+            ]),
+            source_ip: Some("203.0.113.9".into()),
+            headers: BTreeMap::from([
+                (
+                    "content-type".into(),
+                    content_type.unwrap_or_default().into(),
+                ),
+                ("x-github-event".into(), "push".into()),
+            ]),
+            body: Body::new(body, content_type),
+            signature: SignatureCheck {
+                scheme: "github".into(),
+                verified: true,
+            },
+        }
+    }
+
+    /// The stored form as it was first defined: the envelope's JSON converted to BSON.
+    fn through_json(envelope: &Envelope) -> Document {
+        let value = serde_json::to_value(envelope).unwrap();
+        let Bson::Document(mut fields) = json_to_bson(value) else {
+            unreachable!()
+        };
+        fields.remove("id");
+        fields.insert(
+            "received_at",
+            bson::DateTime::from_millis(envelope.received_at.timestamp_millis()),
         );
-        let doc = bson.as_document().unwrap();
-        assert_eq!(doc.get_str("$date").unwrap(), "x");
-        assert_eq!(doc.get_i32("small").unwrap(), 1);
-        assert_eq!(doc.get_i64("big").unwrap(), 5_000_000_000);
-        assert_eq!(doc.get_f64("huge").unwrap(), u64::MAX as f64);
-        assert_eq!(doc.get_f64("f").unwrap(), 1.5);
+        let mut document = doc! { "_id": envelope.id.clone() };
+        document.extend(fields);
+        document
+    }
+
+    fn json_to_bson(value: Value) -> Bson {
+        match value {
+            Value::Null => Bson::Null,
+            Value::Bool(b) => Bson::Boolean(b),
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i32::try_from(i).map_or(Bson::Int64(i), Bson::Int32),
+                (None, Some(f)) => Bson::Double(f),
+                (None, None) => Bson::String(n.to_string()),
+            },
+            Value::String(s) => Bson::String(s),
+            Value::Array(items) => Bson::Array(items.into_iter().map(json_to_bson).collect()),
+            Value::Object(map) => {
+                Bson::Document(map.into_iter().map(|(k, v)| (k, json_to_bson(v))).collect())
+            }
+        }
+    }
+
+    #[test]
+    fn an_envelope_is_stored_byte_for_byte_as_its_json_converted_to_bson() {
+        let json = json!({
+            "$date": "x", "small": 1, "negative": -7, "big": 5_000_000_000i64, "huge": u64::MAX,
+            "f": 1.5, "null": null, "yes": true,
+            "nested": {"list": [1, "two", {"three": [3.0, null]}, [], {}], "empty": ""},
+            "z": 0, "a": "order kept as sent"
+        });
+        let json = json.to_string();
+        let bodies: [(&[u8], Option<&str>); 5] = [
+            (json.as_bytes(), Some("application/json")),
+            (br#"[1,{"k":"v"}]"#, None),
+            (
+                b"a=1&a=2&b=%E2%9C%93",
+                Some("application/x-www-form-urlencoded"),
+            ),
+            (b"\xff\xfe not text", Some("application/octet-stream")),
+            (b"plain", None),
+        ];
+        for (body, content_type) in bodies {
+            let mut envelope = envelope(body, content_type);
+            let expected = bson::to_vec(&through_json(&envelope)).unwrap();
+            assert_eq!(
+                envelope_document(&envelope).as_bytes(),
+                expected,
+                "{body:?}"
+            );
+            envelope.source_ip = None;
+            envelope.query.clear();
+            let expected = bson::to_vec(&through_json(&envelope)).unwrap();
+            assert_eq!(
+                envelope_document(&envelope).as_bytes(),
+                expected,
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_is_stored_literally() {
+        let envelope = envelope(
+            br#"{"$date": "x", "big": 5000000000, "huge": 18446744073709551615, "f": 1.5}"#,
+            Some("application/json"),
+        );
+        let stored = envelope_document(&envelope).to_document().unwrap();
+        let json = stored
+            .get_document("body")
+            .unwrap()
+            .get_document("json")
+            .unwrap();
+        assert_eq!(json.get_str("$date").unwrap(), "x");
+        assert_eq!(json.get_i64("big").unwrap(), 5_000_000_000);
+        assert_eq!(json.get_f64("huge").unwrap(), u64::MAX as f64);
+        assert_eq!(json.get_f64("f").unwrap(), 1.5);
+        assert_eq!(
+            stored
+                .get_datetime("received_at")
+                .unwrap()
+                .timestamp_millis(),
+            1_763_900_000_123
+        );
+    }
+
+    #[test]
+    fn a_field_name_with_a_nul_character_is_stored_with_a_replacement_character() {
+        // BSON ends a field name at NUL: such a name cannot be written as sent.
+        let body = br#"{"a\u0000b": {"c\u0000": 1}}"#;
+        let mut envelope = envelope(body, Some("application/json"));
+        envelope.query.insert("q\0".into(), vec!["v".into()]);
+        assert!(bson::to_vec(&through_json(&envelope)).is_err());
+        let stored = envelope_document(&envelope).to_document().unwrap();
+        let json = stored
+            .get_document("body")
+            .unwrap()
+            .get_document("json")
+            .unwrap();
+        assert_eq!(
+            json.get_document("a\u{fffd}b")
+                .unwrap()
+                .get_i32("c\u{fffd}")
+                .unwrap(),
+            1
+        );
+        assert!(
+            stored
+                .get_document("query")
+                .unwrap()
+                .contains_key("q\u{fffd}")
+        );
+        let raw = stored.get_document("body").unwrap().get_str("raw").unwrap();
+        assert_eq!(raw.as_bytes(), body, "the exact body is kept");
     }
 }

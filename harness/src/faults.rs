@@ -74,6 +74,9 @@ struct Shared {
     delay: Mutex<Option<(String, std::time::Duration)>>,
     /// Faulted calls per million.
     share_ppm: AtomicU64,
+    /// Held while a call is forwarded when calls go one after another ([`FaultProxy::one_at_a_time`]).
+    serial: tokio::sync::Mutex<()>,
+    one_at_a_time: std::sync::atomic::AtomicBool,
     random: Mutex<u64>,
     counters: Counters,
 }
@@ -124,6 +127,8 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             share_ppm: AtomicU64::new(ppm(percent)),
+            serial: tokio::sync::Mutex::new(()),
+            one_at_a_time: std::sync::atomic::AtomicBool::new(false),
             delay: Mutex::new(None),
             random: Mutex::new(seed | 1),
             counters: Counters::default(),
@@ -162,6 +167,12 @@ impl FaultProxy {
     pub fn delay(&self, target: &str, delay: std::time::Duration) {
         *self.shared.delay.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((target.to_owned(), delay));
+    }
+
+    /// Forwards calls one after another (`true`) or as they come: with one at a time, calls a
+    /// client makes concurrently wait for each other, as if it made its steps in sequence.
+    pub fn one_at_a_time(&self, serial: bool) {
+        self.shared.one_at_a_time.store(serial, Ordering::Relaxed);
     }
 
     /// What the proxy has seen and done so far.
@@ -236,6 +247,11 @@ async fn handle(
                 tokio::time::sleep(delay).await;
             }
             counters.forwarded.fetch_add(1, Ordering::Relaxed);
+            let _turn = if shared.one_at_a_time.load(Ordering::Relaxed) {
+                Some(shared.serial.lock().await)
+            } else {
+                None
+            };
             Ok(forward(shared.upstream, request)
                 .await
                 .unwrap_or_else(|error| {
@@ -343,6 +359,8 @@ mod tests {
         let shared = |seed| Shared {
             upstream: "127.0.0.1:1".parse().unwrap(),
             share_ppm: AtomicU64::new(ppm(20)),
+            serial: tokio::sync::Mutex::new(()),
+            one_at_a_time: std::sync::atomic::AtomicBool::new(false),
             delay: Mutex::new(None),
             random: Mutex::new(seed),
             counters: Counters::default(),

@@ -1,4 +1,5 @@
-//! Processes by PID, read from `/proc` (Linux): whose children they are, and whether they live.
+//! Processes by PID, read from `/proc` (Linux): whose children they are, whether they live, and
+//! what they use (CPU time, memory, context switches).
 
 use std::time::{Duration, Instant};
 
@@ -41,4 +42,47 @@ pub fn survivors(pids: &[u32], limit: Duration) -> Vec<u32> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The CPU time `pid` has used so far (user + system, all its threads), while it lives.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the comm: state(3) ppid … utime(14) stime(15), counted from field 3.
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = u64::try_from(ticks).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_micros((user + system) * 1_000_000 / ticks))
+}
+
+/// A `kB` figure of `/proc/<pid>/status` (e.g. `VmHWM`, the peak resident set; `VmRSS`).
+pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Context switches (voluntary and not) of every thread of `pid` so far: how often its threads
+/// handed the CPU over.
+pub fn context_switches(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some(total)
 }

@@ -52,7 +52,6 @@ pub(crate) async fn run(
     let mut handler_p50 = Vec::new();
     let mut sent = 0;
     for round in 0..plan.rounds {
-        sqs.purge_queue().queue_url(&setup.queue_url).send().await?;
         let mut raw = Vec::new();
         let mut sdk = Vec::new();
         let mut function = Vec::new();

@@ -36,8 +36,9 @@ pub(crate) fn configuration(mongodb_uri: &str) -> String {
     secret = "{SECRET}"
   }}
   post_queue {{
-    batch_size      = 100
-    max_concurrency = 2
+    batch_size              = 100
+    batching_window_seconds = 1
+    max_concurrency         = 2
   }}
   store {{
     mongodb_uri = "{mongodb_uri}"

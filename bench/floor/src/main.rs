@@ -16,6 +16,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use mongodb::bson::RawDocumentBuf;
 use mongodb::options::{Acknowledgment, WriteConcern};
@@ -71,14 +72,16 @@ async fn sqs_raw(
         .authority()
         .context("the endpoint has no host:port")?
         .to_string();
-    let stream = tokio::net::TcpStream::connect(&authority).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
     let payload = Bytes::from(json!({ "QueueUrl": queue_url, "MessageBody": body }).to_string());
     let mut latencies = Vec::with_capacity(count);
+    let mut connection: Option<SendRequest<Full<Bytes>>> = None;
     for _ in 0..count {
         let started = Instant::now();
+        // Kept alive while the server keeps it, as the SDK's pool does; else a new one, timed.
+        let sender = match connection.take().filter(|sender| !sender.is_closed()) {
+            Some(sender) => connection.insert(sender),
+            None => connection.insert(connect(&authority).await?),
+        };
         sender.ready().await?;
         let request = http::Request::post("/")
             .header(http::header::HOST, &authority)
@@ -97,6 +100,14 @@ async fn sqs_raw(
         latencies.push(micros(started));
     }
     Ok(latencies)
+}
+
+/// An HTTP/1.1 connection to `authority`.
+async fn connect(authority: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
 }
 
 async fn sqs_sdk(

@@ -52,8 +52,15 @@ output "pipeline_name" {{
     )
 }
 
-/// CPU seconds of each process taking part, by role.
-fn cpu_by_role(moto: u32, mongo: u32, local: u32, sender: u32) -> BTreeMap<String, f64> {
+/// CPU seconds of each process taking part, by role (the functions' environments by the function
+/// name in their environment).
+fn cpu_by_role(
+    moto: u32,
+    mongo: u32,
+    local: u32,
+    sender: u32,
+    connections: usize,
+) -> BTreeMap<String, f64> {
     let seconds = |pid| cpu_time(pid).map_or(0.0, |d| d.as_secs_f64());
     let mut roles = BTreeMap::new();
     roles.insert("moto (SQS)".to_owned(), seconds(moto));
@@ -62,12 +69,19 @@ fn cpu_by_role(moto: u32, mongo: u32, local: u32, sender: u32) -> BTreeMap<Strin
         "nami-local (ingress, poller, Runtime API)".to_owned(),
         seconds(local),
     );
-    roles.insert("sender (256 connections)".to_owned(), seconds(sender));
+    roles.insert(
+        format!("sender ({connections} connections)"),
+        seconds(sender),
+    );
     for child in children(local) {
-        let command = std::fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
-        let role = if command.contains("pre-queue") {
+        let environ = std::fs::read(format!("/proc/{child}/environ")).unwrap_or_default();
+        let function = (environ.split(|&b| b == 0))
+            .find_map(|entry| entry.strip_prefix(b"AWS_LAMBDA_FUNCTION_NAME="))
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let role = if function.ends_with("pre-queue") {
             "pre-queue functions"
-        } else if command.contains("post-queue") {
+        } else if function.ends_with("post-queue") {
             "post-queue functions"
         } else {
             continue;
@@ -106,7 +120,8 @@ pub(crate) async fn run(
     let moto_pid = moto.process().pid().context("moto is not running")?;
     let mongo_pid = mongo.process().pid().context("SecantusDB is not running")?;
     let sender_pid = std::process::id();
-    let before = cpu_by_role(moto_pid, mongo_pid, local.pid(), sender_pid);
+    let connections = plan.burst_connections;
+    let before = cpu_by_role(moto_pid, mongo_pid, local.pid(), sender_pid, connections);
 
     let total = plan.burst_webhooks;
     let forged = total / 100;
@@ -152,7 +167,7 @@ pub(crate) async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let drained_in = started.elapsed();
-    let after = cpu_by_role(moto_pid, mongo_pid, local.pid(), sender_pid);
+    let after = cpu_by_role(moto_pid, mongo_pid, local.pid(), sender_pid, connections);
     local.stop()?;
 
     let accepted: Vec<_> = answers

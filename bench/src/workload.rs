@@ -28,7 +28,7 @@ pub(crate) fn webhook(id: &str) -> Webhook {
     };
     let commit = |n: u64| {
         json!({
-            "id": format!("{:040x}", hash(id) ^ u128::from(n)), "tree_id": format!("{:040x}", hash(id) >> n),
+            "id": format!("{:040x}", hash(id) ^ u128::from(n)),
             "distinct": true, "message": format!("Change {n}"), "timestamp": "2026-12-02T10:00:00Z",
             "author": {"name": "Mona Octocat", "email": "mona@example.com", "username": "mona"},
             "committer": {"name": "GitHub", "email": "noreply@github.com", "username": "web-flow"},
@@ -39,7 +39,7 @@ pub(crate) fn webhook(id: &str) -> Webhook {
         "ref": "refs/heads/main", "before": format!("{:040x}", hash(id) >> 1), "after": after,
         "created": false, "deleted": false, "forced": false, "base_ref": null,
         "compare": format!("https://github.com/nami-serverless/bench/compare/{}", &after[..12]),
-        "commits": [commit(1), commit(2)],
+        "commits": [commit(1)],
         "head_commit": commit(3),
         "repository": {
             "id": 4242, "node_id": "R_kgDOBench", "name": "bench", "full_name": "nami-serverless/bench",

@@ -103,18 +103,10 @@ pub(crate) async fn run(
     let output = terraform.run(&["output", "-json"]);
     ensure!(output.status.success(), "terraform output failed");
     std::fs::write(&outputs, &output.stdout)?;
-    let root = workspace_root();
-    let mut local = NamiLocal::start(
-        &[
-            "--terraform-output".as_ref(),
-            outputs.as_os_str(),
-            "--endpoint".as_ref(),
-            moto.endpoint().as_ref(),
-            "--artifacts".as_ref(),
-            root.join("target/terraform-mirror").as_os_str(),
-            "--work-dir".as_ref(),
-            root.join("target/bench/nami-local").as_os_str(),
-        ],
+    let mut local = NamiLocal::for_terraform_output(
+        &outputs,
+        &moto.endpoint(),
+        &workspace_root().join("target/bench/nami-local"),
         work,
     )?;
     let moto_pid = moto.process().pid().context("moto is not running")?;

@@ -2,6 +2,7 @@
 //! ([`FunctionHost`]) exactly as `nami-local` runs them: Nami's two `bootstrap` artifacts, the
 //! hello-world floor built the same way, and the Node.js 20 versions of both jobs.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -143,25 +144,7 @@ pub(crate) fn host(
 ) -> anyhow::Result<FunctionHost> {
     let (bootstrap, extra) = program(runtime)?;
     let name = format!("nami-{PIPELINE}-{}", runtime.slug());
-    let spec = FunctionSpec {
-        name: name.clone(),
-        arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        role_arn: "arn:aws:iam::123456789012:role/nami-bench".into(),
-        timeout: Duration::from_secs(30),
-        memory_mb: 128,
-        code_sha256: String::new(),
-        environment: Default::default(),
-    };
-    let mut environment: Vec<(String, String)> = [
-        ("PATH", "/usr/bin:/bin"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_ENDPOINT_URL", &setup.endpoint),
-        ("AWS_LAMBDA_FUNCTION_NAME", &name),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    let nami: BTreeMap<String, String> = [
         (vars::PIPELINE, PIPELINE),
         (vars::QUEUE_URL, &setup.queue_url),
         (vars::SIGNATURE_SCHEME, "github"),
@@ -172,10 +155,32 @@ pub(crate) fn host(
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    for (key, value) in extra {
-        environment.retain(|(k, _)| *k != key);
-        environment.push((key, value));
-    }
+    let spec = FunctionSpec {
+        name: name.clone(),
+        arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        role_arn: "arn:aws:iam::123456789012:role/nami-bench".into(),
+        timeout: Duration::from_secs(30),
+        memory_mb: 128,
+        code_sha256: String::new(),
+        environment: nami,
+    };
+    let base: Vec<(String, String)> = [
+        ("PATH", "/usr/bin:/bin"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", &setup.endpoint),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    // As nami-local configures a function, the Node.js runtime's own variables on top.
+    let overrides: Vec<(&str, Option<&str>)> = (extra.iter())
+        .map(|(key, value)| (key.as_str(), Some(value.as_str())))
+        .collect();
+    let environment = nami_dataplane::function_environment(&spec, &base, &overrides);
     let logs = workspace_root()
         .join("target/bench/logs")
         .join(label)

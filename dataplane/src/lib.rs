@@ -340,7 +340,7 @@ fn credential_variables(credentials: &Credentials) -> Vec<(String, String)> {
 
 /// A function's full environment: the base, Lambda's per-function variables, its configured
 /// variables, then `overrides` (`None` removes a variable).
-fn function_environment(
+pub fn function_environment(
     function: &discovery::FunctionSpec,
     base: &[(String, String)],
     overrides: &[(&str, Option<&str>)],

@@ -41,13 +41,6 @@ pub struct MongoStore {
 }
 
 impl MongoStore {
-    /// The collection as written: documents already in BSON form, sent as they are.
-    fn written(collection: &Collection<Document>) -> Collection<RawDocumentBuf> {
-        collection.clone_with_type()
-    }
-}
-
-impl MongoStore {
     /// Parses `uri` and prepares a client; the first connection is made by the first insert.
     /// `password`, when given, is the password of the user `uri` names (a URI without secrets).
     pub async fn connect(
@@ -93,6 +86,11 @@ impl MongoStore {
     /// The collection conflicts are recorded in (`<collection>_conflicts`).
     pub fn conflicts(&self) -> &Collection<Document> {
         &self.conflicts
+    }
+
+    /// `collection` as written: documents already in BSON form, sent as they are.
+    fn written(collection: &Collection<Document>) -> Collection<RawDocumentBuf> {
+        collection.clone_with_type()
     }
 }
 
@@ -210,7 +208,7 @@ pub fn conflict_document(conflict: &Conflict<'_>) -> RawDocumentBuf {
 pub fn envelope_document(envelope: &Envelope) -> RawDocumentBuf {
     let mut document = RawDocumentBuf::new();
     document.append_ref("_id", envelope.id.as_str());
-    document.append_ref("version", whole(u64::from(envelope.version)));
+    document.append("version", whole(u64::from(envelope.version)));
     document.append_ref("id_source", envelope.id_source.as_str());
     document.append_ref("pipeline", envelope.pipeline.as_str());
     let received_at = bson::DateTime::from_millis(envelope.received_at.timestamp_millis());
@@ -235,7 +233,7 @@ pub fn envelope_document(envelope: &Envelope) -> RawDocumentBuf {
 fn body_document(body: &Body) -> RawDocumentBuf {
     let mut document = RawDocumentBuf::new();
     document.append_ref("content_type", optional(body.content_type.as_deref()));
-    document.append_ref("size", whole(body.size as u64));
+    document.append("size", whole(body.size as u64));
     document.append_ref("sha256", body.sha256.as_str());
     let encoding = match body.encoding {
         RawEncoding::Utf8 => "utf8",
@@ -315,15 +313,9 @@ fn integer_bson(integer: i64) -> RawBson {
     i32::try_from(integer).map_or(RawBson::Int64(integer), RawBson::Int32)
 }
 
-/// A count: int32 when it fits, else int64 (as the JSON conversion writes it).
-fn whole(count: u64) -> RawBsonRef<'static> {
-    match i64::try_from(count) {
-        Ok(count) => match i32::try_from(count) {
-            Ok(small) => RawBsonRef::Int32(small),
-            Err(_) => RawBsonRef::Int64(count),
-        },
-        Err(_) => RawBsonRef::Double(count as f64),
-    }
+/// A count, as JSON's numbers are written: an integer while it is one, else a double.
+fn whole(count: u64) -> RawBson {
+    i64::try_from(count).map_or(RawBson::Double(count as f64), integer_bson)
 }
 
 fn optional(text: Option<&str>) -> RawBsonRef<'_> {

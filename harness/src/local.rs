@@ -34,6 +34,29 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 }
 
 impl NamiLocal {
+    /// Starts it as a user does after `terraform apply`: the pipeline named in `outputs` (the
+    /// saved `terraform output -json`), AWS at `endpoint`, the artifacts of the project's
+    /// filesystem mirror, its files under `files`; see [`NamiLocal::start`] for `work`.
+    pub fn for_terraform_output(
+        outputs: &Path,
+        endpoint: &str,
+        files: &Path,
+        work: &Path,
+    ) -> anyhow::Result<Self> {
+        let mirror = crate::workspace_root().join("target/terraform-mirror");
+        let args: [&OsStr; 8] = [
+            "--terraform-output".as_ref(),
+            outputs.as_os_str(),
+            "--endpoint".as_ref(),
+            endpoint.as_ref(),
+            "--artifacts".as_ref(),
+            mirror.as_os_str(),
+            "--work-dir".as_ref(),
+            files.as_os_str(),
+        ];
+        Self::start(&args, work)
+    }
+
     /// Starts it with `args` (plus `--listen 127.0.0.1:0` and a ready file under `work`), its
     /// output in `work/nami-local-<pid>.out`, and waits until it is ready.
     pub fn start(args: &[&OsStr], work: &Path) -> anyhow::Result<Self> {

@@ -16,15 +16,21 @@ pub fn children(parent: u32) -> Vec<u32> {
 
 /// The parent of `pid`, while it lives.
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // pid (comm) state ppid …: comm may hold spaces and parentheses, so split after the last ')'.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace();
+    let stat = stat_after_comm(pid)?;
+    let mut fields = stat.split_whitespace();
     let state = fields.next()?;
     if state == "Z" {
         return None;
     }
     fields.next()?.parse().ok()
+}
+
+/// `/proc/<pid>/stat` from the field after the command name (`state ppid …`): the name may hold
+/// spaces and parentheses, so the fields start after the last `)`.
+fn stat_after_comm(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.to_owned())
 }
 
 /// Whether `pid` is alive (a zombie is not).
@@ -46,10 +52,9 @@ pub fn survivors(pids: &[u32], limit: Duration) -> Vec<u32> {
 
 /// The CPU time `pid` has used so far (user + system, all its threads), while it lives.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
+    let stat = stat_after_comm(pid)?;
     // After the comm: state(3) ppid … utime(14) stime(15), counted from field 3.
-    let mut fields = rest.split_whitespace().skip(11);
+    let mut fields = stat.split_whitespace().skip(11);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
     // SAFETY: sysconf reads a constant of the system; no memory is involved.
@@ -85,4 +90,31 @@ pub fn context_switches(pid: u32) -> Option<u64> {
             .sum::<u64>();
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_read_from_proc() {
+        let pid = std::process::id();
+        assert_eq!(parent_of(pid), Some(std::os::unix::process::parent_id()));
+        let before = cpu_time(pid).expect("CPU time of a live process");
+        let started = Instant::now();
+        let mut spin = 0u64;
+        while cpu_time(pid) == Some(before) && started.elapsed() < Duration::from_secs(5) {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        assert!(
+            cpu_time(pid).unwrap() > before,
+            "spinning shows as CPU time"
+        );
+        let resident = status_kb(pid, "VmRSS").unwrap();
+        assert!(
+            status_kb(pid, "VmHWM").unwrap() >= resident,
+            "the peak is at least what was resident"
+        );
+        assert!(context_switches(pid).is_some());
+    }
 }

@@ -168,18 +168,10 @@ async fn exercise(
     step("nami-local: the pipeline's real bootstrap binaries behind a local Lambda runtime");
     let outputs = work.join("outputs.json");
     std::fs::write(&outputs, terraform_run(&["output", "-json"])?)?;
-    let root = workspace_root();
-    let mut data_plane = NamiLocal::start(
-        &[
-            "--terraform-output".as_ref(),
-            outputs.as_os_str(),
-            "--endpoint".as_ref(),
-            moto.endpoint().as_ref(),
-            "--artifacts".as_ref(),
-            root.join("target/terraform-mirror").as_os_str(),
-            "--work-dir".as_ref(),
-            root.join("target/nami-local").as_os_str(),
-        ],
+    let mut data_plane = NamiLocal::for_terraform_output(
+        &outputs,
+        &moto.endpoint(),
+        &workspace_root().join("target/nami-local"),
         work,
     )?;
     print!("{}", data_plane.output());

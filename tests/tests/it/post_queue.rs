@@ -527,3 +527,37 @@ async fn a_batch_with_a_record_without_message_id_is_retried_whole() {
     event.records[0].message_id = None;
     assert!(function.process(&event).await.is_err());
 }
+
+#[tokio::test]
+async fn a_field_name_with_a_nul_character_is_stored_and_does_not_fail_its_batch() {
+    let mongo = Mongo::start().unwrap();
+    let store = store(&mongo, "nul_names", Duration::from_secs(5)).await;
+    let function = PostQueue::new("orders", store.clone());
+    // BSON ends a field name at NUL; a sender's JSON may still hold one.
+    let body = br#"{"a\u0000b": 1}"#;
+    let mut records = numbered(0..5);
+    records.push((
+        "m-nul".into(),
+        envelope("d-nul", body, "application/json").to_message_body(),
+    ));
+
+    let (response, outcome) = function.process(&sqs_event(records.clone())).await.unwrap();
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+    assert_eq!(outcome.stored, 6);
+    let stored = store
+        .collection()
+        .find_one(doc! { "_id": "d-nul" })
+        .await
+        .unwrap()
+        .expect("stored");
+    let body_stored = stored.get_document("body").unwrap();
+    assert_eq!(body_stored.get_str("raw").unwrap().as_bytes(), body);
+    assert_eq!(
+        body_stored
+            .get_document("json")
+            .unwrap()
+            .get_i32("a\u{fffd}b")
+            .unwrap(),
+        1
+    );
+}

@@ -3,6 +3,7 @@
 //! It is Nami's data contract. Its JSON Schema is generated from these types into
 //! `docs/envelope.schema.json` (`make schema`), and a test fails when that file is stale.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -113,25 +114,40 @@ impl Body {
             Ok(text) => (RawEncoding::Utf8, text.to_owned()),
             Err(_) => (RawEncoding::Base64, BASE64.encode(bytes)),
         };
-        let (json, form) = parsed_views(bytes, content_type);
         Body {
             content_type: content_type.map(str::to_owned),
             size: bytes.len(),
             sha256: sha256_hex(bytes),
             encoding,
             raw,
-            json,
-            form,
+            json: json_view(bytes, content_type),
+            form: form_view(bytes, content_type),
         }
     }
 
-    /// The exact bytes that were received.
-    pub fn raw_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+    /// The exact bytes that were received (borrowed from `raw` when it is the text itself).
+    pub fn raw_bytes(&self) -> Result<Cow<'_, [u8]>, base64::DecodeError> {
         match self.encoding {
-            RawEncoding::Utf8 => Ok(self.raw.as_bytes().to_vec()),
-            RawEncoding::Base64 => BASE64.decode(&self.raw),
+            RawEncoding::Utf8 => Ok(Cow::Borrowed(self.raw.as_bytes())),
+            RawEncoding::Base64 => BASE64.decode(&self.raw).map(Cow::Owned),
         }
     }
+}
+
+/// Whether a body of `content_type` holding `bytes` has a JSON view (when it parses): its media
+/// type is `application/json` or `*+json`, or it has none and starts like an object or an array.
+pub fn has_json_view(bytes: &[u8], content_type: Option<&str>) -> bool {
+    match media_type(content_type).as_deref() {
+        Some(mt) => mt == "application/json" || mt.ends_with("+json"),
+        None => looks_like_json(bytes),
+    }
+}
+
+/// The media type of a `content-type` value, lower-cased, without parameters.
+fn media_type(content_type: Option<&str>) -> Option<String> {
+    content_type
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
 }
 
 /// SHA-256 of `bytes` as lower-case hex.
@@ -140,25 +156,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// The JSON and form views of a body, when its content is JSON or a form.
-fn parsed_views(
-    bytes: &[u8],
-    content_type: Option<&str>,
-) -> (
-    Option<serde_json::Value>,
-    Option<BTreeMap<String, Vec<String>>>,
-) {
-    let media_type = content_type
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase());
-    let json = match media_type.as_deref() {
-        Some(mt) if mt == "application/json" || mt.ends_with("+json") => {
-            serde_json::from_slice(bytes).ok()
-        }
-        None if looks_like_json(bytes) => serde_json::from_slice(bytes).ok(),
-        _ => None,
-    };
-    let form = (media_type.as_deref() == Some("application/x-www-form-urlencoded")).then(|| {
+/// The body parsed as JSON, when it has a JSON view and parses.
+fn json_view(bytes: &[u8], content_type: Option<&str>) -> Option<serde_json::Value> {
+    has_json_view(bytes, content_type)
+        .then(|| serde_json::from_slice(bytes).ok())
+        .flatten()
+}
+
+/// The body parsed as a form, when its media type is `application/x-www-form-urlencoded`.
+fn form_view(bytes: &[u8], content_type: Option<&str>) -> Option<BTreeMap<String, Vec<String>>> {
+    (media_type(content_type).as_deref() == Some("application/x-www-form-urlencoded")).then(|| {
         let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, value) in form_urlencoded::parse(bytes) {
             fields
@@ -167,8 +174,7 @@ fn parsed_views(
                 .push(value.into_owned());
         }
         fields
-    });
-    (json, form)
+    })
 }
 
 fn looks_like_json(bytes: &[u8]) -> bool {
@@ -197,25 +203,37 @@ impl Envelope {
     /// Parses an SQS message body back into an envelope, rebuilding the parsed body views and
     /// checking the body against its declared size and digest.
     pub fn from_message_body(message: &str) -> Result<Self, EnvelopeError> {
+        Self::read_message_body(message, true)
+    }
+
+    /// As [`Envelope::from_message_body`], but leaves `body.json` unset: for a reader that writes
+    /// the JSON view straight from `body.raw` (see [`has_json_view`]) instead of building a tree.
+    pub fn from_message_body_without_json(message: &str) -> Result<Self, EnvelopeError> {
+        Self::read_message_body(message, false)
+    }
+
+    fn read_message_body(message: &str, with_json: bool) -> Result<Self, EnvelopeError> {
         let mut envelope: Envelope = serde_json::from_str(message)?;
-        let bytes = envelope.body.raw_bytes()?;
-        if bytes.len() != envelope.body.size {
+        let body = &envelope.body;
+        let bytes = body.raw_bytes()?;
+        if bytes.len() != body.size {
             return Err(EnvelopeError::SizeMismatch {
-                declared: envelope.body.size,
+                declared: body.size,
                 actual: bytes.len(),
             });
         }
         let digest = sha256_hex(&bytes);
-        if envelope.body.sha256.is_empty() {
-            envelope.body.sha256 = digest;
-        } else if envelope.body.sha256 != digest {
+        if !body.sha256.is_empty() && body.sha256 != digest {
             return Err(EnvelopeError::DigestMismatch {
-                declared: envelope.body.sha256,
+                declared: body.sha256.clone(),
                 actual: digest,
             });
         }
-        (envelope.body.json, envelope.body.form) =
-            parsed_views(&bytes, envelope.body.content_type.as_deref());
+        let content_type = body.content_type.as_deref();
+        let json = with_json.then(|| json_view(&bytes, content_type)).flatten();
+        let form = form_view(&bytes, content_type);
+        drop(bytes);
+        (envelope.body.sha256, envelope.body.json, envelope.body.form) = (digest, json, form);
         Ok(envelope)
     }
 }
@@ -326,7 +344,7 @@ mod tests {
         let body = Body::new(bytes, Some("application/json; charset=utf-8"));
         assert_eq!(body.encoding, RawEncoding::Utf8);
         assert_eq!(body.json.as_ref().unwrap()["amount"], 12);
-        assert_eq!(body.raw_bytes().unwrap(), bytes);
+        assert_eq!(*body.raw_bytes().unwrap(), bytes[..]);
         assert_eq!(body.size, bytes.len());
     }
 
@@ -367,7 +385,7 @@ mod tests {
         let bytes: Vec<u8> = (0..=255u8).rev().collect();
         let body = Body::new(&bytes, Some("application/octet-stream"));
         assert_eq!(body.encoding, RawEncoding::Base64);
-        assert_eq!(body.raw_bytes().unwrap(), bytes);
+        assert_eq!(*body.raw_bytes().unwrap(), bytes[..]);
     }
 
     #[test]
@@ -422,7 +440,7 @@ mod tests {
         assert!(!message.contains(['\u{FFFE}', '\u{FFFF}', '\u{0001}']));
         let back = Envelope::from_message_body(&message).unwrap();
         assert_eq!(back, envelope);
-        assert_eq!(back.body.raw_bytes().unwrap(), text.as_bytes());
+        assert_eq!(*back.body.raw_bytes().unwrap(), *text.as_bytes());
     }
 
     #[test]
@@ -439,6 +457,34 @@ mod tests {
         let back = Envelope::from_message_body(&message).unwrap();
         assert!(back.body.json.is_some());
         assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn a_reader_that_writes_the_json_view_itself_gets_every_other_view() {
+        let json = Body::new(br#"{"a":1}"#, Some("application/json"));
+        let form = Body::new(b"a=1&a=2", Some("application/x-www-form-urlencoded"));
+        for body in [json, form] {
+            let mut envelope = sample(body.raw.as_bytes());
+            envelope.body = body;
+            let message = envelope.to_message_body();
+            let back = Envelope::from_message_body_without_json(&message).unwrap();
+            assert!(back.body.json.is_none());
+            envelope.body.json = None;
+            assert_eq!(back, envelope);
+        }
+        assert!(has_json_view(
+            b"{}",
+            Some("Application/JSON; charset=utf-8")
+        ));
+        assert!(has_json_view(b"", Some("application/cloudevents+json")));
+        assert!(has_json_view(b" [1]", None) && !has_json_view(b"1", None));
+        assert!(!has_json_view(b"{}", Some("text/plain")));
+        let mut tampered = sample(b"abc");
+        tampered.body.sha256 = "0".repeat(64);
+        assert!(matches!(
+            Envelope::from_message_body_without_json(&tampered.to_message_body()),
+            Err(EnvelopeError::DigestMismatch { .. })
+        ));
     }
 
     #[test]

@@ -15,8 +15,11 @@ use nami_contract::limits::conflicts_collection;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::envelope::{Body, Envelope, RawEncoding};
+use crate::envelope::{Body, Envelope, RawEncoding, has_json_view};
 use crate::post_queue::{Conflict, EnvelopeStore, InsertReport, StoreError};
+use json::Unwritten;
+
+mod json;
 
 /// MongoDB's duplicate key error code.
 pub const DUPLICATE_KEY: i32 = 11000;
@@ -241,13 +244,51 @@ fn body_document(body: &Body) -> RawDocumentBuf {
     };
     document.append_ref("encoding", encoding);
     document.append_ref("raw", body.raw.as_str());
-    if let Some(json) = &body.json {
-        append_json(&mut document, "json", json);
+    match &body.json {
+        Some(json) => append_json(&mut document, "json", json),
+        None => document = append_json_text(document, "json", body),
     }
     if let Some(form) = &body.form {
         document.append_ref("form", &lists_document(form));
     }
     document
+}
+
+/// Appends the JSON view of `body` (when it has one, see [`has_json_view`]) under `key`, written
+/// from its raw text as [`append_json`] writes the parsed tree. A body that is not JSON gets no
+/// view; one whose objects repeat a field name is parsed into a tree first (see [`Unwritten`]).
+fn append_json_text(document: RawDocumentBuf, key: &str, body: &Body) -> RawDocumentBuf {
+    let Ok(bytes) = body.raw_bytes() else {
+        return document;
+    };
+    if !has_json_view(&bytes, body.content_type.as_deref()) {
+        return document;
+    }
+    let mut elements = document.into_bytes();
+    elements.pop(); // the document's final NUL, written again below
+    let element_at = elements.len();
+    elements.push(0);
+    json::write_field_name(&mut elements, key);
+    let written = json::write_json(&bytes, &mut elements);
+    match written {
+        Ok(element) => elements[element_at] = element as u8,
+        Err(_) => elements.truncate(element_at),
+    }
+    elements.push(0);
+    let mut document = RawDocumentBuf::from_bytes(closed(elements)).expect("written whole");
+    if written == Err(Unwritten::RepeatedName)
+        && let Ok(tree) = serde_json::from_slice::<Value>(&bytes)
+    {
+        append_json(&mut document, key, &tree);
+    }
+    document
+}
+
+/// `bytes` (a document's elements and its final NUL after a length placeholder) with its length.
+fn closed(mut bytes: Vec<u8>) -> Vec<u8> {
+    let length = i32::try_from(bytes.len()).expect("a document is far below 2 GiB");
+    bytes[..4].copy_from_slice(&length.to_le_bytes());
+    bytes
 }
 
 /// Repeated values by name (query parameters, form fields): a document of string arrays.
@@ -492,5 +533,58 @@ mod tests {
         );
         let raw = stored.get_document("body").unwrap().get_str("raw").unwrap();
         assert_eq!(raw.as_bytes(), body, "the exact body is kept");
+    }
+
+    #[test]
+    fn json_written_from_the_raw_text_is_the_parsed_tree_written() {
+        let many_fields: String = (0..40).map(|n| format!(r#""f{n}":{n},"#)).collect();
+        let deep = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let bodies: Vec<(String, Option<&str>)> = vec![
+            (r#"{"a":{"b":[1,"two",{"c":[3.0,null,true,false]},[],{}]},"e":""}"#.into(), Some("application/json")),
+            (r#" { "k\"ey" : "v\\a\/l\u00e9\ud83d\ude00\n" , "\u0041" : 1 } "#.into(), Some("application/json; charset=utf-8")),
+            (r#"[0,-0,-0.0,1e2,1E-2,2147483647,2147483648,-2147483648,-2147483649,9223372036854775807,-9223372036854775808,9223372036854775808,18446744073709551615,123456789012345678901234567890,1e308,-1.5e-300]"#.into(), Some("application/vnd.api+json")),
+            (format!("[{}]", (0..25).map(|n| n.to_string()).collect::<Vec<_>>().join(",")), None),
+            (r#"{"a\u0000b":{"c\u0000":1},"a\ufffdb":2}"#.into(), Some("application/json")),
+            (r#"{"a":1,"b":{"x":1,"y":2,"x":3},"a":{"z":[1]}}"#.into(), Some("application/json")),
+            (format!(r#"{{{many_fields}"f7":"again"}}"#), Some("application/json")),
+            (format!(r#"{{{many_fields}"last":0}}"#), Some("application/json")),
+            (deep(100), Some("application/json")),
+            (deep(200), Some("application/json")),
+            ("123".into(), Some("application/json")),
+            (r#""text""#.into(), Some("application/json")),
+            ("null".into(), Some("application/json")),
+            ("true".into(), Some("application/json")),
+            ("{".into(), Some("application/json")),
+            ("{}x".into(), Some("application/json")),
+            ("[1,]".into(), Some("application/json")),
+            ("{\"a\":1}".into(), Some("text/plain")),
+            ("  {\"sniffed\":[]}".into(), None),
+            ("123".into(), None),
+        ];
+        for (body, content_type) in &bodies {
+            let parsed = envelope(body.as_bytes(), *content_type);
+            let mut unparsed = parsed.clone();
+            unparsed.body.json = None;
+            assert_eq!(
+                envelope_document(&unparsed).as_bytes(),
+                envelope_document(&parsed).as_bytes(),
+                "{body} ({content_type:?})"
+            );
+            let read = Envelope::from_message_body_without_json(&parsed.to_message_body()).unwrap();
+            assert!(read.body.json.is_none());
+            assert_eq!(
+                envelope_document(&read).as_bytes(),
+                envelope_document(&parsed).as_bytes(),
+                "{body} ({content_type:?}), read from the queue"
+            );
+        }
+        // Not UTF-8 inside a JSON string: no view either way.
+        let parsed = envelope(b"{\"a\":\"\xff\"}", Some("application/json"));
+        let mut unparsed = parsed.clone();
+        unparsed.body.json = None;
+        assert_eq!(
+            envelope_document(&unparsed).as_bytes(),
+            envelope_document(&parsed).as_bytes()
+        );
     }
 }

@@ -181,7 +181,7 @@ impl<S: EnvelopeStore> PostQueue<S> {
                 .clone()
                 .filter(|id| !id.is_empty())
                 .ok_or(BatchError(index))?;
-            match record.body.as_deref().map(Envelope::from_message_body) {
+            match (record.body.as_deref()).map(Envelope::from_message_body_without_json) {
                 Some(Ok(envelope)) => {
                     envelopes.push(envelope);
                     envelope_message_ids.push(message_id);

@@ -163,29 +163,41 @@ async fn writes_ask_for_a_majority_and_the_journal() {
     assert_eq!(store.conflicts().name(), "orders_conflicts");
 }
 
+/// Record ids `m{n}` for each `n`, in the order `failures` reports them.
+fn ids(numbers: &[usize]) -> Vec<String> {
+    let mut ids: Vec<String> = numbers.iter().map(|n| format!("m{n}")).collect();
+    ids.sort();
+    ids
+}
+
 #[tokio::test]
 async fn records_the_server_refuses_are_exactly_the_ones_reported() {
     let mongo = Mongo::start().unwrap();
     let client = mongodb::Client::with_uri_str(mongo.uri()).await.unwrap();
-    // A validator refuses bodies whose n is 3 or 7: per-document write errors (code 121), not duplicates.
+    // A validator refuses bodies whose n is 3, 7, 40 or 99: per-document write errors (code 121),
+    // not duplicates — in the first, a middle and the last of the batch's inserts.
     client
         .database("nami")
         .create_collection("validated")
-        .validator(doc! {"$jsonSchema": {"bsonType": "object", "properties": {"body": {"bsonType": "object", "properties": {"json": {"bsonType": "object", "properties": {"n": {"not": {"enum": [3, 7]}}}}}}}}})
+        .validator(doc! {"$jsonSchema": {"bsonType": "object", "properties": {"body": {"bsonType": "object", "properties": {"json": {"bsonType": "object", "properties": {"n": {"not": {"enum": [3, 7, 40, 99]}}}}}}}}})
         .await
         .unwrap();
     let store = store(&mongo, "validated", Duration::from_secs(5)).await;
     let function = PostQueue::new("validated", store.clone());
-    let records = numbered(0..10);
+    let records = numbered(0..100);
+    // Four deliveries are already stored, in other slices than the refused ones.
+    let earlier: Vec<_> = [20, 21, 60, 95].map(|n| records[n].clone()).into();
+    function.process(&sqs_event(earlier)).await.unwrap();
+
     let (response, outcome) = function.process(&sqs_event(records.clone())).await.unwrap();
-    assert_eq!(failures(&response), vec!["m3", "m7"]);
+    assert_eq!(failures(&response), ids(&[3, 7, 40, 99]));
     assert_eq!(
         (outcome.stored, outcome.failed, outcome.duplicates),
-        (8, 2, 0)
+        (92, 4, 4)
     );
     assert_eq!(
         store.collection().count_documents(doc! {}).await.unwrap(),
-        8
+        96
     );
 }
 

@@ -326,7 +326,7 @@ fn ack(text: &mut String, ack: &Value) {
     let _ = writeln!(
         text,
         "\nRatio of p50s: function ÷ raw **{}×**, function ÷ SDK **{}×** (target ≤ 1.1× the raw send). {} bytes of logs \
-         per invocation (START/END/REPORT and the function's one JSON line).\n",
+         per invocation (START/END/REPORT, the function's JSON log line and its metrics line).\n",
         spread(&ack["function_over_raw"]).show(2),
         spread(&ack["function_over_sdk"]).show(2),
         ack["log_bytes_per_invocation"]

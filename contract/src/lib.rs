@@ -7,13 +7,15 @@
 //! - [`scheme`], [`delivery_id`], [`secret_arn`]: how signature settings, delivery-id rules and
 //!   secret ARNs are parsed (the provider validates at plan time with the very parsers the
 //!   functions use at start);
-//! - [`envelope`]: what is queued and stored (its JSON Schema is docs/envelope.schema.json).
+//! - [`envelope`]: what is queued and stored (its JSON Schema is docs/envelope.schema.json);
+//! - [`metrics`]: the functions' metrics and their Embedded Metric Format log lines.
 //!
 //! This crate does no I/O: it has no AWS, MongoDB or Lambda runtime dependency.
 
 pub mod delivery_id;
 pub mod envelope;
 pub mod limits;
+pub mod metrics;
 pub mod naming;
 pub mod replay;
 pub mod scheme;

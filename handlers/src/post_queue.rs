@@ -13,6 +13,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 
 use nami_contract::limits::MONGODB_TIMEOUT_MS;
+use nami_contract::metrics::{self, Metric};
 
 use crate::config::{ConfigError, Settings, vars};
 use crate::envelope::Envelope;
@@ -143,6 +144,29 @@ pub struct BatchOutcome {
     pub unparseable: usize,
     /// Records that could not be stored (reported failed, so SQS retries them).
     pub failed: usize,
+    /// How long the batch's insert took (`None` when there was nothing to insert).
+    pub insert_latency: Option<Duration>,
+}
+
+impl BatchOutcome {
+    /// The batch's metrics: every count, and the insert's latency when there was one.
+    pub fn metric_values(&self) -> Vec<(Metric, f64)> {
+        let mut values = vec![
+            (metrics::BATCH_SIZE, self.received as f64),
+            (metrics::STORED, self.stored as f64),
+            (metrics::DUPLICATES, self.duplicates as f64),
+            (metrics::CONFLICTS, self.conflicts as f64),
+            (metrics::UNPARSEABLE, self.unparseable as f64),
+            (
+                metrics::FAILED_RECORDS,
+                (self.failed + self.unparseable) as f64,
+            ),
+        ];
+        if let Some(latency) = self.insert_latency {
+            values.push((metrics::INSERT_LATENCY, latency.as_secs_f64() * 1000.0));
+        }
+        values
+    }
 }
 
 impl<S: EnvelopeStore> PostQueue<S> {
@@ -213,6 +237,7 @@ impl<S: EnvelopeStore> PostQueue<S> {
             failed = outcome.failed,
             "batch processed"
         );
+        crate::logging::record_metrics(&self.pipeline, &outcome.metric_values());
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failures
             .into_iter()
@@ -234,7 +259,10 @@ impl<S: EnvelopeStore> PostQueue<S> {
         if envelopes.is_empty() {
             return Vec::new();
         }
-        let report = match self.store.insert(envelopes).await {
+        let started = std::time::Instant::now();
+        let inserted = self.store.insert(envelopes).await;
+        outcome.insert_latency = Some(started.elapsed());
+        let report = match inserted {
             Ok(report) => report,
             Err(error) => {
                 tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = envelopes.len(), error = %error);
@@ -636,6 +664,43 @@ mod tests {
                 outcome.failed
             ),
             (4, 1, 2, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_counted_by_its_metrics() {
+        let mut event = batch(&[("d1", "{}"), ("d2", "{}"), ("d3", "{}"), ("d4", "{}")]);
+        event.records[1].body = Some("{\"not\": \"an envelope\"}".into());
+        let store = ScriptedStore::failing(Fault::WriteErrors(BTreeSet::from(["d3".to_owned()])));
+        let (_, outcome) = run(&store, &event).await;
+        let (_, again) = run(&store, &batch(&[("d1", "{}")])).await;
+        let values = |outcome: &BatchOutcome| -> Vec<(&str, f64)> {
+            (outcome.metric_values().iter())
+                .map(|(metric, value)| (metric.name, *value))
+                .filter(|(name, _)| *name != metrics::INSERT_LATENCY.name)
+                .collect()
+        };
+        let expected = |received, stored, duplicates, unparseable, failed| {
+            vec![
+                ("BatchSize", received),
+                ("Stored", stored),
+                ("DuplicatesSquashed", duplicates),
+                ("Conflicts", 0.0),
+                ("Unparseable", unparseable),
+                ("FailedRecords", failed),
+            ]
+        };
+        assert_eq!(values(&outcome), expected(4.0, 2.0, 0.0, 1.0, 2.0));
+        assert_eq!(values(&again), expected(1.0, 0.0, 1.0, 0.0, 0.0));
+        assert!(outcome.insert_latency.is_some());
+
+        // A batch with nothing to insert has no insert latency to report.
+        let mut nothing = batch(&[("d9", "{}")]);
+        nothing.records[0].body = None;
+        let (_, outcome) = run(&store, &nothing).await;
+        assert_eq!(outcome.insert_latency, None);
+        assert!(
+            !(outcome.metric_values().iter()).any(|(metric, _)| *metric == metrics::INSERT_LATENCY)
         );
     }
 

@@ -15,6 +15,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::json;
 
 use nami_contract::limits::{MAX_MESSAGE_BYTES, REPLAY_WINDOW_SECONDS, TOLERANCE_SECONDS};
+use nami_contract::metrics::{self, Metric};
 
 use crate::config::{ConfigError, Settings, vars};
 use crate::delivery_id::{DeliveryIdRule, REQUEST_ID_SOURCE};
@@ -175,6 +176,15 @@ impl Rejection {
             Rejection::TooLarge { .. } => 413,
         }
     }
+
+    /// The metric that counts this rejection.
+    pub fn metric(&self) -> Metric {
+        match self {
+            Rejection::BadRequest(_) => metrics::REJECTED_MALFORMED,
+            Rejection::Unauthorized(_) => metrics::REJECTED_SIGNATURE,
+            Rejection::TooLarge { .. } => metrics::REJECTED_SIZE,
+        }
+    }
 }
 
 /// The pre-queue function: its settings, its verifier, its queue and its replay guard.
@@ -231,22 +241,34 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
         Ok(self.handle(&event.payload, Utc::now()).await)
     }
 
-    /// Answers one request: 200 `{"id"}` once enqueued, 4xx when refused (409 for a replay), 503
-    /// when the queue or the replay guard failed.
+    /// Answers one request (see [`PreQueue::answer`]) and counts its outcome in the metrics.
     pub async fn handle(
         &self,
         request: &ApiGatewayProxyRequest,
         now: DateTime<Utc>,
     ) -> ApiGatewayProxyResponse {
+        let (response, outcome) = self.answer(request, now).await;
+        crate::logging::record_metrics(&self.pipeline, &[(outcome, 1.0)]);
+        response
+    }
+
+    /// Answers one request: 200 `{"id"}` once enqueued, 4xx when refused (409 for a replay), 503
+    /// when the queue or the replay guard failed; with the metric that counts the outcome.
+    pub async fn answer(
+        &self,
+        request: &ApiGatewayProxyRequest,
+        now: DateTime<Utc>,
+    ) -> (ApiGatewayProxyResponse, Metric) {
         let envelope = match self.admit(request, now) {
             Ok(envelope) => envelope,
             Err(rejection) => {
                 tracing::warn!(pipeline = %self.pipeline, outcome = "rejected", status = rejection.status(), reason = %rejection);
-                return json_response(
+                let response = json_response(
                     rejection.status(),
                     &json!({ "error": rejection.to_string() }),
                     None,
                 );
+                return (response, rejection.metric());
             }
         };
         match self
@@ -257,33 +279,37 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
             Ok(Seen::First) => {}
             Ok(Seen::Replayed) => {
                 tracing::warn!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "rejected", status = 409, reason = "replayed signature");
-                return json_response(
+                let response = json_response(
                     409,
                     &json!({ "error": "replayed request: this signed body was already accepted under another delivery id within the replay window" }),
                     None,
                 );
+                return (response, metrics::REJECTED_REPLAY);
             }
             Err(error) => {
                 tracing::error!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "replay_check_unavailable", error = %error);
-                return json_response(
+                let response = json_response(
                     503,
                     &json!({ "error": "the replay check is unavailable; retry later" }),
                     Some(RETRY_AFTER_SECONDS),
                 );
+                return (response, metrics::REPLAY_CHECK_FAILED);
             }
         }
         match self.queue.send(envelope.to_message_body()).await {
             Ok(()) => {
                 tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "enqueued");
-                json_response(200, &json!({ "id": envelope.id }), None)
+                let response = json_response(200, &json!({ "id": envelope.id }), None);
+                (response, metrics::ACCEPTED)
             }
             Err(error) => {
                 tracing::error!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "queue_unavailable", error = %error);
-                json_response(
+                let response = json_response(
                     503,
                     &json!({ "error": "the queue is unavailable; retry later" }),
                     Some(RETRY_AFTER_SECONDS),
-                )
+                );
+                (response, metrics::ENQUEUE_FAILED)
             }
         }
     }
@@ -490,6 +516,69 @@ mod tests {
             )
         );
         assert!(queue.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_answer_is_counted_by_the_metric_of_its_outcome() {
+        let signed = github_request(r#"{"action":"opened"}"#, "s3cret");
+        let queue = Recorded::default();
+        let refusing = Recorded {
+            refuse: true,
+            ..Recorded::default()
+        };
+        let accepting = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue).unwrap();
+        let failing = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &refusing).unwrap();
+        let forged = github_request("{}", "guessed");
+        let mut undecodable = ApiGatewayProxyRequest::default();
+        (undecodable.body, undecodable.is_base64_encoded) = (Some("*not base64*".into()), true);
+        let mut small = settings(Scheme::None);
+        small.max_message_bytes = 2048;
+        let mut oversized = ApiGatewayProxyRequest::default();
+        oversized.body = Some("x".repeat(4000));
+        let (unsigned, limited) = (
+            PreQueue::new(settings(Scheme::None), None, &queue).unwrap(),
+            PreQueue::new(small, None, &queue).unwrap(),
+        );
+        let cases = [
+            (
+                accepting.answer(&signed, now()).await,
+                200,
+                metrics::ACCEPTED,
+            ),
+            (
+                failing.answer(&signed, now()).await,
+                503,
+                metrics::ENQUEUE_FAILED,
+            ),
+            (
+                accepting.answer(&forged, now()).await,
+                401,
+                metrics::REJECTED_SIGNATURE,
+            ),
+            (
+                unsigned.answer(&undecodable, now()).await,
+                400,
+                metrics::REJECTED_MALFORMED,
+            ),
+            (
+                limited.answer(&oversized, now()).await,
+                413,
+                metrics::REJECTED_SIZE,
+            ),
+        ];
+        for ((response, metric), status, expected) in cases {
+            assert_eq!((response.status_code, metric), (status, expected));
+        }
+        for (scripted, expected) in [
+            (Ok(Seen::Replayed), metrics::REJECTED_REPLAY),
+            (Err(()), metrics::REPLAY_CHECK_FAILED),
+        ] {
+            let guard = ScriptedGuard::answering(scripted);
+            let function = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue)
+                .unwrap()
+                .with_replay_guard(&guard);
+            assert_eq!(function.answer(&signed, now()).await.1, expected);
+        }
     }
 
     /// A guard answering as scripted, recording what it is asked.

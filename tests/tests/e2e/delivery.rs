@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nami_harness::webhooks::{Burst, send_all};
 
-use crate::support::{SECRET, dead_letters, deploy, drained, envelope_id};
+use crate::support::{SECRET, dead_letters, deploy, drained, envelope_id, metric_totals};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_webhooks_are_stored_exactly_once_and_forgeries_rejected() {
@@ -53,7 +53,40 @@ async fn a_thousand_webhooks_are_stored_exactly_once_and_forgeries_rejected() {
     );
     assert_eq!(stats.deleted, 980, "{stats:?}");
     assert_eq!(data_plane.ingress_stats().rejected, 20);
+    let logs = data_plane.logs().to_path_buf();
     data_plane.shutdown(Duration::from_secs(5)).await;
+
+    // The functions' metrics (Embedded Metric Format lines in their logs) tell the same tally.
+    let totals = metric_totals(&logs, "e2e-thousand");
+    let total = |name: &str| totals.get(name).copied().unwrap_or(0.0);
+    let tally = [
+        "Accepted",
+        "RejectedSignature",
+        "EnqueueFailed",
+        "BatchSize",
+        "Stored",
+        "DuplicatesSquashed",
+        "Conflicts",
+        "Unparseable",
+        "FailedRecords",
+    ]
+    .map(|name| (name, total(name)));
+    assert_eq!(
+        tally,
+        [
+            ("Accepted", 980.0),
+            ("RejectedSignature", 20.0),
+            ("EnqueueFailed", 0.0),
+            ("BatchSize", 980.0),
+            ("Stored", 940.0),
+            ("DuplicatesSquashed", 40.0),
+            ("Conflicts", 0.0),
+            ("Unparseable", 0.0),
+            ("FailedRecords", 0.0),
+        ],
+        "{totals:?}"
+    );
+    assert!(total("InsertLatency") > 0.0, "{totals:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -137,22 +137,10 @@ async fn an_invocation_past_the_timeout_is_killed_and_its_batch_redelivered() {
         stats.cold_starts > first.cold_starts,
         "the killed environment was replaced: {first:?} → {stats:?}"
     );
-    let logs = log_text(data_plane.logs());
+    let logs = crate::support::log_text(data_plane.logs());
     assert!(
         logs.contains("Task timed out after 1.00 seconds"),
         "the log stream says so"
     );
     data_plane.shutdown(Duration::from_secs(5)).await;
-}
-
-fn log_text(folder: &std::path::Path) -> String {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(folder).unwrap().flatten() {
-        if entry.path().is_dir() {
-            text.push_str(&log_text(&entry.path()));
-        } else {
-            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    text
 }

@@ -1,7 +1,7 @@
 //! A pipeline applied with the real Terraform CLI on moto, its data plane run in-process with the
 //! real Lambda artifacts, and ways to watch where its messages end up.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -180,4 +180,33 @@ pub(crate) async fn eventually(what: &str, timeout: Duration, mut condition: imp
         assert!(started.elapsed() < timeout, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Every log line the data plane's functions wrote below `folder`, concatenated.
+pub(crate) fn log_text(folder: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(folder).unwrap().flatten() {
+        if entry.path().is_dir() {
+            text.push_str(&log_text(&entry.path()));
+        } else {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// The functions' metrics for `pipeline`, summed over every Embedded Metric Format line of their
+/// logs below `folder`.
+pub(crate) fn metric_totals(folder: &std::path::Path, pipeline: &str) -> BTreeMap<String, f64> {
+    let mut totals = BTreeMap::new();
+    for line in log_text(folder).lines() {
+        let Some((named, values)) = nami_contract::metrics::read_emf_line(line) else {
+            continue;
+        };
+        assert_eq!(named, pipeline, "{line}");
+        for (metric, value) in values {
+            *totals.entry(metric).or_insert(0.0) += value;
+        }
+    }
+    totals
 }

@@ -6,6 +6,7 @@
 //! background work the tests choose).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +31,10 @@ fn bootstrap(function: &str) -> PathBuf {
 }
 
 fn host(function: &str, variables: &[(&str, &str)]) -> FunctionHost {
-    let name = format!("e2e-runtime-{function}-{}", std::process::id());
+    // One name (and so one log folder) per host: tests run side by side in one process.
+    static HOSTS: AtomicUsize = AtomicUsize::new(0);
+    let host = HOSTS.fetch_add(1, Ordering::Relaxed);
+    let name = format!("e2e-runtime-{function}-{}-{host}", std::process::id());
     let spec = FunctionSpec {
         name: name.clone(),
         arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),

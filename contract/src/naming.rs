@@ -14,8 +14,8 @@ pub const OWNER_TAG: &str = "nami:owner";
 /// tagged with a pipeline's name but without it are the leftovers of an interrupted create.
 pub const COMPLETE_TAG: &str = "nami:complete";
 
-/// The tag on a data volume kept by `retain_volume` when its pipeline was destroyed: the data
-/// of an earlier pipeline, never adopted as a leftover.
+/// The tag on a data volume kept by `retain_volume` (or a log group kept by `retain_logs`) when
+/// its pipeline was destroyed: the data of an earlier pipeline, never adopted as a leftover.
 pub const RETAINED_TAG: &str = "nami:retained";
 
 /// Whether `key` is one of Nami's own tags (not the user's).
@@ -117,6 +117,18 @@ pub fn object_name(pipeline: &str, part: Part) -> String {
     }
 }
 
+/// The CloudWatch Logs group `function` of `pipeline` writes to: Lambda's own default,
+/// `/aws/lambda/nami-<pipeline>-<slug>`, made and owned by the pipeline (with its retention)
+/// before the function exists, so Lambda never makes one of its own.
+pub fn log_group_name(pipeline: &str, function: Function) -> String {
+    lambda_log_group(&object_name(pipeline, Part::Function(function)))
+}
+
+/// The log group Lambda writes function `function_name`'s logs to by default.
+pub fn lambda_log_group(function_name: &str) -> String {
+    format!("/aws/lambda/{function_name}")
+}
+
 /// Whether `name` is a usable pipeline name: 1–40 lower-case letters, digits and hyphens,
 /// starting with a letter and not ending with a hyphen.
 pub fn is_valid_pipeline_name(name: &str) -> bool {
@@ -144,6 +156,10 @@ mod tests {
             "nami-orders-post-queue"
         );
         assert_eq!(object_name("orders", Part::DataVolume), "nami-orders-data");
+        assert_eq!(
+            log_group_name("orders", Function::PreQueue),
+            "/aws/lambda/nami-orders-pre-queue"
+        );
     }
 
     #[test]

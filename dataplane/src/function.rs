@@ -8,7 +8,7 @@
 //! each invocation.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +21,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::discovery::FunctionSpec;
+use crate::log_shipping::LogShipper;
 use crate::runtime_api::{Diagnostic, Invocation, Outcome, RuntimeApi};
 
 /// How long a runtime may take to start and ask for its first invocation (Lambda's init limit).
@@ -130,6 +131,7 @@ struct Host {
     slots: Arc<Semaphore>,
     idle: Mutex<Vec<Environment>>,
     logs: PathBuf,
+    shipper: Option<LogShipper>,
     next_environment: AtomicU64,
     counters: Counters,
 }
@@ -156,10 +158,19 @@ impl FunctionHost {
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
                 idle: Mutex::new(Vec::new()),
                 logs,
+                shipper: None,
                 next_environment: AtomicU64::new(0),
                 counters: Counters::default(),
             }),
         })
+    }
+
+    /// Ships every environment's log lines with `shipper` too (before the host is shared).
+    pub fn ship_logs(mut self, shipper: LogShipper) -> Self {
+        if let Some(host) = Arc::get_mut(&mut self.inner) {
+            host.shipper = Some(shipper);
+        }
+        self
     }
 
     /// The function's configuration.
@@ -204,6 +215,7 @@ impl FunctionHost {
             environment = self.cold_start(deadline).await?;
             result = environment.run(host, payload, Some(deadline)).await;
         }
+        environment.ship(host);
         match &result {
             Ok(_) | Err(InvokeError::Function(_)) if !host.slots.is_closed() => {
                 // Back to the idle ones once its runtime waits for work (frozen there), the slot
@@ -310,6 +322,10 @@ struct Environment {
     child: Child,
     api: RuntimeApi,
     log: File,
+    /// Its log file, its stream's name, and how much of the file was shipped.
+    log_path: PathBuf,
+    stream: String,
+    shipped: u64,
     started: Instant,
     /// When its runtime must have asked for its first invocation.
     init_deadline: Instant,
@@ -369,6 +385,9 @@ impl Environment {
             child,
             api,
             log,
+            log_path: path,
+            stream,
+            shipped: 0,
             started: Instant::now(),
             init_deadline,
             initialised: false,
@@ -505,6 +524,28 @@ impl Environment {
     async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+
+    /// Hands the lines written since the last call to the host's shipper, if it has one.
+    fn ship(&mut self, host: &Host) {
+        let Some(shipper) = &host.shipper else {
+            return;
+        };
+        let mut text = Vec::new();
+        let read = File::open(&self.log_path).and_then(|mut file| {
+            file.seek(SeekFrom::Start(self.shipped))?;
+            file.read_to_end(&mut text)
+        });
+        // Complete lines only: a line still being written goes with the next invocation's.
+        let (Ok(_), Some(end)) = (read, text.iter().rposition(|&b| b == b'\n')) else {
+            return;
+        };
+        let lines = String::from_utf8_lossy(&text[..end])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        self.shipped += end as u64 + 1;
+        shipper.send(&self.stream, lines);
     }
 
     fn line(&mut self, text: &str) {

@@ -4,13 +4,15 @@
 //! [`DataPlane::start`] reads the pipeline back by name ([`discovery`]), finds the very
 //! `bootstrap` packages the functions were deployed with ([`artifact`]), and runs them like Lambda
 //! ([`function`], [`runtime_api`]) behind an API Gateway-style [`ingress`] and an SQS event source
-//! mapping ([`poller`]).
+//! mapping ([`poller`]), shipping each function's log lines to its CloudWatch Logs group as
+//! Lambda does ([`log_shipping`]).
 
 pub mod artifact;
 pub mod discovery;
 pub mod function;
 mod http;
 pub mod ingress;
+pub mod log_shipping;
 pub mod poller;
 pub mod runtime_api;
 
@@ -20,12 +22,14 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::config::Credentials;
+use nami_contract::naming::lambda_log_group;
 use nami_contract::vars;
 use tokio::net::TcpListener;
 
 pub use discovery::{DiscoveryError, PipelineSpec, discover};
 pub use function::{FunctionHost, FunctionStats, InvokeError, Lifecycle};
 pub use ingress::{Ingress, IngressStats};
+pub use log_shipping::LogShipper;
 pub use poller::{Poller, PollerStats};
 
 /// How to run a pipeline locally.
@@ -142,6 +146,14 @@ impl DataPlane {
                     concurrency| {
             let mut environment = function_environment(function, &base, overrides);
             environment.extend(credential_variables(credentials));
+            // Lambda writes the function's logs with its execution role's credentials.
+            let as_role = aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
+                .credentials_provider(credentials.clone())
+                .build();
+            let shipper = LogShipper::start(
+                aws_sdk_cloudwatchlogs::Client::from_conf(as_role),
+                lambda_log_group(&function.name),
+            );
             FunctionHost::new(
                 function.clone(),
                 bootstrap,
@@ -150,6 +162,7 @@ impl DataPlane {
                 options.lifecycle,
                 logs.join(&function.name),
             )
+            .map(|host| host.ship_logs(shipper))
             .map_err(io_error(format!(
                 "creating the log folder under {}",
                 logs.display()

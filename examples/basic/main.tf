@@ -37,6 +37,7 @@ provider "nami" {
     ssm            = var.endpoint
     secretsmanager = var.endpoint
     dynamodb       = var.endpoint
+    logs           = var.endpoint
   }
 }
 

@@ -121,6 +121,17 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter(|description| description.starts_with("nami-"))
             .map(|description| format!("snapshot policy {description}")),
     );
+    let log_groups = aws_sdk_cloudwatchlogs::Client::new(sdk)
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/nami-")
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        (log_groups.log_groups.unwrap_or_default().into_iter())
+            .filter_map(|group| group.log_group_name)
+            .map(|name| format!("log group {name}")),
+    );
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
         tags.unwrap_or_default()

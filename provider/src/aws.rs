@@ -35,6 +35,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Data Lifecycle Manager (the managed store's snapshots).
     pub dlm: aws_sdk_dlm::Client,
+    /// CloudWatch Logs (the functions' log groups).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The region every object is created in.
     pub region: String,
     /// The endpoint overrides they were built with.
@@ -91,6 +93,8 @@ pub struct Endpoints {
     pub dynamodb: Option<String>,
     /// Data Lifecycle Manager's endpoint.
     pub dlm: Option<String>,
+    /// CloudWatch Logs' endpoint.
+    pub logs: Option<String>,
 }
 
 impl Endpoints {
@@ -107,6 +111,7 @@ impl Endpoints {
             ("secretsmanager", &self.secretsmanager),
             ("dynamodb", &self.dynamodb),
             ("dlm", &self.dlm),
+            ("logs", &self.logs),
         ]
         .into_iter()
         .filter(|(_, url)| url.is_some())
@@ -159,6 +164,7 @@ impl Clients {
             ),
             dynamodb: client!(sdk, endpoints.dynamodb.clone(), aws_sdk_dynamodb),
             dlm: client!(sdk, endpoints.dlm.clone(), aws_sdk_dlm),
+            logs: client!(sdk, endpoints.logs.clone(), aws_sdk_cloudwatchlogs),
             endpoints: endpoints.clone(),
             region: sdk
                 .region()

@@ -165,7 +165,13 @@ fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String 
          queue, and then deletes the rest — or, if either queue still holds messages, stops there with an error \
          naming the count in each queue and the ways out (let it drain, redrive the dead-letter queue, or set \
          `force_destroy = true`, apply, and destroy). The queue keeps messages 14 days by default, the dead-letter \
-         queue at least as long (SQS counts a message's age from its first enqueue, also in the dead-letter queue).\n",
+         queue at least as long (SQS counts a message's age from its first enqueue, also in the dead-letter queue).\n\n\
+         ## Logs\n\nEach function logs to `/aws/lambda/nami-<name>-pre-queue` or `…-post-queue` (Lambda's default \
+         names), which the pipeline makes before its functions with `log_retention_days` (default 30) and its tags; \
+         the functions' roles may write streams in these groups only, and make no group. Destroy deletes them after \
+         the functions, or with `retain_logs = true` keeps them tagged `nami:retained`. A group of that name Nami did \
+         not tag (one Lambda made for an earlier function of the name) or one a destroyed pipeline retained is \
+         adopted by the next create.\n",
     );
     let _ = write!(
         out,
@@ -214,8 +220,8 @@ fn index(schema: &Schema, example: &str) -> String {
         "Credentials come from `access_key`/`secret_key`/`token`, else `profile`, else the standard AWS chain \
          (environment, shared files, instance or container role). The `s3` endpoint is accepted for compatibility \
          with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n\
-         Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda`, `sqs` and \
-         `secretsmanager` (the secrets the pipeline keeps: its connection string or the managed store's passwords, \
+         Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda`, `logs` (the \
+         functions' log groups), `sqs` and `secretsmanager` (the secrets the pipeline keeps: its connection string or the managed store's passwords, \
          and a `signature.secret` given by value) always; `ec2` for a pipeline in a VPC (`network {}` or the managed \
          store); `ssm` for the managed store (its machine image); `dynamodb` for a `signature.replay_window_seconds`. \
          With an `endpoints {}` block, every service a pipeline calls must be in it: a plan fails naming the ones left \

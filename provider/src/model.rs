@@ -50,6 +50,10 @@ pub struct PipelineState {
     pub timeouts: Value<TimeoutsBlock>,
     /// Whether destroy may delete queues that still hold messages.
     pub force_destroy: Value<bool>,
+    /// Days the functions' log groups keep events.
+    pub log_retention_days: Num,
+    /// Whether destroy keeps the functions' log groups.
+    pub retain_logs: Value<bool>,
     /// URL to POST webhooks to.
     pub endpoint_url: Str,
     /// ID of the REST API.
@@ -112,6 +116,10 @@ pub struct PipelineState {
     pub snapshot_role_arn: Str,
     /// ID of the Data Lifecycle Manager policy snapshotting the data volume.
     pub snapshot_policy_id: Str,
+    /// ARN of the pre-queue function's log group.
+    pub pre_queue_log_group_arn: Str,
+    /// ARN of the post-queue function's log group.
+    pub post_queue_log_group_arn: Str,
 }
 
 /// `signature { }`: how the pre-queue function verifies senders.

@@ -52,6 +52,8 @@ pub enum Kind {
     SnapshotRole,
     /// The Data Lifecycle Manager policy snapshotting the managed store's data volume.
     SnapshotPolicy,
+    /// A function's CloudWatch Logs group.
+    LogGroup(Function),
 }
 
 impl fmt::Display for Kind {
@@ -75,6 +77,7 @@ impl fmt::Display for Kind {
             Kind::ReplayTable => f.write_str("DynamoDB table"),
             Kind::SnapshotRole => f.write_str("IAM role (snapshots)"),
             Kind::SnapshotPolicy => f.write_str("Data Lifecycle Manager policy"),
+            Kind::LogGroup(function) => write!(f, "log group ({})", function.slug()),
         }
     }
 }
@@ -119,9 +122,16 @@ impl Tagged {
         self.tags.contains_key(COMPLETE_TAG)
     }
 
-    /// Whether it is a data volume kept from a destroyed pipeline.
+    /// Whether it is a data volume or log group kept from a destroyed pipeline.
     pub fn is_retained(&self) -> bool {
         self.tags.contains_key(RETAINED_TAG)
+    }
+
+    /// Whether a create takes it over rather than counting it in the way or as a leftover: a
+    /// retained log group, or one Nami did not tag (Lambda made it for an earlier function of
+    /// this name). Its logs are this name's; the create adopts it (see `components::logs`).
+    pub fn is_adoptable_log_group(&self) -> bool {
+        matches!(self.kind, Kind::LogGroup(_)) && (self.is_retained() || self.pipeline().is_none())
     }
 
     /// Whether pipeline `pipeline` with owner token `token` may act on it. A state without a
@@ -177,9 +187,12 @@ impl fmt::Display for NameTaken {
 }
 
 /// Decides what `found` (everything answering to `pipeline`'s name) means for a create.
-/// Retained data volumes of destroyed pipelines are neither in the way nor leftovers.
+/// Retained data volumes of destroyed pipelines are neither in the way nor leftovers; neither
+/// are the log groups a create adopts.
 pub fn judge<'a>(pipeline: &str, found: &'a [Tagged]) -> Claim<'a> {
-    let live: Vec<&Tagged> = found.iter().filter(|t| !t.is_retained()).collect();
+    let live: Vec<&Tagged> = (found.iter())
+        .filter(|t| !t.is_retained() && !t.is_adoptable_log_group())
+        .collect();
     let complete = live.iter().find(|t| t.is_complete());
     let foreign = live.iter().any(|t| t.pipeline() != Some(pipeline));
     if complete.is_some() || foreign {
@@ -277,6 +290,18 @@ mod tests {
         );
         assert_eq!(judge("p", &[retained]), Claim::Free);
         assert_eq!(judge("p", &[]), Claim::Free);
+        // Log groups Lambda made for an earlier function of the name, or a destroy retained.
+        let lambdas = tagged(Kind::LogGroup(Function::PreQueue), "arn:lg", &[]);
+        let kept = tagged(
+            Kind::LogGroup(Function::PostQueue),
+            "arn:lg2",
+            &[
+                (PIPELINE_TAG, "p"),
+                (OWNER_TAG, "old"),
+                (RETAINED_TAG, "true"),
+            ],
+        );
+        assert_eq!(judge("p", &[lambdas, kept]), Claim::Free);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::model::{Num, Str, StrMap};
 use crate::pipeline::PipelineResource;
 
 /// Services whose endpoint can be overridden in `endpoints {}`.
-pub const ENDPOINT_SERVICES: [&str; 11] = [
+pub const ENDPOINT_SERVICES: [&str; 12] = [
     "apigateway",
     "ec2",
     "iam",
@@ -32,6 +32,7 @@ pub const ENDPOINT_SERVICES: [&str; 11] = [
     "secretsmanager",
     "dynamodb",
     "dlm",
+    "logs",
     "s3",
 ];
 
@@ -239,6 +240,7 @@ impl Provider for NamiProvider {
             secretsmanager: endpoint("secretsmanager"),
             dynamodb: endpoint("dynamodb"),
             dlm: endpoint("dlm"),
+            logs: endpoint("logs"),
         };
         let default_tags = config
             .default_tags

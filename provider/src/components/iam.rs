@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use nami_contract::naming::{Function, PIPELINE_TAG, Part, object_name};
+use nami_contract::naming::{Function, PIPELINE_TAG, Part, lambda_log_group, object_name};
 use nami_contract::secret_arn::SecretStore;
 use serde_json::{Value, json};
 
@@ -191,13 +191,13 @@ pub fn policy(
     function_name: &str,
     grants: &Grants<'_>,
 ) -> Value {
+    // The group is the pipeline's (made before the function): the function writes streams in it
+    // and makes no group.
+    let log_group = lambda_log_group(function_name);
     let logs = json!({
         "Effect": "Allow",
-        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": [
-            format!("arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"),
-            format!("arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function_name}:*")
-        ]
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": format!("arn:aws:logs:{region}:{account}:log-group:{log_group}:*")
     });
     let mut statements = vec![logs];
     match function {
@@ -596,6 +596,30 @@ mod tests {
                 subnet_ids: subnets,
                 security_group_id: "sg-0f",
             }),
+        }
+    }
+
+    #[test]
+    fn a_function_writes_only_to_its_own_log_group_and_makes_none() {
+        let subnets: Vec<String> = SUBNETS.map(str::to_owned).to_vec();
+        for function in Function::ALL {
+            let name = object_name("p", Part::Function(function));
+            let policy = policy(function, "us-east-1", "1", &name, &grants(&subnets));
+            let logs: Vec<&Value> = (policy["Statement"].as_array().unwrap().iter())
+                .filter(|s| s.to_string().contains("logs:"))
+                .collect();
+            assert_eq!(logs.len(), 1, "{policy}");
+            assert_eq!(
+                logs[0]["Action"],
+                json!(["logs:CreateLogStream", "logs:PutLogEvents"])
+            );
+            assert_eq!(
+                logs[0]["Resource"],
+                format!(
+                    "arn:aws:logs:us-east-1:1:log-group:{}:*",
+                    nami_contract::naming::log_group_name("p", function)
+                )
+            );
         }
     }
 

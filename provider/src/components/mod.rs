@@ -9,6 +9,7 @@
 pub mod api;
 pub mod functions;
 pub mod iam;
+pub mod logs;
 pub mod mapping;
 pub mod network;
 pub mod queue;

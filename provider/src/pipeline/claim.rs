@@ -48,6 +48,7 @@ pub async fn claim(ctx: Context<'_>, ids: &mut Ids) -> Result<(), ApplyError> {
         let everything = Scope {
             data_volume: true,
             network: extras.has_managed_network(),
+            log_groups: true,
         };
         remove(ctx, &extras, everything).await?;
     }
@@ -108,6 +109,8 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
     ids.replay_table_arn = take(rest, Kind::ReplayTable, None);
     ids.snapshot_role_arn = take(rest, Kind::SnapshotRole, None);
     ids.snapshot_policy_id = take(rest, Kind::SnapshotPolicy, None);
+    ids.pre_queue_log_group_arn = take(rest, Kind::LogGroup(Function::PreQueue), None);
+    ids.post_queue_log_group_arn = take(rest, Kind::LogGroup(Function::PostQueue), None);
     if let Some(vpc_id) = take(rest, Kind::Vpc, None) {
         let candidates: Vec<String> = (rest.iter())
             .filter(|object| object.kind == Kind::Subnet)
@@ -161,6 +164,8 @@ fn one_of_each(rest: &mut Vec<Tagged>) -> Ids {
         replay_table_arn: take(rest, Kind::ReplayTable, None),
         snapshot_role_arn: take(rest, Kind::SnapshotRole, None),
         snapshot_policy_id: take(rest, Kind::SnapshotPolicy, None),
+        pre_queue_log_group_arn: take(rest, Kind::LogGroup(Function::PreQueue), None),
+        post_queue_log_group_arn: take(rest, Kind::LogGroup(Function::PostQueue), None),
         security_group_id: take(rest, Kind::SecurityGroup, None),
         store_security_group_id: take(rest, Kind::SecurityGroup, None),
         vpc_id: take(rest, Kind::Vpc, None),

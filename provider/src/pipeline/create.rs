@@ -2,7 +2,7 @@
 //! concurrently, recording each id in [`Ids`] as soon as it exists — so a create that fails
 //! midway leaves state that `destroy` cleans up, and the next apply finishes the job.
 //!
-//! Order: managed network → DLQ, roles, function security group, API → queue, managed store
+//! Order: managed network → DLQ, roles, function security group, API, log groups → queue, managed store
 //! (secrets, role, group, volume, instance, then its snapshots' role and policy) → role policies → functions → mapping and route →
 //! deployment.
 
@@ -18,7 +18,7 @@ use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
 use crate::components::store::{Connection, StoreKind, UriSource, instance, snapshots};
 use crate::components::{
-    Context, api, iam, mapping, network, queue, replay, secret, security_groups,
+    Context, api, iam, logs, mapping, network, queue, replay, secret, security_groups,
 };
 
 /// Runs `create` only when `id` is missing.
@@ -80,7 +80,8 @@ pub async fn ensure(
         network::Plan::None => {}
     }
 
-    // 1. Nothing depends on these: the DLQ, both roles, the function's security group, the API.
+    // 1. Nothing depends on these: the DLQ, both roles, the function's security group, the API,
+    // the functions' log groups (which must exist before the functions: they may not make one).
     let function_group = async {
         match (&ids.vpc_id, spec.network.in_vpc()) {
             (Some(vpc_id), true) => {
@@ -119,7 +120,17 @@ pub async fn ensure(
             None => None,
         }
     };
-    let (dlq, pre_role, post_role, function_group, api_id, signing_secret, uri_secret, table) = tokio::join!(
+    let log_group = |function| {
+        let create = logs::create(ctx, function, spec.logs.retention_days);
+        when_missing(ids.log_group_arn(function), create)
+    };
+    let log_groups = async {
+        tokio::join!(
+            log_group(Function::PreQueue),
+            log_group(Function::PostQueue)
+        )
+    };
+    let (dlq, pre_role, post_role, function_group, api_id, signing_secret, uri_secret, table, logs) = tokio::join!(
         when_missing(&ids.dlq, queue::create_dlq(ctx, &spec.queue)),
         when_missing(
             &ids.pre_queue_role_arn,
@@ -134,6 +145,7 @@ pub async fn ensure(
         signing_secret,
         uri_secret,
         replay_table,
+        log_groups,
     );
     let mut outcomes = Outcomes::default();
     outcomes.record(&mut ids.dlq, dlq);
@@ -144,6 +156,8 @@ pub async fn ensure(
     outcomes.record(&mut ids.signing_secret_arn, signing_secret);
     outcomes.record(&mut ids.store_uri_secret_arn, uri_secret);
     outcomes.record(&mut ids.replay_table_arn, table);
+    outcomes.record(&mut ids.pre_queue_log_group_arn, logs.0);
+    outcomes.record(&mut ids.post_queue_log_group_arn, logs.1);
     outcomes.finish()?;
     if let Some(arn) = replay_table_arn(spec, ids) {
         replay::ensure_ready(ctx, arn).await?;

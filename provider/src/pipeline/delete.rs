@@ -9,8 +9,8 @@
 //!
 //! Then the order: API, mapping and snapshot policy (nothing new arrives, nothing is polled or
 //! snapshotted) → functions → store instance → roles (the store's with its instance profile, the
-//! snapshots'), queue, secrets, data volume (unless retained), store group → function group, DLQ
-//! → managed network. Snapshots already taken stay.
+//! snapshots'), queue, secrets, log groups and data volume (each unless retained), store group →
+//! function group, DLQ → managed network. Snapshots already taken stay.
 
 use tokio::time::Instant;
 
@@ -19,7 +19,7 @@ use crate::aws::{AwsError, Clients};
 use crate::components::queue::HoldsMessages;
 use crate::components::store::{instance, snapshots};
 use crate::components::{
-    Context, api, functions, iam, mapping, network, queue, replay, secret, security_groups,
+    Context, api, functions, iam, logs, mapping, network, queue, replay, secret, security_groups,
 };
 use crate::lookup::inventory;
 use crate::model::PipelineState;
@@ -62,6 +62,7 @@ pub async fn teardown(
     let scope = Scope {
         data_volume: store.is_managed() && store.retain_volume.as_ref_option() == Some(&false),
         network: owned.ids.has_managed_network(),
+        log_groups: state.retain_logs.as_ref_option() != Some(&true),
     };
     if state.force_destroy.as_ref_option() != Some(&true)
         && keep_queued_data(ctx, &owned.ids).await? == ApiRemoved::Yes
@@ -79,6 +80,11 @@ pub async fn teardown(
         // No later pipeline of this name snapshots a volume it did not adopt.
         if owned.ids.snapshot_role_arn.is_some() {
             snapshots::untarget(clients, volume_id).await?;
+        }
+    }
+    if !scope.log_groups {
+        for arn in owned.ids.log_group_arns() {
+            logs::mark_retained(clients, arn).await?;
         }
     }
     Ok(owned.foreign)
@@ -137,6 +143,8 @@ pub struct Scope {
     pub data_volume: bool,
     /// The VPC and subnets (a network the user gave is never deleted).
     pub network: bool,
+    /// The functions' log groups (kept with `retain_logs`).
+    pub log_groups: bool,
 }
 
 /// Deletes the objects `ids` names, in reverse dependency order.
@@ -163,6 +171,7 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
     })
     .await?;
     let volume_id = ids.data_volume_id.as_deref().filter(|_| scope.data_volume);
+    let log_groups = (ids.log_group_arns()).filter(|_| scope.log_groups);
     tokio::try_join!(
         with_id(ids.pre_queue_role_arn.as_deref(), |arn| iam::delete_role(
             clients, arn
@@ -183,6 +192,12 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
         async {
             for arn in ids.secret_arns() {
                 secret::delete(clients, arn).await?;
+            }
+            Ok(())
+        },
+        async {
+            for arn in log_groups {
+                logs::delete(clients, arn).await?;
             }
             Ok(())
         },

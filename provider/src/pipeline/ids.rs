@@ -74,6 +74,10 @@ pub struct Ids {
     pub snapshot_role_arn: Option<String>,
     /// The managed store's snapshot policy.
     pub snapshot_policy_id: Option<String>,
+    /// The pre-queue function's log group.
+    pub pre_queue_log_group_arn: Option<String>,
+    /// The post-queue function's log group.
+    pub post_queue_log_group_arn: Option<String>,
     /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
     /// from the configuration, so a network whose create was interrupted is still known as its.
     pub managed_network: bool,
@@ -121,6 +125,8 @@ impl Ids {
             replay_table_arn: id(&state.replay_table_arn),
             snapshot_role_arn: id(&state.snapshot_role_arn),
             snapshot_policy_id: id(&state.snapshot_policy_id),
+            pre_queue_log_group_arn: id(&state.pre_queue_log_group_arn),
+            post_queue_log_group_arn: id(&state.post_queue_log_group_arn),
             managed_network: state
                 .store
                 .as_ref_option()
@@ -171,6 +177,8 @@ impl Ids {
         state.replay_table_arn = value_of(self.replay_table_arn.clone());
         state.snapshot_role_arn = value_of(self.snapshot_role_arn.clone());
         state.snapshot_policy_id = value_of(self.snapshot_policy_id.clone());
+        state.pre_queue_log_group_arn = value_of(self.pre_queue_log_group_arn.clone());
+        state.post_queue_log_group_arn = value_of(self.post_queue_log_group_arn.clone());
     }
 
     /// The URLs of the main queue and the dead-letter queue, where they exist.
@@ -198,6 +206,24 @@ impl Ids {
         match function {
             Function::PreQueue => &self.pre_queue_role_arn,
             Function::PostQueue => &self.post_queue_role_arn,
+        }
+    }
+
+    /// The functions' log groups that exist.
+    pub fn log_group_arns(&self) -> impl Iterator<Item = &String> {
+        [
+            &self.pre_queue_log_group_arn,
+            &self.post_queue_log_group_arn,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// `function`'s log group.
+    pub fn log_group_arn(&self, function: Function) -> &Option<String> {
+        match function {
+            Function::PreQueue => &self.pre_queue_log_group_arn,
+            Function::PostQueue => &self.post_queue_log_group_arn,
         }
     }
 
@@ -299,6 +325,14 @@ impl Ids {
             replay_table_arn: keep(Kind::ReplayTable, &self.replay_table_arn),
             snapshot_role_arn: keep(Kind::SnapshotRole, &self.snapshot_role_arn),
             snapshot_policy_id: keep(Kind::SnapshotPolicy, &self.snapshot_policy_id),
+            pre_queue_log_group_arn: keep(
+                Kind::LogGroup(Function::PreQueue),
+                &self.pre_queue_log_group_arn,
+            ),
+            post_queue_log_group_arn: keep(
+                Kind::LogGroup(Function::PostQueue),
+                &self.post_queue_log_group_arn,
+            ),
             managed_network: self.managed_network,
             ..Ids::default()
         };
@@ -345,7 +379,7 @@ where
 }
 
 /// The state's object-id attributes (subnets aside), for plans that mark them unknown or clear them.
-pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 28] {
+pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 30] {
     [
         &mut state.api_id,
         &mut state.api_resource_id,
@@ -375,6 +409,8 @@ pub fn id_fields(state: &mut PipelineState) -> [&mut Str; 28] {
         &mut state.replay_table_arn,
         &mut state.snapshot_role_arn,
         &mut state.snapshot_policy_id,
+        &mut state.pre_queue_log_group_arn,
+        &mut state.post_queue_log_group_arn,
     ]
 }
 

@@ -12,7 +12,7 @@ use super::timeouts;
 use crate::aws::Endpoints;
 use crate::check::Checker;
 use crate::components::functions::{self, signature};
-use crate::components::{api, mapping, network, queue, store};
+use crate::components::{api, logs, mapping, network, queue, store};
 use crate::model::{PipelineState, StoreBlock, block, string_map, to_str_map};
 
 /// Fills every unset optional-computed attribute with its default. The post-queue function's
@@ -24,6 +24,7 @@ pub fn fill_defaults(state: &mut PipelineState) {
     mapping::fill_defaults(state);
     queue::fill_defaults(state);
     store::fill_defaults(state);
+    logs::fill_defaults(state);
 }
 
 /// Checks every known value; each problem is reported at its attribute.
@@ -45,6 +46,7 @@ pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
     functions::validate(state, &mut check);
     mapping::validate(state, &mut check);
     queue::validate(state, &mut check);
+    logs::validate(state, &mut check);
     store::validate(state, &mut check);
     network::validate(state, &mut check);
     timeouts::validate(state, &mut check);
@@ -59,12 +61,13 @@ pub fn validate_config(config: &PipelineState, diags: &mut Diagnostics) {
     signature::validate_config(config, &mut check);
 }
 
-/// The AWS services the provider calls for a pipeline like `state`: every pipeline's, EC2 for a
+/// The AWS services the provider calls for a pipeline like `state`: every pipeline's (CloudWatch
+/// Logs for the functions' log groups among them), EC2 for a
 /// VPC (the user's or the managed store's), SSM for the managed store's machine image, Secrets
 /// Manager for the secrets the pipeline keeps (every pipeline has one), DynamoDB for a replay
 /// window, Data Lifecycle Manager for the managed store's snapshots.
 pub fn services(state: &PipelineState) -> Vec<&'static str> {
-    let mut services = vec!["apigateway", "iam", "lambda", "sqs"];
+    let mut services = vec!["apigateway", "iam", "lambda", "logs", "sqs"];
     let managed_store = managed_store(state) == Some(true);
     let user_network = (state.network.as_ref_option()).is_some_and(|n| n.vpc_id.is_value());
     if managed_store || user_network {
@@ -160,6 +163,7 @@ pub fn plan_update(
     diags: &mut Diagnostics,
 ) -> Vec<AttributePath> {
     queue::follow_defaults(config, state);
+    logs::follow_defaults(config, state);
     plan_settings(default_tags, state, diags);
     store::plan_change(prior, state, &mut Checker::new(diags));
     let replace = replacing_changes(prior, state);

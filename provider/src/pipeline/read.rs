@@ -14,7 +14,7 @@ use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
 use crate::components::store::{self, instance, snapshots};
-use crate::components::{api, iam, mapping, network, queue, secret};
+use crate::components::{api, iam, logs, mapping, network, queue, secret};
 use crate::lookup::inventory;
 use crate::model::{
     NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, block, str_list,
@@ -81,6 +81,16 @@ pub async fn refresh(
         secret::read_back(part, arn.filter(|_| live.is_some()), live, &mut state);
     }
 
+    let log_group = |function| {
+        with_id(ids.log_group_arn(function).as_deref(), |arn| {
+            logs::find(clients, logs::name_in(arn))
+        })
+    };
+    let log_groups = tokio::try_join!(
+        log_group(Function::PreQueue),
+        log_group(Function::PostQueue)
+    )?;
+    logs::read_back(&[log_groups.0, log_groups.1], &mut state);
     queue::read_back(queue_facts.as_ref(), dlq_facts.as_ref(), &mut state);
     for function in Function::ALL {
         iam::read_back(function, ids.role_arn(function).clone(), &mut state);
@@ -213,8 +223,9 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         post_queue: Value::Value(PostQueueBlock::default()),
         queue: Value::Value(QueueBlock::default()),
         owner_token: value_of(token.clone()),
-        // Not an AWS setting: an imported pipeline starts with the default.
+        // Not AWS settings: an imported pipeline starts with the defaults.
         force_destroy: Value::Value(false),
+        retain_logs: Value::Value(false),
         ..Default::default()
     };
     let mapping_id = match &main {
@@ -240,6 +251,8 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
             .map(id)?
             .filter(|_| instance_id.is_some()),
         replay_table_arn: pick(Kind::ReplayTable, None).map(id)?,
+        pre_queue_log_group_arn: pick(Kind::LogGroup(Function::PreQueue), None).map(id)?,
+        post_queue_log_group_arn: pick(Kind::LogGroup(Function::PostQueue), None).map(id)?,
         snapshot_role_arn: pick(Kind::SnapshotRole, None)
             .map(id)?
             .filter(|_| instance_id.is_some()),

@@ -7,7 +7,7 @@ use tf_provider::schema::{AttributeConstraint, AttributeType, NestedBlock, Schem
 
 use super::timeouts;
 use crate::components::functions::{self, signature};
-use crate::components::{api, mapping, network, queue, store};
+use crate::components::{api, logs, mapping, network, queue, store};
 use crate::schema::{attribute, block, computed};
 
 /// The resource's schema.
@@ -45,6 +45,7 @@ pub fn schema() -> Schema {
     ];
     attributes.extend(api::attributes());
     attributes.extend(queue::attributes());
+    attributes.extend(logs::attributes());
     attributes.extend(id_attributes());
     let mut root = block(
         "A webhook-ingestion pipeline: API Gateway endpoint → pre-queue Lambda (verify, envelope, enqueue) → \
@@ -211,6 +212,18 @@ fn id_attributes() -> Vec<(&'static str, tf_provider::schema::Attribute)> {
             "signing_secret_arn",
             computed(
                 "ARN of the Secrets Manager secret (`nami-<name>-signing-secret`) that holds a `signature.secret` given by value: the pre-queue function's environment names only this ARN, and its role may read only it. Null with `secret_arn` or scheme `none`.",
+            ),
+        ),
+        (
+            "pre_queue_log_group_arn",
+            computed(
+                "ARN of the pre-queue function's log group (`/aws/lambda/nami-<name>-pre-queue`), made before the function and kept `log_retention_days`; its role may write to this group only.",
+            ),
+        ),
+        (
+            "post_queue_log_group_arn",
+            computed(
+                "ARN of the post-queue function's log group (`/aws/lambda/nami-<name>-post-queue`), made before the function and kept `log_retention_days`; its role may write to this group only.",
             ),
         ),
         (

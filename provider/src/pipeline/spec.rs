@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use nami_contract::naming::Function;
 
 use super::timeouts::Timeouts;
-use crate::components::{api, functions, mapping, network, queue, store};
+use crate::components::{api, functions, logs, mapping, network, queue, store};
 use crate::model::{PipelineState, SettingsError, SignatureBlock, known, string_map};
 
 /// Everything the components need to create and update a pipeline.
@@ -34,6 +34,8 @@ pub struct Spec {
     pub store: store::Settings,
     /// Where the post-queue function runs.
     pub network: network::Plan,
+    /// The functions' log groups.
+    pub logs: logs::Settings,
     /// Bounds of create, update and delete.
     pub timeouts: Timeouts,
 }
@@ -53,6 +55,7 @@ impl Spec {
             mapping: mapping::Settings::from_state(state)?,
             store: store::Settings::from_state(state)?,
             network: network::Plan::from_state(state)?,
+            logs: logs::Settings::from_state(state)?,
             timeouts: Timeouts::of(state),
         })
     }

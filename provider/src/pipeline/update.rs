@@ -9,7 +9,9 @@ use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::TagChange;
 use crate::components::store::{StoreKind, UriSource, instance, snapshots};
-use crate::components::{Context, api, functions, iam, mapping, queue, replay, retag_ec2, secret};
+use crate::components::{
+    Context, api, functions, iam, logs, mapping, queue, replay, retag_ec2, secret,
+};
 use crate::model::{PipelineState, string_map};
 
 /// Brings existing objects to `spec`, changing only what differs. `prior` is the state before
@@ -36,6 +38,17 @@ pub async fn converge(
     if spec.queue.drifted(queue_facts.as_ref(), dlq_facts.as_ref()) {
         queue::update(ctx, &spec.queue, &main, &dlq).await?;
     }
+    let log_groups: &Ids = ids;
+    let retention = |function| async move {
+        match log_groups.log_group_arn(function) {
+            Some(arn) => logs::converge(clients, arn, spec.logs.retention_days).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(
+        retention(Function::PreQueue),
+        retention(Function::PostQueue)
+    )?;
 
     if let (Some(prior), Some(settings)) = (prior, spec.store.managed()) {
         let prior_store = prior.store.as_ref_option().cloned().unwrap_or_default();
@@ -244,6 +257,12 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
     }
     if let Some(arn) = &ids.replay_table_arn {
         replay::retag(clients, arn, change).await?;
+    }
+    for arn in [&ids.pre_queue_log_group_arn, &ids.post_queue_log_group_arn]
+        .into_iter()
+        .flatten()
+    {
+        logs::retag(clients, arn, change).await?;
     }
     for arn in ids.secret_arns() {
         secret::retag(clients, arn, change).await?;

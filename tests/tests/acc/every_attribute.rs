@@ -29,6 +29,8 @@ resource "nami_webhook_pipeline" "this" {{
   stage         = "live"
   tags          = {{ service = "billing" }}
   force_destroy = true
+  log_retention_days = 60
+  retain_logs        = true
 
   api {{
     throttle_rate  = 50
@@ -260,11 +262,8 @@ async fn every_attribute_reaches_its_aws_object() {
     let logs = |function: &str| {
         json!({
             "Effect": "Allow",
-            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [
-                format!("arn:aws:logs:us-east-1:{account}:log-group:/aws/lambda/{function}"),
-                format!("arn:aws:logs:us-east-1:{account}:log-group:/aws/lambda/{function}:*"),
-            ]
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": format!("arn:aws:logs:us-east-1:{account}:log-group:/aws/lambda/{function}:*")
         })
     };
     let expected_policies = [
@@ -383,6 +382,26 @@ async fn every_attribute_reaches_its_aws_object() {
         .unwrap();
     assert_eq!(concurrency.reserved_concurrent_executions, Some(20));
     assert_eq!(state["force_destroy"], true);
+    // log_retention_days: both functions' groups (retain_logs: checked at destroy).
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/nami-everything-")
+        .send()
+        .await
+        .unwrap()
+        .log_groups
+        .unwrap();
+    let retention: Vec<_> = (groups.iter())
+        .map(|g| (g.log_group_name.as_deref().unwrap(), g.retention_in_days))
+        .collect();
+    assert_eq!(
+        retention,
+        [
+            ("/aws/lambda/nami-everything-post-queue", Some(60)),
+            ("/aws/lambda/nami-everything-pre-queue", Some(60))
+        ]
+    );
     // API Gateway may invoke the pre-queue function from this API's stage and route only.
     let permission = aws_sdk_lambda::Client::new(&sdk)
         .get_policy()
@@ -431,5 +450,12 @@ async fn every_attribute_reaches_its_aws_object() {
     assert_eq!(variables["NAMI_SIGNATURE_TOLERANCE_SECONDS"], "120");
     tf.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_destroyed(&sdk, &state).await;
-    assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
+    // retain_logs: the log groups, and nothing else, outlive the pipeline.
+    assert_eq!(
+        leftovers(&sdk).await,
+        [
+            "log group /aws/lambda/nami-everything-post-queue",
+            "log group /aws/lambda/nami-everything-pre-queue"
+        ]
+    );
 }

@@ -4,6 +4,7 @@
 mod every_attribute;
 mod faults;
 mod lifecycle;
+mod logs;
 mod ownership;
 mod pipeline;
 mod queued_data;

@@ -106,6 +106,8 @@ async fn interrupted_create_converges(test: &str, objects: usize) -> serde_json:
         "instance profile nami-ledger-store",
         "interface endpoint nami-ledger-endpoints",
         "internet gateway nami-ledger",
+        "log group /aws/lambda/nami-ledger-post-queue",
+        "log group /aws/lambda/nami-ledger-pre-queue",
         "rest api nami-ledger",
         "role nami-ledger-post-queue",
         "role nami-ledger-pre-queue",

@@ -11,7 +11,9 @@ pub(crate) use nami_harness::terraform::Terraform;
 use nami_harness::workspace_root;
 use terraform_provider_nami::aws::{Clients, Endpoints};
 use terraform_provider_nami::components::store::instance;
-use terraform_provider_nami::components::{api, mapping, network, queue, secret, security_groups};
+use terraform_provider_nami::components::{
+    api, logs, mapping, network, queue, secret, security_groups,
+};
 use terraform_provider_nami::lookup::{find_pipeline, inventory};
 
 /// A pipeline with an existing store, tagged, plus `extra` blocks.
@@ -133,7 +135,8 @@ pub(crate) fn provider_clients(sdk: &SdkConfig) -> Clients {
 }
 
 /// Checks, with the provider's own finders, that every object `state` names is gone (the data
-/// volume aside: it is retained by default), and that no pipeline of that name is found.
+/// volume aside: it is retained by default; the log groups with `retain_logs`), and that no
+/// pipeline of that name is found.
 pub(crate) async fn assert_destroyed(sdk: &SdkConfig, state: &serde_json::Value) {
     let clients = provider_clients(sdk);
     let name = state["name"].as_str().unwrap();
@@ -148,6 +151,19 @@ pub(crate) async fn assert_destroyed(sdk: &SdkConfig, state: &serde_json::Value)
                 queue::find(&clients, &url).await.unwrap().is_none(),
                 "{key} {url} remains"
             );
+        }
+    }
+    if state["retain_logs"].as_bool() != Some(true) {
+        for key in ["pre_queue_log_group_arn", "post_queue_log_group_arn"] {
+            if let Some(arn) = id(key) {
+                assert!(
+                    logs::find(&clients, logs::name_in(&arn))
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "{key} {arn} remains"
+                );
+            }
         }
     }
     if let Some(arn) = id("signing_secret_arn") {

@@ -5,9 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use nami_contract::naming::{Function, log_group_name};
 use nami_harness::webhooks::{Burst, send_all};
 
-use crate::support::{SECRET, dead_letters, deploy, drained, envelope_id, metric_totals};
+use crate::support::{
+    SECRET, cloudwatch_log_text, dead_letters, deploy, drained, envelope_id, log_text,
+    metric_totals,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_webhooks_are_stored_exactly_once_and_forgeries_rejected() {
@@ -56,8 +60,26 @@ async fn a_thousand_webhooks_are_stored_exactly_once_and_forgeries_rejected() {
     let logs = data_plane.logs().to_path_buf();
     data_plane.shutdown(Duration::from_secs(5)).await;
 
-    // The functions' metrics (Embedded Metric Format lines in their logs) tell the same tally.
-    let totals = metric_totals(&logs, "e2e-thousand");
+    // The functions' metrics (Embedded Metric Format lines in their logs) tell the same tally,
+    // in the local files and in the functions' CloudWatch Logs groups, where nami-local ships
+    // their lines as Lambda does.
+    let shipped = async || {
+        let mut text = String::new();
+        for function in Function::ALL {
+            let group = log_group_name("e2e-thousand", function);
+            text += &cloudwatch_log_text(&deployed.sdk, &group).await;
+        }
+        text
+    };
+    let local = metric_totals(&log_text(&logs), "e2e-thousand");
+    let started = std::time::Instant::now();
+    let mut in_cloudwatch = metric_totals(&shipped().await, "e2e-thousand");
+    while in_cloudwatch != local && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        in_cloudwatch = metric_totals(&shipped().await, "e2e-thousand");
+    }
+    assert_eq!(in_cloudwatch, local, "every line reached CloudWatch Logs");
+    let totals = local;
     let total = |name: &str| totals.get(name).copied().unwrap_or(0.0);
     let tally = [
         "Accepted",

@@ -195,11 +195,35 @@ pub(crate) fn log_text(folder: &std::path::Path) -> String {
     text
 }
 
-/// The functions' metrics for `pipeline`, summed over every Embedded Metric Format line of their
-/// logs below `folder`.
-pub(crate) fn metric_totals(folder: &std::path::Path, pipeline: &str) -> BTreeMap<String, f64> {
+/// Every event of CloudWatch Logs group `group` (in the emulator), one line each.
+pub(crate) async fn cloudwatch_log_text(sdk: &aws_config::SdkConfig, group: &str) -> String {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    let mut text = String::new();
+    let mut next = None;
+    loop {
+        let page = logs
+            .filter_log_events()
+            .log_group_name(group)
+            .set_next_token(next)
+            .send()
+            .await
+            .unwrap();
+        for event in page.events.unwrap_or_default() {
+            text.push_str(event.message.as_deref().unwrap_or_default());
+            text.push('\n');
+        }
+        next = page.next_token;
+        if next.is_none() {
+            return text;
+        }
+    }
+}
+
+/// The functions' metrics for `pipeline`, summed over every Embedded Metric Format line of
+/// `logs`.
+pub(crate) fn metric_totals(logs: &str, pipeline: &str) -> BTreeMap<String, f64> {
     let mut totals = BTreeMap::new();
-    for line in log_text(folder).lines() {
+    for line in logs.lines() {
         let Some((named, values)) = nami_contract::metrics::read_emf_line(line) else {
             continue;
         };

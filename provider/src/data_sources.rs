@@ -1,7 +1,6 @@
 //! Data sources: `nami_webhook_pipeline` (one pipeline by name) and `nami_webhook_pipelines`
 //! (every pipeline in the account and region, with its endpoint and queue depths).
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -10,11 +9,9 @@ use tf_provider::schema::{AttributeConstraint, AttributeType, Schema};
 use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{DataSource, Diagnostics};
 
-use nami_contract::naming::{PIPELINE_TAG, Part, object_name};
-
-use crate::aws::{AwsError, Clients, aws_error};
+use crate::aws::{AwsError, Clients};
 use crate::components::queue;
-use crate::lookup::find_pipeline;
+use crate::lookup::{find_pipeline, pipeline_queues};
 use crate::model::{Num, Str, value_of};
 use crate::schema::{attribute, block};
 
@@ -299,45 +296,22 @@ impl DataSource for PipelinesDataSource {
 
 /// Every pipeline, found by the `nami:pipeline` tag on its main queue.
 async fn list(clients: &Clients) -> Result<Vec<PipelineSummary>, AwsError> {
-    let urls = clients
-        .sqs
-        .list_queues()
-        .queue_name_prefix("nami-")
-        .send()
-        .await
-        .map_err(aws_error("sqs:ListQueues"))?
-        .queue_urls
-        .unwrap_or_default();
-    let mut queues: BTreeMap<String, String> = BTreeMap::new();
-    for url in &urls {
-        let tags = queue::all_tags(clients, url).await?;
-        if let Some(pipeline) = tags.get(PIPELINE_TAG) {
-            queues.insert(
-                url.rsplit('/').next().unwrap_or_default().to_owned(),
-                pipeline.clone(),
-            );
-        }
-    }
-    let urls = &urls;
     let mut pipelines = Vec::new();
-    for (queue_name, pipeline) in &queues {
-        if *queue_name != object_name(pipeline, Part::Main) {
-            continue;
-        }
-        let depth_of = |name: String| async move {
-            match urls.iter().find(|url| url.ends_with(&format!("/{name}"))) {
-                Some(url) => queue::depth(clients, url).await.map(Value::Value),
+    for listed in pipeline_queues(clients).await? {
+        let depth_of = |url: Option<String>| async move {
+            match url {
+                Some(url) => queue::depth(clients, &url).await.map(Value::Value),
                 None => Ok(Value::Null),
             }
         };
-        let endpoint_url = find_pipeline(clients, pipeline)
+        let endpoint_url = find_pipeline(clients, &listed.name)
             .await?
             .and_then(|found| found.endpoint_url(clients));
         pipelines.push(PipelineSummary {
-            name: Value::Value(pipeline.clone()),
+            name: Value::Value(listed.name.clone()),
             endpoint_url: value_of(endpoint_url),
-            queue_depth: depth_of(object_name(pipeline, Part::Main)).await?,
-            dlq_depth: depth_of(object_name(pipeline, Part::DeadLetterQueue)).await?,
+            queue_depth: depth_of(Some(listed.queue_url)).await?,
+            dlq_depth: depth_of(listed.dlq_url).await?,
         });
     }
     Ok(pipelines)

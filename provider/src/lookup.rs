@@ -2,9 +2,9 @@
 //! data plane (`nami-local`) share. It reads the objects the provider names `nami-<name>…`
 //! (see `nami_contract::naming`).
 
-use nami_contract::naming::{Function, Part, object_name};
+use nami_contract::naming::{Function, PIPELINE_TAG, Part, object_name};
 
-use crate::aws::{AwsError, Clients};
+use crate::aws::{AwsError, Clients, aws_error};
 use crate::components::functions::{self, FunctionFacts};
 use crate::components::queue::{self, QueueFacts};
 use crate::components::store::{instance, snapshots};
@@ -112,4 +112,47 @@ pub async fn find_pipeline(
         dlq,
         mapping,
     }))
+}
+
+/// A pipeline as listed: its name and its queues' URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPipeline {
+    /// The pipeline's name.
+    pub name: String,
+    /// Its main queue.
+    pub queue_url: String,
+    /// Its dead-letter queue, if it exists.
+    pub dlq_url: Option<String>,
+}
+
+/// Every pipeline in the account and region, by name: found by the `nami:pipeline` tag on its
+/// main queue (`nami-<name>`).
+pub async fn pipeline_queues(clients: &Clients) -> Result<Vec<ListedPipeline>, AwsError> {
+    let urls = clients
+        .sqs
+        .list_queues()
+        .queue_name_prefix("nami-")
+        .send()
+        .await
+        .map_err(aws_error("sqs:ListQueues"))?
+        .queue_urls
+        .unwrap_or_default();
+    let named = |name: &str| urls.iter().find(|url| url.ends_with(&format!("/{name}")));
+    let mut pipelines = Vec::new();
+    for url in &urls {
+        let tags = queue::all_tags(clients, url).await?;
+        let Some(pipeline) = tags.get(PIPELINE_TAG) else {
+            continue;
+        };
+        if !url.ends_with(&format!("/{}", object_name(pipeline, Part::Main))) {
+            continue;
+        }
+        pipelines.push(ListedPipeline {
+            name: pipeline.clone(),
+            queue_url: url.clone(),
+            dlq_url: named(&object_name(pipeline, Part::DeadLetterQueue)).cloned(),
+        });
+    }
+    pipelines.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(pipelines)
 }

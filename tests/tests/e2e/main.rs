@@ -7,6 +7,7 @@ mod delivery;
 mod durability;
 mod failures;
 mod fidelity;
+mod operations;
 mod replay;
 mod runtime;
 mod secrets;

@@ -1,0 +1,322 @@
+//! `nami`: an operator's command line for Nami pipelines (see `nami --help`).
+
+mod redrive;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials;
+use clap::{Parser, Subcommand};
+use nami_contract::naming::{Function, log_group_name};
+use serde::Serialize;
+use terraform_provider_nami::aws::{Clients, Endpoints};
+use terraform_provider_nami::components::{logs, queue};
+use terraform_provider_nami::lookup::{FoundPipeline, find_pipeline, pipeline_queues};
+
+/// Exit code of a command that failed (an AWS error, a pipeline not found).
+const FAILED: u8 = 1;
+// clap exits with 2 on bad usage.
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nami",
+    version,
+    about = "Operate Nami webhook pipelines: list them, look at one, move its dead letters back.",
+    after_help = "Credentials and region come from the usual AWS chain (environment, shared files, \
+                  instance or container role). With --endpoint and no credentials set, an \
+                  emulator's dummy keys are used.\n\nExit codes: 0 done, 1 failed (the error is \
+                  printed), 2 bad usage."
+)]
+struct Cli {
+    /// AWS region [env: AWS_REGION; default: us-east-1]
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// One endpoint for every AWS service, e.g. an emulator [env: AWS_ENDPOINT_URL]
+    #[arg(long, global = true)]
+    endpoint: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every pipeline in the account and region: endpoint, queue and dead-letter queue depth
+    List,
+    /// One pipeline in detail: endpoint, functions, mapping, queues, log groups
+    Status {
+        /// The pipeline's name
+        name: String,
+    },
+    /// Move the dead-letter queue's messages back to the main queue
+    Redrive {
+        /// The pipeline's name
+        name: String,
+        /// Say how many would move; move nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Move at most this many
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nami: {error:#}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+async fn sdk_config(cli: &Cli) -> SdkConfig {
+    let region = (cli.region.clone())
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
+    let endpoint = (cli.endpoint.clone()).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_PROFILE").is_none()
+        {
+            let dummy = Credentials::new("testing", "testing", None, None, "nami-cli");
+            loader = loader.credentials_provider(dummy);
+        }
+    }
+    loader.load().await
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let sdk = sdk_config(cli).await;
+    let clients = Clients::new(&sdk, &Endpoints::default(), BTreeMap::new());
+    match &cli.command {
+        Command::List => list(&clients, cli.json).await,
+        Command::Status { name } => status(&clients, name, cli.json).await,
+        Command::Redrive { name, dry_run, max } => {
+            let request = redrive::Request {
+                max: *max,
+                dry_run: *dry_run,
+            };
+            redrive(&clients, name, request, cli.json).await
+        }
+    }
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// One line of `nami list`.
+#[derive(Debug, Serialize)]
+struct Listed {
+    name: String,
+    endpoint_url: Option<String>,
+    queue_depth: i64,
+    dlq_depth: Option<i64>,
+}
+
+async fn list(clients: &Clients, json: bool) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for listed in pipeline_queues(clients).await? {
+        let found = find_pipeline(clients, &listed.name).await?;
+        let dlq_depth = match &listed.dlq_url {
+            Some(url) => Some(queue::depth(clients, url).await?),
+            None => None,
+        };
+        rows.push(Listed {
+            endpoint_url: found.and_then(|found| found.endpoint_url(clients)),
+            queue_depth: queue::depth(clients, &listed.queue_url).await?,
+            dlq_depth,
+            name: listed.name,
+        });
+    }
+    if json {
+        return print_json(&rows);
+    }
+    if rows.is_empty() {
+        println!("no pipelines");
+        return Ok(());
+    }
+    println!("{:<24} {:>7} {:>7}  ENDPOINT", "NAME", "QUEUE", "DLQ");
+    for row in &rows {
+        let dlq = row.dlq_depth.map_or("-".to_owned(), |d| d.to_string());
+        let endpoint = row.endpoint_url.as_deref().unwrap_or("(not deployed)");
+        println!(
+            "{:<24} {:>7} {:>7}  {endpoint}",
+            row.name, row.queue_depth, dlq
+        );
+    }
+    Ok(())
+}
+
+/// `nami status`, as JSON.
+#[derive(Debug, Serialize)]
+struct Status {
+    name: String,
+    endpoint_url: Option<String>,
+    queue_url: Option<String>,
+    queue_depth: Option<i64>,
+    dlq_url: Option<String>,
+    dlq_depth: Option<i64>,
+    mapping: Option<MappingStatus>,
+    functions: Vec<FunctionStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct MappingStatus {
+    enabled: bool,
+    batch_size: i32,
+    batching_window_seconds: i32,
+    max_concurrency: i32,
+}
+
+#[derive(Debug, Serialize)]
+struct FunctionStatus {
+    name: String,
+    memory_mb: i32,
+    timeout_seconds: i32,
+    log_group: String,
+    /// Days the log group keeps events; `None`: forever, or no group.
+    log_retention_days: Option<i64>,
+    log_group_exists: bool,
+}
+
+async fn found(clients: &Clients, name: &str) -> anyhow::Result<FoundPipeline> {
+    find_pipeline(clients, name)
+        .await?
+        .with_context(|| format!("no pipeline named {name:?} in this account and region"))
+}
+
+async fn status(clients: &Clients, name: &str, json: bool) -> anyhow::Result<()> {
+    let found = found(clients, name).await?;
+    let depth = async |facts: &Option<queue::QueueFacts>| match facts {
+        Some(facts) => queue::depth(clients, &facts.ids.url).await.map(Some),
+        None => Ok(None),
+    };
+    let mut functions = Vec::new();
+    for (function, facts) in [
+        (Function::PreQueue, Some(&found.pre_queue)),
+        (Function::PostQueue, found.post_queue.as_ref()),
+    ] {
+        let Some(facts) = facts else { continue };
+        let group = log_group_name(name, function);
+        let live = logs::find(clients, &group).await?;
+        functions.push(FunctionStatus {
+            name: facts.arn.rsplit(':').next().unwrap_or_default().to_owned(),
+            memory_mb: facts.memory_size,
+            timeout_seconds: facts.timeout,
+            log_retention_days: live.as_ref().and_then(|g| g.retention_days),
+            log_group_exists: live.is_some(),
+            log_group: group,
+        });
+    }
+    let status = Status {
+        name: name.to_owned(),
+        endpoint_url: found.endpoint_url(clients),
+        queue_url: found.queue.as_ref().map(|q| q.ids.url.clone()),
+        queue_depth: depth(&found.queue).await?,
+        dlq_url: found.dlq.as_ref().map(|q| q.ids.url.clone()),
+        dlq_depth: depth(&found.dlq).await?,
+        mapping: found.mapping.as_ref().map(|m| MappingStatus {
+            enabled: m.enabled,
+            batch_size: m.settings.batch_size,
+            batching_window_seconds: m.settings.batching_window_seconds,
+            max_concurrency: m.settings.max_concurrency,
+        }),
+        functions,
+    };
+    if json {
+        return print_json(&status);
+    }
+    let or_none = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+    let count = |value: Option<i64>| value.map_or("-".to_owned(), |v| v.to_string());
+    println!("pipeline  {}", status.name);
+    println!("endpoint  {}", or_none(&status.endpoint_url));
+    println!(
+        "queue     {} messages  {}",
+        count(status.queue_depth),
+        or_none(&status.queue_url)
+    );
+    println!(
+        "DLQ       {} messages  {}",
+        count(status.dlq_depth),
+        or_none(&status.dlq_url)
+    );
+    match &status.mapping {
+        Some(m) => println!(
+            "mapping   {}  batch {}, window {} s, at most {} at once",
+            if m.enabled { "enabled" } else { "DISABLED" },
+            m.batch_size,
+            m.batching_window_seconds,
+            m.max_concurrency
+        ),
+        None => println!("mapping   (none: nothing stores the queue's messages)"),
+    }
+    for function in &status.functions {
+        let logs = match (function.log_group_exists, function.log_retention_days) {
+            (false, _) => "MISSING (its logs are lost)".to_owned(),
+            (true, Some(days)) => format!("kept {days} days"),
+            (true, None) => "kept forever".to_owned(),
+        };
+        println!(
+            "function  {}  {} MB, {} s; logs {} {logs}",
+            function.name, function.memory_mb, function.timeout_seconds, function.log_group
+        );
+    }
+    if status.dlq_depth.unwrap_or(0) > 0 {
+        println!(
+            "\nThe dead-letter queue holds messages: once their cause is fixed, `nami redrive {}` moves them back.",
+            status.name
+        );
+    }
+    Ok(())
+}
+
+async fn redrive(
+    clients: &Clients,
+    name: &str,
+    request: redrive::Request,
+    json: bool,
+) -> anyhow::Result<()> {
+    let found = found(clients, name).await?;
+    let (Some(queue), Some(dlq)) = (&found.queue, &found.dlq) else {
+        anyhow::bail!("pipeline {name:?} has no queue or no dead-letter queue");
+    };
+    let queues = redrive::Queues {
+        queue_url: queue.ids.url.clone(),
+        queue_arn: queue.ids.arn.clone(),
+        dlq_url: dlq.ids.url.clone(),
+        dlq_arn: dlq.ids.arn.clone(),
+    };
+    let progress = |line: &str| {
+        if !json {
+            eprintln!("nami redrive {name}: {line}");
+        }
+    };
+    let report = redrive::redrive(&clients.sqs, &queues, request, progress).await?;
+    if json {
+        return print_json(&report);
+    }
+    if request.dry_run {
+        println!(
+            "would move {} of the {} messages in the dead-letter queue (dry run: nothing moved)",
+            report.moved, report.remaining
+        );
+    } else {
+        println!(
+            "moved {} messages to the main queue ({}); {} left in the dead-letter queue",
+            report.moved, report.method, report.remaining
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The operator's command line, `nami`, run as a user runs it against a pipeline on the
+//! emulators and the local data plane: dead letters made by a store outage are listed, a dry run
+//! moves nothing, a redrive killed halfway and run again brings every one back to be stored
+//! exactly once.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nami_harness::aws::queue_depth;
+use nami_harness::webhooks::{Burst, send_all};
+use serde_json::Value;
+
+use crate::support::{SECRET, deploy, drained};
+
+/// The `nami` binary built beside this test.
+fn nami_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    (exe.ancestors().skip(1).take(2))
+        .map(|folder| folder.join("nami"))
+        .find(|path| path.exists())
+        .expect("the nami binary is built with the workspace")
+}
+
+fn nami(endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(nami_binary());
+    command
+        .args(["--endpoint", endpoint, "--region", "us-east-1"])
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    command
+}
+
+/// Runs `nami` to its end; its JSON output (it must succeed).
+fn nami_json(endpoint: &str, args: &[&str]) -> Value {
+    let output: Output = nami(endpoint, args).arg("--json").output().unwrap();
+    assert!(
+        output.status.success(),
+        "nami {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_are_redriven_and_stored_exactly_once_even_after_an_interrupted_redrive() {
+    let deployed = deploy(
+        "e2e-redrive",
+        "  post_queue {\n    timeout = 2\n  }\n  queue {\n    visibility_timeout_seconds = 12\n    max_receive_count = 2\n  }\n",
+    )
+    .await;
+    let endpoint = deployed.moto.endpoint();
+    let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
+
+    // The fault: the store is unreachable, so every batch fails and goes to the DLQ.
+    let dead_store = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200".to_owned();
+    let data_plane = deployed.start(Some(dead_store)).await;
+    let dlq_url = (data_plane.pipeline().dead_letter_queue.clone())
+        .expect("a DLQ")
+        .url;
+    let main_url = data_plane.pipeline().queue.url.clone();
+    let burst = Burst::github(SECRET, "r", 200, 0, 0, false);
+    let answers = send_all(&data_plane.ingress_url(), &burst.webhooks, 16, |_| {}).await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    let started = Instant::now();
+    while queue_depth(&sqs, &dlq_url).await.unwrap() < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "dead letters: {}",
+            queue_depth(&sqs, &dlq_url).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drained(&data_plane, &sqs, Duration::from_secs(60)).await;
+    data_plane.shutdown(Duration::from_secs(5)).await;
+
+    // What an operator sees.
+    let listed = nami_json(&endpoint, &["list"]);
+    let row = (listed.as_array().unwrap().iter())
+        .find(|row| row["name"] == "e2e-redrive")
+        .unwrap_or_else(|| panic!("listed: {listed}"));
+    assert_eq!(
+        (&row["queue_depth"], &row["dlq_depth"]),
+        (&Value::from(0), &Value::from(200))
+    );
+    let status = nami_json(&endpoint, &["status", "e2e-redrive"]);
+    assert_eq!(status["dlq_depth"], 200, "{status}");
+    assert_eq!(status["mapping"]["enabled"], true, "{status}");
+    assert_eq!(status["functions"][0]["log_retention_days"], 30, "{status}");
+
+    // A dry run moves nothing.
+    let dry = nami_json(&endpoint, &["redrive", "e2e-redrive", "--dry-run"]);
+    assert_eq!(
+        (&dry["method"], &dry["moved"]),
+        (&Value::from("dry-run"), &Value::from(200))
+    );
+    assert_eq!(queue_depth(&sqs, &dlq_url).await.unwrap(), 200);
+    assert_eq!(queue_depth(&sqs, &main_url).await.unwrap(), 0);
+
+    // `--max` moves at most that many.
+    let some = nami_json(&endpoint, &["redrive", "e2e-redrive", "--max", "15"]);
+    assert_eq!(some["moved"], 15, "{some}");
+    assert_eq!(queue_depth(&sqs, &main_url).await.unwrap(), 15);
+
+    // A redrive killed halfway (SIGKILL: no chance to finish a batch)...
+    let mut running = nami(&endpoint, &["redrive", "e2e-redrive"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while queue_depth(&sqs, &main_url).await.unwrap() < 60 {
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing moved");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.kill().unwrap();
+    running.wait().unwrap();
+    let left = queue_depth(&sqs, &dlq_url).await.unwrap();
+    assert!(left > 0, "the redrive finished before it was killed");
+
+    // ...and run again moves the rest, waiting for the messages the killed one held.
+    let rest = nami_json(&endpoint, &["redrive", "e2e-redrive"]);
+    assert_eq!(rest["remaining"], 0, "{rest}");
+    assert_eq!(queue_depth(&sqs, &dlq_url).await.unwrap(), 0);
+
+    // The fault fixed (the real store), every webhook is stored exactly once.
+    let data_plane = deployed.start(None).await;
+    drained(&data_plane, &sqs, Duration::from_secs(120)).await;
+    let expected: std::collections::BTreeSet<String> = burst.valid_ids.iter().cloned().collect();
+    assert_eq!(deployed.stored_ids().await, expected);
+    let documents = deployed
+        .collection()
+        .await
+        .count_documents(mongodb::bson::Document::new())
+        .await
+        .unwrap();
+    assert_eq!(documents, 200, "each one once");
+    assert_eq!(queue_depth(&sqs, &dlq_url).await.unwrap(), 0);
+    data_plane.shutdown(Duration::from_secs(5)).await;
+
+    // A pipeline that does not exist: a readable error and exit code 1.
+    let missing = nami(&endpoint, &["status", "nope"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("no pipeline named \"nope\""), "{stderr}");
+}

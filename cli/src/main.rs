@@ -1,5 +1,6 @@
 //! `nami`: an operator's command line for Nami pipelines (see `nami --help`).
 
+mod reconcile;
 mod redrive;
 
 use std::collections::BTreeMap;
@@ -9,7 +10,9 @@ use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 use clap::{Parser, Subcommand};
+use nami_contract::limits::DEFAULT_DATABASE;
 use nami_contract::naming::{Function, log_group_name};
+use nami_contract::vars;
 use serde::Serialize;
 use terraform_provider_nami::aws::{Clients, Endpoints};
 use terraform_provider_nami::components::{logs, queue};
@@ -18,16 +21,19 @@ use terraform_provider_nami::lookup::{FoundPipeline, find_pipeline, pipeline_que
 /// Exit code of a command that failed (an AWS error, a pipeline not found).
 const FAILED: u8 = 1;
 // clap exits with 2 on bad usage.
+/// Exit code of a reconcile that found accepted webhooks missing.
+const MISSING: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "nami",
     version,
-    about = "Operate Nami webhook pipelines: list them, look at one, move its dead letters back.",
+    about = "Operate Nami webhook pipelines: list them, look at one, move its dead letters back, \
+             check that nothing accepted was lost.",
     after_help = "Credentials and region come from the usual AWS chain (environment, shared files, \
                   instance or container role). With --endpoint and no credentials set, an \
                   emulator's dummy keys are used.\n\nExit codes: 0 done, 1 failed (the error is \
-                  printed), 2 bad usage."
+                  printed), 2 bad usage, 3 reconcile found accepted webhooks missing."
 )]
 struct Cli {
     /// AWS region [env: AWS_REGION; default: us-east-1]
@@ -63,13 +69,27 @@ enum Command {
         #[arg(long, value_name = "N")]
         max: Option<usize>,
     },
+    /// Accepted delivery ids (the pre-queue function's logs) against stored, waiting and
+    /// dead-lettered ones; names the missing ones and exits 3 if any is certainly lost
+    Reconcile {
+        /// The pipeline's name
+        name: String,
+        /// From when: an RFC 3339 time (2026-12-03T10:00:00Z) or an age (90s, 30m, 6h, 2d)
+        #[arg(long)]
+        since: String,
+        /// The store to read, instead of the connection string the post-queue function reads
+        /// (needed for the managed store, which is in a private subnet)
+        #[arg(long, value_name = "URI")]
+        mongodb_uri: Option<String>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Missing) => ExitCode::from(MISSING),
         Err(error) => {
             eprintln!("nami: {error:#}");
             ExitCode::from(FAILED)
@@ -95,20 +115,146 @@ async fn sdk_config(cli: &Cli) -> SdkConfig {
     loader.load().await
 }
 
-async fn run(cli: &Cli) -> anyhow::Result<()> {
+/// How a command that ran to its end came out.
+enum Outcome {
+    Done,
+    /// Reconcile found accepted webhooks missing.
+    Missing,
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
     let sdk = sdk_config(cli).await;
     let clients = Clients::new(&sdk, &Endpoints::default(), BTreeMap::new());
     match &cli.command {
-        Command::List => list(&clients, cli.json).await,
-        Command::Status { name } => status(&clients, name, cli.json).await,
+        Command::List => list(&clients, cli.json).await?,
+        Command::Status { name } => status(&clients, name, cli.json).await?,
         Command::Redrive { name, dry_run, max } => {
             let request = redrive::Request {
                 max: *max,
                 dry_run: *dry_run,
             };
-            redrive(&clients, name, request, cli.json).await
+            redrive(&clients, name, request, cli.json).await?;
+        }
+        Command::Reconcile {
+            name,
+            since,
+            mongodb_uri,
+        } => {
+            let since = parse_since(since, chrono::Utc::now())?;
+            return reconcile(&clients, name, since, mongodb_uri.as_deref(), cli.json).await;
         }
     }
+    Ok(Outcome::Done)
+}
+
+/// `--since`: an RFC 3339 time, or an age counted back from `now`.
+fn parse_since(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    let bad = || {
+        anyhow::anyhow!(
+            "--since {text:?} is neither an RFC 3339 time (2026-12-03T10:00:00Z) nor an age (90s, 30m, 6h, 2d)"
+        )
+    };
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (count, unit) = text.split_at(split);
+    let count: i64 = count.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => count,
+        "m" => count * 60,
+        "h" => count * 3_600,
+        "d" => count * 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(now - chrono::Duration::seconds(seconds))
+}
+
+/// The store's connection string, database and collection, as the post-queue function has them.
+async fn store_of(
+    clients: &Clients,
+    found: &FoundPipeline,
+    uri: Option<&str>,
+) -> anyhow::Result<mongodb::Collection<mongodb::bson::Document>> {
+    let post = (found.post_queue.as_ref()).context("the pipeline has no post-queue function")?;
+    let var = |name: &str| post.environment.get(name).cloned();
+    let uri = match (
+        uri,
+        var(vars::MONGODB_URI_SECRET_ARN),
+        var(vars::MONGODB_PASSWORD_SECRET_ARN),
+    ) {
+        (Some(uri), _, _) => uri.to_owned(),
+        (None, _, Some(_)) => anyhow::bail!(
+            "the managed store is in a private subnet: pass --mongodb-uri (e.g. through an SSM port forward)"
+        ),
+        (None, Some(arn), None) => {
+            terraform_provider_nami::components::secret::user_value(clients, &arn)
+                .await
+                .context("reading the store's connection string")?
+        }
+        (None, None, None) => {
+            var(vars::MONGODB_URI).context("the post-queue function names no store")?
+        }
+    };
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .context("the store's connection string")?;
+    let database = var(vars::MONGODB_DATABASE).unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+    let collection = var(vars::MONGODB_COLLECTION).unwrap_or_else(|| found.name.clone());
+    Ok(client.database(&database).collection(&collection))
+}
+
+async fn reconcile(
+    clients: &Clients,
+    name: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    mongodb_uri: Option<&str>,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let found = found(clients, name).await?;
+    let group = log_group_name(name, Function::PreQueue);
+    let accepted = reconcile::accepted(&clients.logs, &group, since.timestamp_millis()).await?;
+    let collection = store_of(clients, &found, mongodb_uri).await?;
+    let stored = reconcile::stored(&collection, &accepted).await?;
+    let dead = match &found.dlq {
+        Some(dlq) => reconcile::dead_lettered(&clients.sqs, &dlq.ids.url).await?,
+        None => Default::default(),
+    };
+    let waiting = match &found.queue {
+        Some(queue) => queue::depth(clients, &queue.ids.url).await?,
+        None => 0,
+    };
+    let result = reconcile::reconcile(&accepted, &stored, &dead, waiting);
+    if json {
+        print_json(&result)?;
+    } else {
+        println!(
+            "since {}: accepted {}, stored {}, dead-lettered {}, waiting in the queue {}, missing {}",
+            since.to_rfc3339(),
+            result.accepted,
+            result.stored,
+            result.dead_lettered,
+            result.waiting,
+            result.missing.len()
+        );
+        for id in &result.missing {
+            println!("missing {id}");
+        }
+        if !result.missing.is_empty() && !result.lost_any() {
+            println!(
+                "the queue still holds {} messages: run again once it drains",
+                result.waiting
+            );
+        }
+    }
+    Ok(if result.lost_any() {
+        Outcome::Missing
+    } else {
+        Outcome::Done
+    })
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
@@ -319,4 +465,27 @@ async fn redrive(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_a_time_or_an_age() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let at = |text| parse_since(text, now).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("2026-12-03T10:00:00Z").unwrap(),
+            "2026-12-03T10:00:00+00:00"
+        );
+        assert_eq!(at("30m").unwrap(), "2026-12-04T11:30:00+00:00");
+        assert_eq!(at("2d").unwrap(), "2026-12-02T12:00:00+00:00");
+        for bad in ["", "m", "yesterday", "5w"] {
+            let error = at(bad).unwrap_err().to_string();
+            assert!(error.contains("neither an RFC 3339 time"), "{error}");
+        }
+    }
 }

@@ -15,6 +15,7 @@
 pub mod delivery_id;
 pub mod envelope;
 pub mod limits;
+pub mod log_lines;
 pub mod metrics;
 pub mod naming;
 pub mod replay;

@@ -15,6 +15,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::json;
 
 use nami_contract::limits::{MAX_MESSAGE_BYTES, REPLAY_WINDOW_SECONDS, TOLERANCE_SECONDS};
+use nami_contract::log_lines;
 use nami_contract::metrics::{self, Metric};
 
 use crate::config::{ConfigError, Settings, vars};
@@ -298,7 +299,7 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
         }
         match self.queue.send(envelope.to_message_body()).await {
             Ok(()) => {
-                tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "enqueued");
+                tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = log_lines::ENQUEUED);
                 let response = json_response(200, &json!({ "id": envelope.id }), None);
                 (response, metrics::ACCEPTED)
             }

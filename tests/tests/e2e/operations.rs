@@ -146,3 +146,62 @@ async fn dead_letters_are_redriven_and_stored_exactly_once_even_after_an_interru
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("no pipeline named \"nope\""), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_finds_nothing_missing_after_a_clean_burst_and_names_deleted_documents() {
+    let deployed = deploy("e2e-reconcile", "").await;
+    let endpoint = deployed.moto.endpoint();
+    let sqs = aws_sdk_sqs::Client::new(&deployed.sdk);
+    let data_plane = deployed.start(None).await;
+    let burst = Burst::github(SECRET, "c", 50, 5, 3, false);
+    let answers = send_all(&data_plane.ingress_url(), &burst.webhooks, 8, |_| {}).await;
+    assert_eq!(answers.iter().filter(|a| a.status == 200).count(), 55);
+    drained(&data_plane, &sqs, Duration::from_secs(60)).await;
+    data_plane.shutdown(Duration::from_secs(5)).await;
+
+    // The pre-queue function's lines reach its log group after each invocation (nami-local
+    // ships them as Lambda does); reconcile reads them there.
+    let reconcile = |extra: &[&str]| {
+        let mut args = vec!["reconcile", "e2e-reconcile", "--since", "10m", "--json"];
+        args.extend_from_slice(extra);
+        nami(&endpoint, &args).output().unwrap()
+    };
+    let started = Instant::now();
+    let clean = loop {
+        let output = reconcile(&[]);
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        if report["accepted"] == 50 || started.elapsed() > Duration::from_secs(30) {
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        (&clean["accepted"], &clean["stored"], &clean["missing"]),
+        (&Value::from(50), &Value::from(50), &serde_json::json!([])),
+        "{clean}"
+    );
+
+    // Documents deleted behind its back are named, exactly, and the exit code says so.
+    let gone: Vec<String> = burst.valid_ids[..3].to_vec();
+    deployed
+        .collection()
+        .await
+        .delete_many(mongodb::bson::doc! { "_id": { "$in": gone.clone() } })
+        .await
+        .unwrap();
+    let output = reconcile(&[]);
+    assert_eq!(output.status.code(), Some(3));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut missing: Vec<String> = serde_json::from_value(report["missing"].clone()).unwrap();
+    missing.sort();
+    let mut expected = gone;
+    expected.sort();
+    assert_eq!(missing, expected, "{report}");
+    assert_eq!(report["stored"], 47);
+}

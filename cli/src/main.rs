@@ -28,8 +28,8 @@ const MISSING: u8 = 3;
 #[command(
     name = "nami",
     version,
-    about = "Operate Nami webhook pipelines: list them, look at one, move its dead letters back, \
-             check that nothing accepted was lost.",
+    about = "Operate Nami webhook pipelines: list them, look at one, follow its logs, move its dead \
+             letters back, check that nothing accepted was lost.",
     after_help = "Credentials and region come from the usual AWS chain (environment, shared files, \
                   instance or container role). With --endpoint and no credentials set, an \
                   emulator's dummy keys are used.\n\nExit codes: 0 done, 1 failed (the error is \
@@ -68,6 +68,14 @@ enum Command {
         /// Move at most this many
         #[arg(long, value_name = "N")]
         max: Option<usize>,
+    },
+    /// Follow both functions' logs (their CloudWatch Logs groups) until interrupted
+    Tail {
+        /// The pipeline's name
+        name: String,
+        /// Start this far back: an RFC 3339 time or an age (90s, 30m, 6h, 2d) [default: now]
+        #[arg(long)]
+        since: Option<String>,
     },
     /// Accepted delivery ids (the pre-queue function's logs) against stored, waiting and
     /// dead-lettered ones; names the missing ones and exits 3 if any is certainly lost
@@ -135,6 +143,14 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
             };
             redrive(&clients, name, request, cli.json).await?;
         }
+        Command::Tail { name, since } => {
+            let now = chrono::Utc::now();
+            let since = since
+                .as_deref()
+                .map_or(Ok(now), |text| parse_since(text, now))?;
+            found(&clients, name).await?;
+            tail(&clients, name, since).await?;
+        }
         Command::Reconcile {
             name,
             since,
@@ -145,6 +161,56 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Prints both functions' log events from `since` on, as they arrive (polling every second).
+async fn tail(
+    clients: &Clients,
+    name: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let mut from = Function::ALL.map(|_| since.timestamp_millis());
+    // Events of the last millisecond already printed, per group (the next poll starts there).
+    let mut printed: [std::collections::HashSet<String>; 2] = Default::default();
+    loop {
+        for (index, function) in Function::ALL.into_iter().enumerate() {
+            let group = log_group_name(name, function);
+            let mut next = None;
+            loop {
+                let page = clients
+                    .logs
+                    .filter_log_events()
+                    .log_group_name(&group)
+                    .start_time(from[index])
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|error| {
+                        anyhow::anyhow!(
+                            "logs:FilterLogEvents on {group}: {}",
+                            aws_sdk_sqs::error::DisplayErrorContext(error)
+                        )
+                    })?;
+                for event in page.events.unwrap_or_default() {
+                    let key = event.event_id.clone().unwrap_or_default();
+                    let at = event.timestamp.unwrap_or(from[index]);
+                    if at > from[index] {
+                        from[index] = at;
+                        printed[index].clear();
+                    }
+                    if printed[index].insert(key) {
+                        let message = event.message.unwrap_or_default();
+                        println!("{} {}", function.slug(), message.trim_end());
+                    }
+                }
+                next = page.next_token;
+                if next.is_none() {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// `--since`: an RFC 3339 time, or an age counted back from `now`.

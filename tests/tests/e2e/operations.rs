@@ -204,4 +204,37 @@ async fn reconcile_finds_nothing_missing_after_a_clean_burst_and_names_deleted_d
     expected.sort();
     assert_eq!(missing, expected, "{report}");
     assert_eq!(report["stored"], 47);
+
+    // `nami tail` follows both functions' groups: the accepted webhooks' lines and the
+    // post-queue function's REPORT lines show.
+    let mut tail = nami(&endpoint, &["tail", "e2e-reconcile", "--since", "10m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = tail.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut seen = (false, false);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap_or_default();
+            seen.0 |= line.starts_with("pre-queue ") && line.contains(&expected[0]);
+            seen.1 |= line.starts_with("post-queue REPORT RequestId:");
+            if seen == (true, true) {
+                break;
+            }
+        }
+        seen
+    });
+    let started = Instant::now();
+    while !reader.is_finished() && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        (true, true),
+        "both functions' lines"
+    );
 }

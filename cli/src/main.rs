@@ -53,7 +53,8 @@ struct Cli {
 enum Command {
     /// Every pipeline in the account and region: endpoint, queue and dead-letter queue depth
     List,
-    /// One pipeline in detail: endpoint, functions, mapping, queues, log groups
+    /// One pipeline in detail: endpoint, queues, mapping, functions with their log groups and
+    /// last errors
     Status {
         /// The pipeline's name
         name: String,
@@ -401,6 +402,49 @@ struct FunctionStatus {
     /// Days the log group keeps events; `None`: forever, or no group.
     log_retention_days: Option<i64>,
     log_group_exists: bool,
+    /// Its last error lines of the past day, oldest first (at most [`LAST_ERRORS`]).
+    last_errors: Vec<String>,
+}
+
+/// How many of a function's last error lines `nami status` shows.
+const LAST_ERRORS: usize = 5;
+
+/// The last error lines (`"level":"ERROR"`) of `group` in the past day, oldest first.
+async fn last_errors(clients: &Clients, group: &str) -> anyhow::Result<Vec<String>> {
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let mut errors = std::collections::VecDeque::new();
+    let mut next = None;
+    loop {
+        // A quoted term narrows the scan; the level is checked here.
+        let page = clients
+            .logs
+            .filter_log_events()
+            .log_group_name(group)
+            .start_time(since.timestamp_millis())
+            .filter_pattern("\"ERROR\"")
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "logs:FilterLogEvents on {group}: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(error)
+                )
+            })?;
+        for event in page.events.unwrap_or_default() {
+            let message = event.message.unwrap_or_default();
+            if message.contains("\"level\":\"ERROR\"") {
+                errors.push_back(message.trim_end().to_owned());
+                if errors.len() > LAST_ERRORS {
+                    errors.pop_front();
+                }
+            }
+        }
+        next = page.next_token;
+        if next.is_none() {
+            return Ok(errors.into());
+        }
+    }
 }
 
 async fn found(clients: &Clients, name: &str) -> anyhow::Result<FoundPipeline> {
@@ -423,7 +467,12 @@ async fn status(clients: &Clients, name: &str, json: bool) -> anyhow::Result<()>
         let Some(facts) = facts else { continue };
         let group = log_group_name(name, function);
         let live = logs::find(clients, &group).await?;
+        let last_errors = match &live {
+            Some(_) => last_errors(clients, &group).await?,
+            None => Vec::new(),
+        };
         functions.push(FunctionStatus {
+            last_errors,
             name: facts.arn.rsplit(':').next().unwrap_or_default().to_owned(),
             memory_mb: facts.memory_size,
             timeout_seconds: facts.timeout,
@@ -484,6 +533,9 @@ async fn status(clients: &Clients, name: &str, json: bool) -> anyhow::Result<()>
             "function  {}  {} MB, {} s; logs {} {logs}",
             function.name, function.memory_mb, function.timeout_seconds, function.log_group
         );
+        for line in &function.last_errors {
+            println!("          last error: {line}");
+        }
     }
     if status.dlq_depth.unwrap_or(0) > 0 {
         println!(

@@ -89,6 +89,15 @@ async fn dead_letters_are_redriven_and_stored_exactly_once_even_after_an_interru
     assert_eq!(status["dlq_depth"], 200, "{status}");
     assert_eq!(status["mapping"]["enabled"], true, "{status}");
     assert_eq!(status["functions"][0]["log_retention_days"], 30, "{status}");
+    // The outage's errors, from the post-queue function's log group.
+    let errors = status["functions"][1]["last_errors"].as_array().unwrap();
+    assert!(
+        !errors.is_empty()
+            && errors
+                .iter()
+                .all(|e| e.as_str().unwrap().contains("store_unavailable")),
+        "{status}"
+    );
 
     // A dry run moves nothing.
     let dry = nami_json(&endpoint, &["redrive", "e2e-redrive", "--dry-run"]);

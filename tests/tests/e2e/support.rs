@@ -221,16 +221,26 @@ pub(crate) async fn cloudwatch_log_text(sdk: &aws_config::SdkConfig, group: &str
 
 /// The functions' metrics for `pipeline`, summed over every Embedded Metric Format line of
 /// `logs`.
+///
+/// Each metric's values are summed in sorted order, so the totals are the same whatever order
+/// the lines come in (CloudWatch Logs returns them in its own order; float addition is not
+/// associative).
 pub(crate) fn metric_totals(logs: &str, pipeline: &str) -> BTreeMap<String, f64> {
-    let mut totals = BTreeMap::new();
+    let mut values_by_metric: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for line in logs.lines() {
         let Some((named, values)) = nami_contract::metrics::read_emf_line(line) else {
             continue;
         };
         assert_eq!(named, pipeline, "{line}");
         for (metric, value) in values {
-            *totals.entry(metric).or_insert(0.0) += value;
+            values_by_metric.entry(metric).or_default().push(value);
         }
     }
-    totals
+    values_by_metric
+        .into_iter()
+        .map(|(metric, mut values)| {
+            values.sort_by(f64::total_cmp);
+            (metric, values.into_iter().sum())
+        })
+        .collect()
 }

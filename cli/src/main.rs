@@ -11,11 +11,11 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 use clap::{Parser, Subcommand};
 use nami_contract::limits::DEFAULT_DATABASE;
-use nami_contract::naming::{Function, log_group_name};
+use nami_contract::naming::{Function, Part, log_group_name, object_name};
 use nami_contract::vars;
 use serde::Serialize;
 use terraform_provider_nami::aws::{Clients, Endpoints};
-use terraform_provider_nami::components::{logs, queue};
+use terraform_provider_nami::components::{alarms, logs, queue};
 use terraform_provider_nami::lookup::{FoundPipeline, find_pipeline, pipeline_queues};
 
 /// Exit code of a command that failed (an AWS error, a pipeline not found).
@@ -336,6 +336,10 @@ struct Listed {
     endpoint_url: Option<String>,
     queue_depth: i64,
     dlq_depth: Option<i64>,
+    /// From CloudWatch: `None` without a recent value.
+    oldest_message_age_seconds: Option<i64>,
+    /// Each alarm's state by what it watches; empty: the pipeline has no alarms.
+    alarm_states: BTreeMap<String, String>,
 }
 
 async fn list(clients: &Clients, json: bool) -> anyhow::Result<()> {
@@ -346,10 +350,13 @@ async fn list(clients: &Clients, json: bool) -> anyhow::Result<()> {
             Some(url) => Some(queue::depth(clients, url).await?),
             None => None,
         };
+        let queue_name = object_name(&listed.name, Part::Main);
         rows.push(Listed {
             endpoint_url: found.and_then(|found| found.endpoint_url(clients)),
             queue_depth: queue::depth(clients, &listed.queue_url).await?,
             dlq_depth,
+            oldest_message_age_seconds: queue::oldest_message_age(clients, &queue_name).await?,
+            alarm_states: alarms::states(clients, &listed.name).await?,
             name: listed.name,
         });
     }
@@ -360,16 +367,41 @@ async fn list(clients: &Clients, json: bool) -> anyhow::Result<()> {
         println!("no pipelines");
         return Ok(());
     }
-    println!("{:<24} {:>7} {:>7}  ENDPOINT", "NAME", "QUEUE", "DLQ");
+    println!(
+        "{:<24} {:>7} {:>7} {:>8}  {:<16}  ENDPOINT",
+        "NAME", "QUEUE", "DLQ", "OLDEST", "ALARMS"
+    );
     for row in &rows {
         let dlq = row.dlq_depth.map_or("-".to_owned(), |d| d.to_string());
+        let oldest = row
+            .oldest_message_age_seconds
+            .map_or("-".to_owned(), |s| format!("{s} s"));
         let endpoint = row.endpoint_url.as_deref().unwrap_or("(not deployed)");
         println!(
-            "{:<24} {:>7} {:>7}  {endpoint}",
-            row.name, row.queue_depth, dlq
+            "{:<24} {:>7} {:>7} {oldest:>8}  {:<16}  {endpoint}",
+            row.name,
+            row.queue_depth,
+            dlq,
+            alarm_summary(&row.alarm_states)
         );
     }
     Ok(())
+}
+
+/// The alarms in one word: `none`, `ok`, or those firing (`ALARM: dead_letters`).
+fn alarm_summary(states: &BTreeMap<String, String>) -> String {
+    if states.is_empty() {
+        return "none".to_owned();
+    }
+    let firing: Vec<&str> = (states.iter())
+        .filter(|(_, state)| *state == "ALARM")
+        .map(|(key, _)| key.as_str())
+        .collect();
+    if firing.is_empty() {
+        "ok".to_owned()
+    } else {
+        format!("ALARM: {}", firing.join(","))
+    }
 }
 
 /// `nami status`, as JSON.
@@ -381,6 +413,8 @@ struct Status {
     queue_depth: Option<i64>,
     dlq_url: Option<String>,
     dlq_depth: Option<i64>,
+    oldest_message_age_seconds: Option<i64>,
+    alarm_states: BTreeMap<String, String>,
     mapping: Option<MappingStatus>,
     functions: Vec<FunctionStatus>,
 }
@@ -488,6 +522,11 @@ async fn status(clients: &Clients, name: &str, json: bool) -> anyhow::Result<()>
         queue_depth: depth(&found.queue).await?,
         dlq_url: found.dlq.as_ref().map(|q| q.ids.url.clone()),
         dlq_depth: depth(&found.dlq).await?,
+        oldest_message_age_seconds: match &found.queue {
+            Some(_) => queue::oldest_message_age(clients, &object_name(name, Part::Main)).await?,
+            None => None,
+        },
+        alarm_states: alarms::states(clients, name).await?,
         mapping: found.mapping.as_ref().map(|m| MappingStatus {
             enabled: m.enabled,
             batch_size: m.settings.batch_size,
@@ -513,6 +552,15 @@ async fn status(clients: &Clients, name: &str, json: bool) -> anyhow::Result<()>
         count(status.dlq_depth),
         or_none(&status.dlq_url)
     );
+    if let Some(seconds) = status.oldest_message_age_seconds {
+        println!("oldest    {seconds} s (the queue's oldest message, from CloudWatch)");
+    }
+    if status.alarm_states.is_empty() {
+        println!("alarms    none");
+    }
+    for (alarm, state) in &status.alarm_states {
+        println!("alarm     {alarm} {state}");
+    }
     match &status.mapping {
         Some(m) => println!(
             "mapping   {}  batch {}, window {} s, at most {} at once",

@@ -21,4 +21,5 @@ pub mod naming;
 pub mod replay;
 pub mod scheme;
 pub mod secret_arn;
+pub mod service_metrics;
 pub mod vars;

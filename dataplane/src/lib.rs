@@ -14,6 +14,7 @@ mod http;
 pub mod ingress;
 pub mod log_shipping;
 pub mod poller;
+pub mod queue_metrics;
 pub mod runtime_api;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ pub use function::{FunctionHost, FunctionStats, InvokeError, Lifecycle};
 pub use ingress::{Ingress, IngressStats};
 pub use log_shipping::LogShipper;
 pub use poller::{Poller, PollerStats};
+pub use queue_metrics::QueueMetrics;
 
 /// How to run a pipeline locally.
 #[derive(Debug, Clone)]
@@ -54,6 +56,9 @@ pub struct Options {
     pub default_post_queue_concurrency: usize,
     /// How the functions' execution environments live between invocations (frozen, reclaimed).
     pub lifecycle: Lifecycle,
+    /// How often the queues' metrics go to the emulator's CloudWatch, as SQS publishes them
+    /// (`None`: not at all).
+    pub queue_metrics_period: Option<Duration>,
 }
 
 /// A data plane that could not start.
@@ -95,6 +100,7 @@ pub struct DataPlane {
     pipeline: PipelineSpec,
     ingress: Ingress,
     poller: Poller,
+    queue_metrics: Option<QueueMetrics>,
     pre_queue: FunctionHost,
     post_queue: FunctionHost,
     logs: PathBuf,
@@ -210,10 +216,25 @@ impl DataPlane {
             post_queue.clone(),
             poller_concurrency,
         );
+        // SQS publishes its queues' metrics itself, with no role of the pipeline's.
+        let queue_metrics = options.queue_metrics_period.map(|period| {
+            QueueMetrics::start(
+                aws_sdk_sqs::Client::new(sdk),
+                aws_sdk_cloudwatch::Client::new(sdk),
+                &pipeline.queue.url,
+                poller.oldest_received(),
+                pipeline
+                    .dead_letter_queue
+                    .as_ref()
+                    .map(|dlq| dlq.url.as_str()),
+                period,
+            )
+        });
         Ok(DataPlane {
             pipeline,
             ingress,
             poller,
+            queue_metrics,
             pre_queue,
             post_queue,
             logs,
@@ -267,12 +288,16 @@ impl DataPlane {
         let DataPlane {
             ingress,
             poller,
+            queue_metrics,
             pre_queue,
             post_queue,
             ..
         } = self;
         drop(ingress);
         poller.stop(grace).await;
+        if let Some(queue_metrics) = queue_metrics {
+            queue_metrics.stop().await;
+        }
         pre_queue.shutdown().await;
         post_queue.shutdown().await;
     }

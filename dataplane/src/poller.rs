@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::discovery::{MappingSpec, QueueSpec};
 use crate::function::FunctionHost;
+use crate::queue_metrics::OldestReceived;
 
 /// Lambda's cap on the payload of one batch: the whole event, as JSON.
 pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
@@ -69,6 +70,7 @@ struct Counters {
 #[derive(Debug)]
 pub struct Poller {
     counters: Arc<Counters>,
+    oldest: Arc<OldestReceived>,
     stop: watch::Sender<bool>,
     workers: JoinSet<()>,
 }
@@ -80,6 +82,7 @@ struct Worker {
     region: String,
     function: FunctionHost,
     counters: Arc<Counters>,
+    oldest: Arc<OldestReceived>,
     stop: watch::Receiver<bool>,
     /// Messages received that did not fit the last batch: the next one starts with them.
     carried: Vec<Held>,
@@ -103,6 +106,7 @@ impl Poller {
         concurrency: usize,
     ) -> Self {
         let counters = Arc::new(Counters::default());
+        let oldest = Arc::new(OldestReceived::default());
         let (stop, stopped) = watch::channel(false);
         let mut workers = JoinSet::new();
         for _ in 0..concurrency.max(1) {
@@ -113,6 +117,7 @@ impl Poller {
                 region: region.to_owned(),
                 function: function.clone(),
                 counters: counters.clone(),
+                oldest: oldest.clone(),
                 stop: stopped.clone(),
                 carried: Vec::new(),
             };
@@ -120,9 +125,15 @@ impl Poller {
         }
         Poller {
             counters,
+            oldest,
             stop,
             workers,
         }
+    }
+
+    /// The earliest send time of the messages received, for the queue's metrics.
+    pub fn oldest_received(&self) -> Arc<OldestReceived> {
+        self.oldest.clone()
     }
 
     /// A snapshot of the counters.
@@ -224,6 +235,14 @@ impl Worker {
             self.counters
                 .received
                 .fetch_add(received.len() as u64, Ordering::Relaxed);
+            for message in &received {
+                let sent_ms = (message.attributes.as_ref())
+                    .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                    .and_then(|sent| sent.parse().ok());
+                if let Some(sent_ms) = sent_ms {
+                    self.oldest.saw(sent_ms);
+                }
+            }
             if received.is_empty() && batch.is_empty() {
                 break;
             }

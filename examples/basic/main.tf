@@ -38,6 +38,7 @@ provider "nami" {
     secretsmanager = var.endpoint
     dynamodb       = var.endpoint
     logs           = var.endpoint
+    cloudwatch     = var.endpoint
   }
 }
 

@@ -132,6 +132,17 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter_map(|group| group.log_group_name)
             .map(|name| format!("log group {name}")),
     );
+    let alarms = aws_sdk_cloudwatch::Client::new(sdk)
+        .describe_alarms()
+        .alarm_name_prefix("nami-")
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        (alarms.metric_alarms.unwrap_or_default().into_iter())
+            .filter_map(|alarm| alarm.alarm_name)
+            .map(|name| format!("alarm {name}")),
+    );
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
         tags.unwrap_or_default()

@@ -295,7 +295,8 @@ fn throttled(service: &str) -> Response<Full<Bytes>> {
             "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>".to_owned(),
             None,
         ),
-        "iam" | "sts" => (
+        // CloudWatch signs as `monitoring`; like IAM and STS it speaks the query protocol.
+        "iam" | "sts" | "monitoring" => (
             StatusCode::BAD_REQUEST,
             "text/xml",
             "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>".to_owned(),

@@ -216,14 +216,20 @@ impl Terraform {
 
     /// `init` + `apply`.
     pub fn apply(&self) -> String {
+        self.init_once();
+        self.ok(&["apply", "-auto-approve", "-no-color"])
+    }
+
+    /// `terraform init`, unless this folder has been initialised.
+    fn init_once(&self) {
         if !self.dir.join(".terraform").exists() {
             self.ok(&["init", "-no-color"]);
         }
-        self.ok(&["apply", "-auto-approve", "-no-color"])
     }
 
     /// `plan -detailed-exitcode`: 0 = no changes, 2 = changes. Returns (code, output).
     pub fn plan(&self) -> (i32, String) {
+        self.init_once();
         let output = self.run(&["plan", "-detailed-exitcode", "-no-color"]);
         let text = format!(
             "{}{}",

@@ -37,6 +37,8 @@ pub struct Clients {
     pub dlm: aws_sdk_dlm::Client,
     /// CloudWatch Logs (the functions' log groups).
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch (the alarms).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// The region every object is created in.
     pub region: String,
     /// The endpoint overrides they were built with.
@@ -95,6 +97,8 @@ pub struct Endpoints {
     pub dlm: Option<String>,
     /// CloudWatch Logs' endpoint.
     pub logs: Option<String>,
+    /// CloudWatch's endpoint.
+    pub cloudwatch: Option<String>,
 }
 
 impl Endpoints {
@@ -112,6 +116,7 @@ impl Endpoints {
             ("dynamodb", &self.dynamodb),
             ("dlm", &self.dlm),
             ("logs", &self.logs),
+            ("cloudwatch", &self.cloudwatch),
         ]
         .into_iter()
         .filter(|(_, url)| url.is_some())
@@ -165,6 +170,7 @@ impl Clients {
             dynamodb: client!(sdk, endpoints.dynamodb.clone(), aws_sdk_dynamodb),
             dlm: client!(sdk, endpoints.dlm.clone(), aws_sdk_dlm),
             logs: client!(sdk, endpoints.logs.clone(), aws_sdk_cloudwatchlogs),
+            cloudwatch: client!(sdk, endpoints.cloudwatch.clone(), aws_sdk_cloudwatch),
             endpoints: endpoints.clone(),
             region: sdk
                 .region()

@@ -10,10 +10,11 @@ use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{DataSource, Diagnostics};
 
 use crate::aws::{AwsError, Clients};
-use crate::components::queue;
+use crate::components::{alarms, queue};
 use crate::lookup::{find_pipeline, pipeline_queues};
-use crate::model::{Num, Str, value_of};
+use crate::model::{Num, Str, StrMap, value_of};
 use crate::schema::{attribute, block};
+use nami_contract::naming::{Part, object_name};
 
 /// `nami_webhook_pipeline`.
 #[derive(Debug, Clone)]
@@ -57,6 +58,10 @@ pub struct PipelineData {
     pub queue_depth: Num,
     /// Messages in the dead-letter queue, visible or in flight (null: the DLQ is missing).
     pub dlq_depth: Num,
+    /// Age of the queue's oldest message in seconds, from CloudWatch (null: no recent value).
+    pub oldest_message_age_seconds: Num,
+    /// Each alarm's state by what it watches (null: the pipeline has no alarms).
+    pub alarm_states: StrMap,
     /// The database envelopes are stored in.
     pub database: Str,
     /// The collection envelopes are stored in.
@@ -106,6 +111,16 @@ impl DataSource for PipelineDataSource {
                 "Messages in the dead-letter queue, visible or in flight; null when the DLQ is missing.",
             ),
             (
+                "oldest_message_age_seconds",
+                AttributeType::Number,
+                "Age of the queue's oldest message in seconds: SQS's latest `ApproximateAgeOfOldestMessage` in CloudWatch of the past 15 minutes; null when there is none.",
+            ),
+            (
+                "alarm_states",
+                AttributeType::Map(AttributeType::String.into()),
+                "Each alarm's state (`OK`, `ALARM`, `INSUFFICIENT_DATA`) by what it watches, as in the resource's `alarm_arns`; null when the pipeline has no alarms.",
+            ),
+            (
                 "database",
                 AttributeType::String,
                 "The MongoDB database envelopes are stored in.",
@@ -124,7 +139,7 @@ impl DataSource for PipelineDataSource {
         Some(Schema {
             version: 1,
             block: block(
-                "One Nami pipeline, by name: its endpoint, the ids of its AWS objects, its queues' depths and where it stores.",
+                "One Nami pipeline, by name: its endpoint, the ids of its AWS objects, its queues' depths and oldest message's age, its alarms' states and where it stores.",
                 attributes,
             ),
         })
@@ -167,7 +182,28 @@ async fn read_one(clients: &Clients, name: &str) -> Result<Option<PipelineData>,
             .map(Value::Value),
         None => Ok(Value::Null),
     };
-    let (queue_depth, dlq_depth) = tokio::try_join!(depth(&found.queue), depth(&found.dlq))?;
+    let oldest = async || match &found.queue {
+        Some(_) => queue::oldest_message_age(clients, &object_name(name, Part::Main))
+            .await
+            .map(value_of),
+        None => Ok(Value::Null),
+    };
+    let (queue_depth, dlq_depth, oldest_message_age_seconds, alarms) = tokio::try_join!(
+        depth(&found.queue),
+        depth(&found.dlq),
+        oldest(),
+        alarms::states(clients, name),
+    )?;
+    let alarm_states = if alarms.is_empty() {
+        Value::Null
+    } else {
+        Value::Value(
+            alarms
+                .into_iter()
+                .map(|(key, state)| (key, Value::Value(state)))
+                .collect(),
+        )
+    };
     let store_var = |var: &str| {
         value_of(
             found
@@ -192,6 +228,8 @@ async fn read_one(clients: &Clients, name: &str) -> Result<Option<PipelineData>,
         event_source_mapping_id: value_of(found.mapping.map(|m| m.uuid)),
         queue_depth,
         dlq_depth,
+        oldest_message_age_seconds,
+        alarm_states,
     }))
 }
 

@@ -171,7 +171,15 @@ fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String 
          the functions' roles may write streams in these groups only, and make no group. Destroy deletes them after \
          the functions, or with `retain_logs = true` keeps them tagged `nami:retained`. A group of that name Nami did \
          not tag (one Lambda made for an earlier function of the name) or one a destroyed pipeline retained is \
-         adopted by the next create.\n",
+         adopted by the next create.\n\n\
+         ## Alarms\n\nWith `alarms {}` (on unless `enabled = false`) the pipeline has five CloudWatch alarms, \
+         named `nami-<name>-<what>` and listed in `alarm_arns`: `dead-letters` (the dead-letter queue's visible \
+         messages, at least one), `oldest-message-age` (the queue's oldest message older than \
+         `oldest_message_age_seconds`), `post-queue-errors` and `post-queue-throttles` (any in 5 minutes), and \
+         `pre-queue-5xx` (the API stage's 5xx share over 5 minutes above `pre_queue_5xx_percent`). Each notifies \
+         `actions` when it fires and when it recovers; missing data is not breaching. An alarm deleted behind \
+         the provider's back is made again by the next apply; one changed is put back. What to do when each \
+         fires: the operations guide (`docs/guides/operations.md`).\n",
     );
     let _ = write!(
         out,
@@ -221,7 +229,7 @@ fn index(schema: &Schema, example: &str) -> String {
          (environment, shared files, instance or container role). The `s3` endpoint is accepted for compatibility \
          with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n\
          Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda`, `logs` (the \
-         functions' log groups), `sqs` and `secretsmanager` (the secrets the pipeline keeps: its connection string or the managed store's passwords, \
+         functions' log groups), `cloudwatch` (the alarms, unless `alarms.enabled = false`), `sqs` and `secretsmanager` (the secrets the pipeline keeps: its connection string or the managed store's passwords, \
          and a `signature.secret` given by value) always; `ec2` for a pipeline in a VPC (`network {}` or the managed \
          store); `ssm` for the managed store (its machine image); `dynamodb` for a `signature.replay_window_seconds`. \
          With an `endpoints {}` block, every service a pipeline calls must be in it: a plan fails naming the ones left \

@@ -8,7 +8,9 @@ use crate::aws::{AwsError, Clients, aws_error};
 use crate::components::functions::{self, FunctionFacts};
 use crate::components::queue::{self, QueueFacts};
 use crate::components::store::{instance, snapshots};
-use crate::components::{api, iam, logs, mapping, network, replay, secret, security_groups};
+use crate::components::{
+    alarms, api, iam, logs, mapping, network, replay, secret, security_groups,
+};
 use crate::ownership::{Kind, Tagged};
 
 /// A pipeline as found by name: whatever of it exists.
@@ -49,7 +51,19 @@ impl FoundPipeline {
 /// roles, functions, APIs) and those tagged with it (the EC2 parts). What a create must not
 /// collide with, and what an apply, a read or a destroy may act on (see [`crate::ownership`]).
 pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, AwsError> {
-    let (queues, roles, functions, apis, network, groups, store, secrets, tables, log_groups) = tokio::try_join!(
+    let (
+        queues,
+        roles,
+        functions,
+        apis,
+        network,
+        groups,
+        store,
+        secrets,
+        tables,
+        log_groups,
+        alarms,
+    ) = tokio::try_join!(
         queue::inventory(clients, name),
         iam::inventory(clients, name),
         functions::inventory(clients, name),
@@ -60,12 +74,13 @@ pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, Aws
         secret::inventory(clients, name),
         replay::inventory(clients, name),
         logs::inventory(clients, name),
+        alarms::inventory(clients, name),
     )?;
     let snapshot_role = roles.iter().any(|role| role.kind == Kind::SnapshotRole);
     let policies = snapshots::inventory(clients, name, snapshot_role).await?;
     Ok([
         queues, roles, functions, apis, network, groups, store, secrets, tables, policies,
-        log_groups,
+        log_groups, alarms,
     ]
     .concat())
 }

@@ -41,6 +41,8 @@ pub struct PipelineState {
     pub post_queue: Value<PostQueueBlock>,
     /// `store { }`.
     pub store: Value<StoreBlock>,
+    /// `alarms { }`.
+    pub alarms: Value<AlarmsBlock>,
     /// `network { }`.
     // An optional single block travels as a list of zero or one (tf-provider's encoding).
     #[serde(with = "tf_provider::value::serde_as_vec")]
@@ -116,6 +118,8 @@ pub struct PipelineState {
     pub snapshot_role_arn: Str,
     /// ID of the Data Lifecycle Manager policy snapshotting the data volume.
     pub snapshot_policy_id: Str,
+    /// ARNs of the alarms, by what they watch.
+    pub alarm_arns: StrMap,
     /// ARN of the pre-queue function's log group.
     pub pre_queue_log_group_arn: Str,
     /// ARN of the post-queue function's log group.
@@ -154,6 +158,19 @@ pub struct ApiBlock {
     pub throttle_rate: Num,
     /// Requests the stage lets through at once, above the rate.
     pub throttle_burst: Num,
+}
+
+/// `alarms { }`: the pipeline's CloudWatch alarms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlarmsBlock {
+    /// Whether the pipeline has alarms.
+    pub enabled: Value<bool>,
+    /// ARNs notified on alarm and recovery.
+    pub actions: Value<Vec<Str>>,
+    /// The queue's oldest message's age that alarms, in seconds.
+    pub oldest_message_age_seconds: Num,
+    /// The share of 5xx answers that alarms, in percent.
+    pub pre_queue_5xx_percent: Num,
 }
 
 /// `queue { }`: the SQS queue and its dead-letter queue.

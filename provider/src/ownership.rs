@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::components::alarms::Alarm;
 use nami_contract::naming::{COMPLETE_TAG, Function, OWNER_TAG, PIPELINE_TAG, Part, RETAINED_TAG};
 
 /// The kind of an object a pipeline owns.
@@ -54,6 +55,8 @@ pub enum Kind {
     SnapshotPolicy,
     /// A function's CloudWatch Logs group.
     LogGroup(Function),
+    /// A CloudWatch alarm.
+    Alarm(Alarm),
 }
 
 impl fmt::Display for Kind {
@@ -78,6 +81,7 @@ impl fmt::Display for Kind {
             Kind::SnapshotRole => f.write_str("IAM role (snapshots)"),
             Kind::SnapshotPolicy => f.write_str("Data Lifecycle Manager policy"),
             Kind::LogGroup(function) => write!(f, "log group ({})", function.slug()),
+            Kind::Alarm(alarm) => write!(f, "CloudWatch alarm ({})", alarm.key()),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::model::{Num, Str, StrMap};
 use crate::pipeline::PipelineResource;
 
 /// Services whose endpoint can be overridden in `endpoints {}`.
-pub const ENDPOINT_SERVICES: [&str; 12] = [
+pub const ENDPOINT_SERVICES: [&str; 13] = [
     "apigateway",
     "ec2",
     "iam",
@@ -33,6 +33,7 @@ pub const ENDPOINT_SERVICES: [&str; 12] = [
     "dynamodb",
     "dlm",
     "logs",
+    "cloudwatch",
     "s3",
 ];
 
@@ -241,6 +242,7 @@ impl Provider for NamiProvider {
             dynamodb: endpoint("dynamodb"),
             dlm: endpoint("dlm"),
             logs: endpoint("logs"),
+            cloudwatch: endpoint("cloudwatch"),
         };
         let default_tags = config
             .default_tags

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sqs::config::Credentials;
+use nami_contract::service_metrics;
 use nami_dataplane::{DataPlane, Lifecycle, Options};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -46,6 +47,11 @@ OPTIONS:
     --reclaim-idle-after <SECONDS> Stop an execution environment idle this long, as Lambda
                                    reclaims idle ones (the next invocation is a cold start)
                                    [default: never]
+    --queue-metrics-every <SECONDS>
+                                   Publish the queues' SQS metrics (depths, oldest message's
+                                   age) to the emulator's CloudWatch this often, as SQS does
+                                   [default: 60]
+    --no-queue-metrics             Publish none
     --ready-file <FILE>            Once ready, write {\"ingress_url\", \"logs\", \"pid\"} there as JSON
     -h, --help                     Print this help
 
@@ -78,6 +84,7 @@ fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<Option<Cli>> {
         pre_queue_concurrency: 16,
         default_post_queue_concurrency: 5,
         lifecycle: Lifecycle::default(),
+        queue_metrics_period: Some(Duration::from_secs(service_metrics::SQS_PERIOD_SECONDS)),
     };
     let mut terraform_output = None;
     let mut region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
@@ -126,6 +133,11 @@ fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<Option<Cli>> {
                 let seconds = number(value()?)?;
                 options.lifecycle.reclaim_after = Some(Duration::from_secs(seconds as u64));
             }
+            "--queue-metrics-every" => {
+                let seconds = number(value()?)?;
+                options.queue_metrics_period = Some(Duration::from_secs(seconds as u64));
+            }
+            "--no-queue-metrics" => options.queue_metrics_period = None,
             "--ready-file" => ready_file = Some(value()?.into()),
             other => bail!("unknown argument `{other}` (see --help)"),
         }

@@ -6,6 +6,7 @@
 //! [`crate::schema`], [`crate::check`] and the contract — never on `crate::pipeline`, which
 //! orchestrates them.
 
+pub mod alarms;
 pub mod api;
 pub mod functions;
 pub mod iam;

@@ -615,6 +615,43 @@ pub async fn depth(clients: &Clients, url: &str) -> Result<i64, AwsError> {
         .sum())
 }
 
+/// Age in seconds of the oldest message in the queue named `name`: the latest value of SQS's
+/// `ApproximateAgeOfOldestMessage` in CloudWatch over the past 15 minutes (SQS publishes it each
+/// minute); `None` without one (an idle queue publishes none after a while).
+pub async fn oldest_message_age(clients: &Clients, name: &str) -> Result<Option<i64>, AwsError> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    use nami_contract::service_metrics as aws;
+    let now = std::time::SystemTime::now();
+    let output = clients
+        .cloudwatch
+        .get_metric_statistics()
+        .namespace(aws::SQS_NAMESPACE)
+        .metric_name(aws::AGE_OF_OLDEST_MESSAGE)
+        .dimensions(
+            Dimension::builder()
+                .name(aws::QUEUE_NAME)
+                .value(name)
+                .build(),
+        )
+        .start_time(DateTime::from(now - Duration::from_secs(15 * 60)))
+        .end_time(DateTime::from(now))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .map_err(aws_error("cloudwatch:GetMetricStatistics"))?;
+    let latest = (output.datapoints.unwrap_or_default().into_iter())
+        .filter_map(|point| Some((point.timestamp?, point.maximum?)))
+        .max_by(|a, b| a.0.cmp(&b.0));
+    Ok(latest.map(|(_, seconds)| whole_seconds(seconds)))
+}
+
+#[allow(clippy::cast_possible_truncation)]
+fn whole_seconds(seconds: f64) -> i64 {
+    seconds.round() as i64
+}
+
 /// Messages a pipeline's queues hold (visible, in flight and delayed); a missing queue holds none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Backlog {

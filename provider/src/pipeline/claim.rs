@@ -14,6 +14,7 @@ use super::error::ApplyError;
 use super::ids::Ids;
 use super::update::retag;
 use crate::aws::TagChange;
+use crate::components::alarms::Alarm;
 use crate::components::{Context, mapping, network, queue};
 use crate::lookup::inventory;
 use crate::ownership::{Claim, Kind, Tagged, judge};
@@ -111,6 +112,11 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
     ids.snapshot_policy_id = take(rest, Kind::SnapshotPolicy, None);
     ids.pre_queue_log_group_arn = take(rest, Kind::LogGroup(Function::PreQueue), None);
     ids.post_queue_log_group_arn = take(rest, Kind::LogGroup(Function::PostQueue), None);
+    for alarm in Alarm::ALL {
+        if let Some(arn) = take(rest, Kind::Alarm(alarm), None) {
+            ids.alarm_arns.insert(alarm, arn);
+        }
+    }
     if let Some(vpc_id) = take(rest, Kind::Vpc, None) {
         let candidates: Vec<String> = (rest.iter())
             .filter(|object| object.kind == Kind::Subnet)
@@ -177,6 +183,11 @@ fn one_of_each(rest: &mut Vec<Tagged>) -> Ids {
         managed_network: true,
         ..Ids::default()
     };
+    for alarm in Alarm::ALL {
+        if let Some(arn) = take(rest, Kind::Alarm(alarm), None) {
+            ids.alarm_arns.insert(alarm, arn);
+        }
+    }
     while let Some(subnet) = take(rest, Kind::Subnet, None) {
         ids.subnet_ids.push(subnet);
     }

@@ -4,9 +4,10 @@
 //!
 //! Order: managed network → DLQ, roles, function security group, API, log groups → queue, managed store
 //! (secrets, role, group, volume, instance, then its snapshots' role and policy) → role policies → functions → mapping and route →
-//! deployment.
+//! deployment → alarms.
 
 use std::collections::HashMap;
+use std::collections::btree_map::Entry;
 use std::future::Future;
 
 use nami_contract::naming::{Function, Part};
@@ -18,7 +19,7 @@ use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
 use crate::components::store::{Connection, StoreKind, UriSource, instance, snapshots};
 use crate::components::{
-    Context, api, iam, logs, mapping, network, queue, replay, secret, security_groups,
+    Context, alarms, api, iam, logs, mapping, network, queue, replay, secret, security_groups,
 };
 
 /// Runs `create` only when `id` is missing.
@@ -306,12 +307,26 @@ pub async fn ensure(
     if !deployed {
         api::deploy(ctx, &api_id, &spec.api.stage).await?;
     }
+    ensure_alarms(ctx, spec, ids).await?;
     // The last step: both queues say the pipeline is complete (see crate::ownership).
     let dlq_url = &ids.dlq.as_ref().ok_or(MissingId("dlq_url"))?.url;
     tokio::try_join!(
         queue::mark_complete(ctx.clients, &queue.url),
         queue::mark_complete(ctx.clients, dlq_url),
     )?;
+    Ok(())
+}
+
+/// Makes the alarms that do not exist yet, when the pipeline has alarms.
+async fn ensure_alarms(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Result<(), AwsError> {
+    if !spec.alarms.enabled {
+        return Ok(());
+    }
+    for alarm in alarms::Alarm::ALL {
+        if let Entry::Vacant(missing) = ids.alarm_arns.entry(alarm) {
+            missing.insert(alarms::put(ctx, alarm, &spec.alarms, &spec.api.stage).await?);
+        }
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use nami_contract::naming::{Function, Part};
 use tf_provider::value::Value;
 
 use crate::aws::AwsError;
+use crate::components::alarms::{self, Alarm};
 use crate::components::network::ManagedNetwork;
 use crate::components::queue::QueueIds;
 use crate::model::{PipelineState, StoreBlock, Str, str_list, strings, value_of};
@@ -78,6 +79,8 @@ pub struct Ids {
     pub pre_queue_log_group_arn: Option<String>,
     /// The post-queue function's log group.
     pub post_queue_log_group_arn: Option<String>,
+    /// The alarms that exist.
+    pub alarm_arns: std::collections::BTreeMap<Alarm, String>,
     /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
     /// from the configuration, so a network whose create was interrupted is still known as its.
     pub managed_network: bool,
@@ -127,6 +130,7 @@ impl Ids {
             snapshot_policy_id: id(&state.snapshot_policy_id),
             pre_queue_log_group_arn: id(&state.pre_queue_log_group_arn),
             post_queue_log_group_arn: id(&state.post_queue_log_group_arn),
+            alarm_arns: alarms::arns_from_state(state),
             managed_network: state
                 .store
                 .as_ref_option()
@@ -179,6 +183,7 @@ impl Ids {
         state.snapshot_policy_id = value_of(self.snapshot_policy_id.clone());
         state.pre_queue_log_group_arn = value_of(self.pre_queue_log_group_arn.clone());
         state.post_queue_log_group_arn = value_of(self.post_queue_log_group_arn.clone());
+        alarms::record(&self.alarm_arns, state);
     }
 
     /// The URLs of the main queue and the dead-letter queue, where they exist.
@@ -333,6 +338,11 @@ impl Ids {
                 Kind::LogGroup(Function::PostQueue),
                 &self.post_queue_log_group_arn,
             ),
+            alarm_arns: (self.alarm_arns.iter())
+                .filter_map(|(alarm, arn)| {
+                    Some((*alarm, keep(Kind::Alarm(*alarm), &Some(arn.clone()))?))
+                })
+                .collect(),
             managed_network: self.managed_network,
             ..Ids::default()
         };

@@ -12,7 +12,7 @@ use super::timeouts;
 use crate::aws::Endpoints;
 use crate::check::Checker;
 use crate::components::functions::{self, signature};
-use crate::components::{api, logs, mapping, network, queue, store};
+use crate::components::{alarms, api, logs, mapping, network, queue, store};
 use crate::model::{PipelineState, StoreBlock, block, string_map, to_str_map};
 
 /// Fills every unset optional-computed attribute with its default. The post-queue function's
@@ -25,6 +25,7 @@ pub fn fill_defaults(state: &mut PipelineState) {
     queue::fill_defaults(state);
     store::fill_defaults(state);
     logs::fill_defaults(state);
+    alarms::fill_defaults(state);
 }
 
 /// Checks every known value; each problem is reported at its attribute.
@@ -47,6 +48,7 @@ pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
     mapping::validate(state, &mut check);
     queue::validate(state, &mut check);
     logs::validate(state, &mut check);
+    alarms::validate(state, &mut check);
     store::validate(state, &mut check);
     network::validate(state, &mut check);
     timeouts::validate(state, &mut check);
@@ -94,7 +96,15 @@ pub fn services(state: &PipelineState) -> Vec<&'static str> {
     if managed_store && snapshots(state) {
         services.push("dlm");
     }
+    if alarms_enabled(state) {
+        services.push("cloudwatch");
+    }
     services
+}
+
+/// Whether the pipeline has its alarms (`alarms.enabled`, on by default).
+fn alarms_enabled(state: &PipelineState) -> bool {
+    (state.alarms.as_ref_option()).is_none_or(|a| a.enabled.as_ref_option() != Some(&false))
 }
 
 /// Whether the managed store keeps daily snapshots (`store.snapshot_retention_days` set).
@@ -149,6 +159,7 @@ pub fn plan_create(
     state.id = Value::Unknown;
     state.endpoint_url = Value::Unknown;
     state.owner_token = Value::Unknown;
+    state.alarm_arns = Value::Unknown;
     plan_settings(default_tags, state, diags);
     clear_unused(state);
 }
@@ -164,6 +175,7 @@ pub fn plan_update(
 ) -> Vec<AttributePath> {
     queue::follow_defaults(config, state);
     logs::follow_defaults(config, state);
+    alarms::follow_defaults(config, state);
     plan_settings(default_tags, state, diags);
     store::plan_change(prior, state, &mut Checker::new(diags));
     let replace = replacing_changes(prior, state);
@@ -190,6 +202,11 @@ pub fn plan_update(
     }
     if state.subnet_ids.is_null() {
         state.subnet_ids = Value::Unknown;
+    }
+    // Alarms deleted out of band (or newly enabled) are made again.
+    let all_alarms = (state.alarm_arns.as_ref_option()).map_or(0, |arns| arns.len());
+    if all_alarms < alarms::Alarm::ALL.len() {
+        state.alarm_arns = Value::Unknown;
     }
     // A store password made anew (its secret deleted out of band, or a state from before the
     // secrets) reaches MongoDB only through a new instance: the instance is replaced.
@@ -280,6 +297,9 @@ pub fn clear_unused(state: &mut PipelineState) {
     if !(managed_store && snapshots(state)) {
         state.snapshot_role_arn = Value::Null;
         state.snapshot_policy_id = Value::Null;
+    }
+    if !alarms_enabled(state) {
+        state.alarm_arns = Value::Null;
     }
 }
 

@@ -14,7 +14,7 @@ use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
 use crate::components::store::{self, instance, snapshots};
-use crate::components::{api, iam, logs, mapping, network, queue, secret};
+use crate::components::{alarms, api, iam, logs, mapping, network, queue, secret};
 use crate::lookup::inventory;
 use crate::model::{
     NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, block, str_list,
@@ -91,6 +91,12 @@ pub async fn refresh(
         log_group(Function::PostQueue)
     )?;
     logs::read_back(&[log_groups.0, log_groups.1], &mut state);
+    let importing = state.id.is_null();
+    let live_alarms = alarms::find_facts(clients, &name).await?;
+    let owned_alarms: std::collections::BTreeMap<_, _> = (live_alarms.into_iter())
+        .filter(|(alarm, _)| ids.alarm_arns.contains_key(alarm))
+        .collect();
+    alarms::read_back(&owned_alarms, importing, &mut state);
     queue::read_back(queue_facts.as_ref(), dlq_facts.as_ref(), &mut state);
     for function in Function::ALL {
         iam::read_back(function, ids.role_arn(function).clone(), &mut state);
@@ -252,6 +258,13 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
             .filter(|_| instance_id.is_some()),
         replay_table_arn: pick(Kind::ReplayTable, None).map(id)?,
         pre_queue_log_group_arn: pick(Kind::LogGroup(Function::PreQueue), None).map(id)?,
+        alarm_arns: alarms::Alarm::ALL
+            .into_iter()
+            .filter_map(|alarm| match pick(Kind::Alarm(alarm), None) {
+                Ok(found) => found.map(|object| Ok((alarm, object.id.clone()))),
+                Err(error) => Some(Err(error)),
+            })
+            .collect::<Result<_, _>>()?,
         post_queue_log_group_arn: pick(Kind::LogGroup(Function::PostQueue), None).map(id)?,
         snapshot_role_arn: pick(Kind::SnapshotRole, None)
             .map(id)?

@@ -7,7 +7,7 @@ use tf_provider::schema::{AttributeConstraint, AttributeType, NestedBlock, Schem
 
 use super::timeouts;
 use crate::components::functions::{self, signature};
-use crate::components::{api, logs, mapping, network, queue, store};
+use crate::components::{alarms, api, logs, mapping, network, queue, store};
 use crate::schema::{attribute, block, computed};
 
 /// The resource's schema.
@@ -46,6 +46,7 @@ pub fn schema() -> Schema {
     attributes.extend(api::attributes());
     attributes.extend(queue::attributes());
     attributes.extend(logs::attributes());
+    attributes.extend(alarms::attributes());
     attributes.extend(id_attributes());
     let mut root = block(
         "A webhook-ingestion pipeline: API Gateway endpoint → pre-queue Lambda (verify, envelope, enqueue) → \
@@ -71,6 +72,7 @@ pub fn schema() -> Schema {
         ("pre_queue", NestedBlock::Group(pre_queue)),
         ("post_queue", NestedBlock::Group(post_queue)),
         ("store", NestedBlock::Single(store::schema())),
+        ("alarms", NestedBlock::Group(alarms::schema())),
         // Optional single blocks (null when absent): neither has defaults to show, so a plan
         // without them shows no empty block.
         ("network", NestedBlock::Optional(network::schema())),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use nami_contract::naming::Function;
 
 use super::timeouts::Timeouts;
-use crate::components::{api, functions, logs, mapping, network, queue, store};
+use crate::components::{alarms, api, functions, logs, mapping, network, queue, store};
 use crate::model::{PipelineState, SettingsError, SignatureBlock, known, string_map};
 
 /// Everything the components need to create and update a pipeline.
@@ -36,6 +36,8 @@ pub struct Spec {
     pub network: network::Plan,
     /// The functions' log groups.
     pub logs: logs::Settings,
+    /// The alarms.
+    pub alarms: alarms::Settings,
     /// Bounds of create, update and delete.
     pub timeouts: Timeouts,
 }
@@ -56,6 +58,7 @@ impl Spec {
             store: store::Settings::from_state(state)?,
             network: network::Plan::from_state(state)?,
             logs: logs::Settings::from_state(state)?,
+            alarms: alarms::Settings::from_state(state)?,
             timeouts: Timeouts::of(state),
         })
     }

@@ -10,7 +10,7 @@ use super::spec::Spec;
 use crate::aws::TagChange;
 use crate::components::store::{StoreKind, UriSource, instance, snapshots};
 use crate::components::{
-    Context, api, functions, iam, logs, mapping, queue, replay, retag_ec2, secret,
+    Context, alarms, api, functions, iam, logs, mapping, queue, replay, retag_ec2, secret,
 };
 use crate::model::{PipelineState, string_map};
 
@@ -121,6 +121,28 @@ pub async fn converge(
     // After a rename: the throttle is the (new) stage's.
     let api_id = need(&ids.api_id, "api_id")?;
     api::throttle(ctx, api_id, &spec.api.stage, spec.api.throttle).await?;
+    converge_alarms(ctx, spec, prior, ids).await?;
+    Ok(())
+}
+
+/// Puts every alarm again (`PutMetricAlarm` updates in place: thresholds, actions, the stage);
+/// with alarms turned off, deletes the prior state's.
+async fn converge_alarms(
+    ctx: Context<'_>,
+    spec: &Spec,
+    prior: Option<&PipelineState>,
+    ids: &mut Ids,
+) -> Result<(), ApplyError> {
+    if spec.alarms.enabled {
+        for alarm in alarms::Alarm::ALL {
+            let arn = alarms::put(ctx, alarm, &spec.alarms, &spec.api.stage).await?;
+            ids.alarm_arns.insert(alarm, arn);
+        }
+    } else if let Some(prior) = prior {
+        // The plan dropped the ids: they are the prior state's.
+        alarms::delete(ctx.clients, ctx.name, &alarms::arns_from_state(prior)).await?;
+        ids.alarm_arns.clear();
+    }
     Ok(())
 }
 
@@ -257,6 +279,9 @@ pub async fn retag(ctx: Context<'_>, ids: &Ids, change: &TagChange) -> Result<()
     }
     if let Some(arn) = &ids.replay_table_arn {
         replay::retag(clients, arn, change).await?;
+    }
+    for arn in ids.alarm_arns.values() {
+        alarms::retag(clients, arn, change).await?;
     }
     for arn in [&ids.pre_queue_log_group_arn, &ids.post_queue_log_group_arn]
         .into_iter()

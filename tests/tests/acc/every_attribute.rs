@@ -32,6 +32,12 @@ resource "nami_webhook_pipeline" "this" {{
   log_retention_days = 60
   retain_logs        = true
 
+  alarms {{
+    actions                    = ["arn:aws:sns:us-east-1:123456789012:on-call"]
+    oldest_message_age_seconds = 3600
+    pre_queue_5xx_percent      = 2
+  }}
+
   api {{
     throttle_rate  = 50
     throttle_burst = 100
@@ -402,6 +408,35 @@ async fn every_attribute_reaches_its_aws_object() {
             ("/aws/lambda/nami-everything-pre-queue", Some(60))
         ]
     );
+    // alarms: the thresholds and actions as configured, on this stage's 5xx.
+    let alarms = aws_sdk_cloudwatch::Client::new(&sdk)
+        .describe_alarms()
+        .alarm_name_prefix("nami-everything-")
+        .send()
+        .await
+        .unwrap()
+        .metric_alarms
+        .unwrap();
+    assert_eq!(alarms.len(), 5, "{alarms:?}");
+    for alarm in &alarms {
+        assert_eq!(
+            alarm.alarm_actions(),
+            ["arn:aws:sns:us-east-1:123456789012:on-call"]
+        );
+        let threshold = alarm.threshold.unwrap();
+        match alarm.alarm_name.as_deref().unwrap() {
+            "nami-everything-oldest-message-age" => assert_eq!(threshold, 3600.0),
+            "nami-everything-pre-queue-5xx" => {
+                assert_eq!(threshold, 0.02);
+                let stage = alarm
+                    .dimensions()
+                    .iter()
+                    .find(|d| d.name.as_deref() == Some("Stage"));
+                assert_eq!(stage.and_then(|d| d.value.as_deref()), Some("live"));
+            }
+            _ => assert_eq!(threshold, 0.0),
+        }
+    }
     // API Gateway may invoke the pre-queue function from this API's stage and route only.
     let permission = aws_sdk_lambda::Client::new(&sdk)
         .get_policy()

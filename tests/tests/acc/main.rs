@@ -1,6 +1,7 @@
 //! Acceptance tests: the real Terraform CLI drives the provider against moto; every object is
 //! checked through the AWS SDK. Run with `make testacc` (part of `make test`).
 
+mod alarms;
 mod every_attribute;
 mod faults;
 mod lifecycle;

@@ -100,6 +100,11 @@ async fn interrupted_create_converges(test: &str, objects: usize) -> serde_json:
     let mut objects_after = leftovers(&sdk).await;
     objects_after.sort();
     let expected = [
+        "alarm nami-ledger-dead-letters",
+        "alarm nami-ledger-oldest-message-age",
+        "alarm nami-ledger-post-queue-errors",
+        "alarm nami-ledger-post-queue-throttles",
+        "alarm nami-ledger-pre-queue-5xx",
         "function nami-ledger-post-queue",
         "function nami-ledger-pre-queue",
         "instance nami-ledger-store",

@@ -920,6 +920,35 @@ async fn data_sources_find_pipelines_with_their_endpoints_and_queue_depths() {
                 .unwrap();
         }
     }
+    // SQS's metric of the oldest message's age, as SQS publishes it each minute; and the DLQ
+    // alarm firing.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    cloudwatch
+        .put_metric_data()
+        .namespace("AWS/SQS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("ApproximateAgeOfOldestMessage")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("QueueName")
+                        .value("nami-alpha")
+                        .build(),
+                )
+                .value(42.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name("nami-alpha-dead-letters")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("one dead letter")
+        .send()
+        .await
+        .unwrap();
     tf.write(&format!(
         "{}\n{}",
         pipeline("alpha", ""),
@@ -961,6 +990,16 @@ output "all" {
     assert_eq!(
         (one["queue_depth"].as_i64(), one["dlq_depth"].as_i64()),
         (Some(2), Some(1))
+    );
+    assert_eq!(one["oldest_message_age_seconds"].as_i64(), Some(42));
+    let states = one["alarm_states"].as_object().unwrap();
+    assert_eq!(states.len(), 5, "{states:?}");
+    assert_eq!(states["dead_letters"], "ALARM");
+    assert!(
+        states
+            .values()
+            .all(|state| ["OK", "ALARM", "INSUFFICIENT_DATA"].contains(&state.as_str().unwrap())),
+        "{states:?}"
     );
     assert_eq!(
         (one["database"].as_str(), one["collection"].as_str()),

@@ -12,7 +12,7 @@ use nami_harness::workspace_root;
 use terraform_provider_nami::aws::{Clients, Endpoints};
 use terraform_provider_nami::components::store::instance;
 use terraform_provider_nami::components::{
-    api, logs, mapping, network, queue, secret, security_groups,
+    alarms, api, logs, mapping, network, queue, secret, security_groups,
 };
 use terraform_provider_nami::lookup::{find_pipeline, inventory};
 
@@ -165,6 +165,10 @@ pub(crate) async fn assert_destroyed(sdk: &SdkConfig, state: &serde_json::Value)
                 );
             }
         }
+    }
+    if state["alarm_arns"].is_object() {
+        let alarms = alarms::find(&clients, name).await.unwrap();
+        assert!(alarms.is_empty(), "alarms remain: {alarms:?}");
     }
     if let Some(arn) = id("signing_secret_arn") {
         assert!(

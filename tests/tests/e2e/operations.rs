@@ -62,6 +62,7 @@ async fn dead_letters_are_redriven_and_stored_exactly_once_even_after_an_interru
         .url;
     let main_url = data_plane.pipeline().queue.url.clone();
     let burst = Burst::github(SECRET, "r", 200, 0, 0, false);
+    let sent = Instant::now();
     let answers = send_all(&data_plane.ingress_url(), &burst.webhooks, 16, |_| {}).await;
     assert!(answers.iter().all(|a| a.status == 200));
     let started = Instant::now();
@@ -76,6 +77,38 @@ async fn dead_letters_are_redriven_and_stored_exactly_once_even_after_an_interru
     drained(&data_plane, &sqs, Duration::from_secs(60)).await;
     data_plane.shutdown(Duration::from_secs(5)).await;
 
+    // The DLQ alarm was made with the pipeline, and the metric it watches (SQS's, published by
+    // nami-local as SQS does) shows the dead letters above its threshold.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&deployed.sdk);
+    let alarm = cloudwatch
+        .describe_alarms()
+        .alarm_names("nami-e2e-redrive-dead-letters")
+        .send()
+        .await
+        .unwrap()
+        .metric_alarms
+        .unwrap()
+        .pop()
+        .expect("the DLQ alarm exists");
+    let now = std::time::SystemTime::now();
+    let watched = cloudwatch
+        .get_metric_statistics()
+        .set_namespace(alarm.namespace.clone())
+        .set_metric_name(alarm.metric_name.clone())
+        .set_dimensions(alarm.dimensions.clone())
+        .start_time((now - Duration::from_secs(600)).into())
+        .end_time((now + Duration::from_secs(60)).into())
+        .period(60)
+        .statistics(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .send()
+        .await
+        .unwrap();
+    let highest = (watched.datapoints().iter())
+        .filter_map(|point| point.maximum)
+        .fold(0.0, f64::max);
+    assert_eq!(highest, 200.0, "{alarm:?}: {watched:?}");
+    assert!(highest > alarm.threshold.unwrap(), "{alarm:?}");
+
     // What an operator sees.
     let listed = nami_json(&endpoint, &["list"]);
     let row = (listed.as_array().unwrap().iter())
@@ -85,8 +118,17 @@ async fn dead_letters_are_redriven_and_stored_exactly_once_even_after_an_interru
         (&row["queue_depth"], &row["dlq_depth"]),
         (&Value::from(0), &Value::from(200))
     );
+    assert_eq!(
+        row["alarm_states"].as_object().map(|a| a.len()),
+        Some(5),
+        "{row}"
+    );
     let status = nami_json(&endpoint, &["status", "e2e-redrive"]);
     assert_eq!(status["dlq_depth"], 200, "{status}");
+    // The oldest message's age, from CloudWatch (the minute's maximum): messages waited through
+    // their failed receives, and none for longer than the test has run.
+    let oldest = status["oldest_message_age_seconds"].as_u64().unwrap_or(0);
+    assert!(oldest > 0 && oldest <= sent.elapsed().as_secs(), "{status}");
     assert_eq!(status["mapping"]["enabled"], true, "{status}");
     assert_eq!(status["functions"][0]["log_retention_days"], 30, "{status}");
     // The outage's errors, from the post-queue function's log group.

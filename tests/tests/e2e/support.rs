@@ -89,6 +89,8 @@ impl Deployed {
             default_post_queue_concurrency: 2,
             // As on Lambda: frozen between invocations.
             lifecycle: nami_dataplane::Lifecycle::default(),
+            // As SQS, only more often: a test reads them within seconds.
+            queue_metrics_period: Some(Duration::from_secs(1)),
         };
         adjust(&mut options);
         DataPlane::start(&self.sdk, &options)

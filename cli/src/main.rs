@@ -15,7 +15,7 @@ use nami_contract::naming::{Function, Part, log_group_name, object_name};
 use nami_contract::vars;
 use serde::Serialize;
 use terraform_provider_nami::aws::{Clients, Endpoints};
-use terraform_provider_nami::components::{alarms, logs, queue};
+use terraform_provider_nami::components::{alarms, dashboard, logs, queue};
 use terraform_provider_nami::lookup::{FoundPipeline, find_pipeline, pipeline_queues};
 
 /// Exit code of a command that failed (an AWS error, a pipeline not found).
@@ -415,6 +415,8 @@ struct Status {
     dlq_depth: Option<i64>,
     oldest_message_age_seconds: Option<i64>,
     alarm_states: BTreeMap<String, String>,
+    /// The dashboard's page in the CloudWatch console, when it exists.
+    dashboard_url: Option<String>,
     mapping: Option<MappingStatus>,
     functions: Vec<FunctionStatus>,
 }
@@ -527,6 +529,8 @@ async fn status(clients: &Clients, name: &str, json: bool) -> anyhow::Result<()>
             None => None,
         },
         alarm_states: alarms::states(clients, name).await?,
+        dashboard_url: (dashboard::find(clients, name).await?)
+            .map(|_| dashboard::url(&clients.region, name)),
         mapping: found.mapping.as_ref().map(|m| MappingStatus {
             enabled: m.enabled,
             batch_size: m.settings.batch_size,
@@ -560,6 +564,9 @@ async fn status(clients: &Clients, name: &str, json: bool) -> anyhow::Result<()>
     }
     for (alarm, state) in &status.alarm_states {
         println!("alarm     {alarm} {state}");
+    }
+    if let Some(url) = &status.dashboard_url {
+        println!("dashboard {url}");
     }
     match &status.mapping {
         Some(m) => println!(

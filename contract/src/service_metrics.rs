@@ -19,6 +19,10 @@ pub const SQS_PERIOD_SECONDS: u64 = 60;
 pub const LAMBDA_NAMESPACE: &str = "AWS/Lambda";
 /// Lambda's dimension: the function's name.
 pub const FUNCTION_NAME: &str = "FunctionName";
+/// Time an invocation took, in milliseconds.
+pub const DURATION: &str = "Duration";
+/// Invocations running at once.
+pub const CONCURRENT_EXECUTIONS: &str = "ConcurrentExecutions";
 /// Invocations that failed.
 pub const ERRORS: &str = "Errors";
 /// Invocations refused for want of concurrency.
@@ -30,5 +34,9 @@ pub const API_GATEWAY_NAMESPACE: &str = "AWS/ApiGateway";
 pub const API_NAME: &str = "ApiName";
 /// API Gateway's dimension: the stage.
 pub const STAGE: &str = "Stage";
+/// Requests.
+pub const REQUESTS: &str = "Count";
+/// Requests answered 4xx.
+pub const CLIENT_ERRORS: &str = "4XXError";
 /// Requests answered 5xx (its average: their share).
 pub const SERVER_ERRORS: &str = "5XXError";

@@ -143,6 +143,17 @@ pub async fn leftovers(sdk: &SdkConfig) -> Vec<String> {
             .filter_map(|alarm| alarm.alarm_name)
             .map(|name| format!("alarm {name}")),
     );
+    let dashboards = aws_sdk_cloudwatch::Client::new(sdk)
+        .list_dashboards()
+        .dashboard_name_prefix("nami-")
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        (dashboards.dashboard_entries.unwrap_or_default().into_iter())
+            .filter_map(|dashboard| dashboard.dashboard_name)
+            .map(|name| format!("dashboard {name}")),
+    );
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let named = |tags: Option<Vec<aws_sdk_ec2::types::Tag>>| {
         tags.unwrap_or_default()

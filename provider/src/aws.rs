@@ -281,6 +281,8 @@ const NOT_FOUND_CODES: &[&str] = &[
     "AWS.SimpleQueueService.NonExistentQueue",
     "QueueDoesNotExist",
     "ParameterNotFound",
+    // CloudWatch's, for a dashboard.
+    "ResourceNotFound",
 ];
 
 impl AwsError {

@@ -179,7 +179,15 @@ fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String 
          `pre-queue-5xx` (the API stage's 5xx share over 5 minutes above `pre_queue_5xx_percent`). Each notifies \
          `actions` when it fires and when it recovers; missing data is not breaching. An alarm deleted behind \
          the provider's back is made again by the next apply; one changed is put back. What to do when each \
-         fires: the operations guide (`docs/guides/operations.md`).\n",
+         fires: the operations guide (`docs/guides/operations.md`).\n\n\
+         ## Dashboard\n\nWith `dashboard` (on unless `false`) the pipeline has a CloudWatch dashboard, \
+         `nami-<name>`, at `dashboard_url`: webhooks accepted, stored and rejected (the functions' metrics, \
+         namespace `Nami`), the API's requests and errors, the queue's depth and oldest message, the \
+         dead-letter queue, both functions' durations, errors, throttles and concurrency, the store's insert \
+         latency and outcomes, and the alarms. Dashboards take no tags: the pipeline's name and owner token \
+         are written in its first widget, and a dashboard of that name without them is not the pipeline's \
+         (a create refuses to take it over). One edited or deleted by hand reads as `dashboard = false` in \
+         the plan, and the apply puts it back.\n",
     );
     let _ = write!(
         out,
@@ -229,7 +237,7 @@ fn index(schema: &Schema, example: &str) -> String {
          (environment, shared files, instance or container role). The `s3` endpoint is accepted for compatibility \
          with the AWS provider's block; Nami uploads function code directly and does not use S3.\n\n\
          Which services a pipeline calls: `sts` (at configure), `apigateway`, `iam`, `lambda`, `logs` (the \
-         functions' log groups), `cloudwatch` (the alarms, unless `alarms.enabled = false`), `sqs` and `secretsmanager` (the secrets the pipeline keeps: its connection string or the managed store's passwords, \
+         functions' log groups), `cloudwatch` (the alarms and the dashboard, unless both are off), `sqs` and `secretsmanager` (the secrets the pipeline keeps: its connection string or the managed store's passwords, \
          and a `signature.secret` given by value) always; `ec2` for a pipeline in a VPC (`network {}` or the managed \
          store); `ssm` for the managed store (its machine image); `dynamodb` for a `signature.replay_window_seconds`. \
          With an `endpoints {}` block, every service a pipeline calls must be in it: a plan fails naming the ones left \

@@ -9,7 +9,7 @@ use crate::components::functions::{self, FunctionFacts};
 use crate::components::queue::{self, QueueFacts};
 use crate::components::store::{instance, snapshots};
 use crate::components::{
-    alarms, api, iam, logs, mapping, network, replay, secret, security_groups,
+    alarms, api, dashboard, iam, logs, mapping, network, replay, secret, security_groups,
 };
 use crate::ownership::{Kind, Tagged};
 
@@ -63,6 +63,7 @@ pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, Aws
         tables,
         log_groups,
         alarms,
+        dashboard,
     ) = tokio::try_join!(
         queue::inventory(clients, name),
         iam::inventory(clients, name),
@@ -75,12 +76,13 @@ pub async fn inventory(clients: &Clients, name: &str) -> Result<Vec<Tagged>, Aws
         replay::inventory(clients, name),
         logs::inventory(clients, name),
         alarms::inventory(clients, name),
+        dashboard::inventory(clients, name),
     )?;
     let snapshot_role = roles.iter().any(|role| role.kind == Kind::SnapshotRole);
     let policies = snapshots::inventory(clients, name, snapshot_role).await?;
     Ok([
         queues, roles, functions, apis, network, groups, store, secrets, tables, policies,
-        log_groups, alarms,
+        log_groups, alarms, dashboard,
     ]
     .concat())
 }

@@ -56,6 +56,8 @@ pub struct PipelineState {
     pub log_retention_days: Num,
     /// Whether destroy keeps the functions' log groups.
     pub retain_logs: Value<bool>,
+    /// Whether the pipeline has its CloudWatch dashboard.
+    pub dashboard: Value<bool>,
     /// URL to POST webhooks to.
     pub endpoint_url: Str,
     /// ID of the REST API.
@@ -120,6 +122,8 @@ pub struct PipelineState {
     pub snapshot_policy_id: Str,
     /// ARNs of the alarms, by what they watch.
     pub alarm_arns: StrMap,
+    /// The dashboard's page in the CloudWatch console.
+    pub dashboard_url: Str,
     /// ARN of the pre-queue function's log group.
     pub pre_queue_log_group_arn: Str,
     /// ARN of the post-queue function's log group.

@@ -57,6 +57,8 @@ pub enum Kind {
     LogGroup(Function),
     /// A CloudWatch alarm.
     Alarm(Alarm),
+    /// The CloudWatch dashboard (its tags are written in its body).
+    Dashboard,
 }
 
 impl fmt::Display for Kind {
@@ -82,6 +84,7 @@ impl fmt::Display for Kind {
             Kind::SnapshotPolicy => f.write_str("Data Lifecycle Manager policy"),
             Kind::LogGroup(function) => write!(f, "log group ({})", function.slug()),
             Kind::Alarm(alarm) => write!(f, "CloudWatch alarm ({})", alarm.key()),
+            Kind::Dashboard => f.write_str("CloudWatch dashboard"),
         }
     }
 }

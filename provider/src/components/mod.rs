@@ -8,6 +8,7 @@
 
 pub mod alarms;
 pub mod api;
+pub mod dashboard;
 pub mod functions;
 pub mod iam;
 pub mod logs;

@@ -15,7 +15,7 @@ use super::ids::Ids;
 use super::update::retag;
 use crate::aws::TagChange;
 use crate::components::alarms::Alarm;
-use crate::components::{Context, mapping, network, queue};
+use crate::components::{Context, dashboard, mapping, network, queue};
 use crate::lookup::inventory;
 use crate::ownership::{Claim, Kind, Tagged, judge};
 
@@ -117,6 +117,8 @@ async fn adopt(ctx: Context<'_>, rest: &mut Vec<Tagged>) -> Result<Ids, ApplyErr
             ids.alarm_arns.insert(alarm, arn);
         }
     }
+    ids.dashboard_url =
+        take(rest, Kind::Dashboard, None).map(|_| dashboard::url(&ctx.clients.region, ctx.name));
     if let Some(vpc_id) = take(rest, Kind::Vpc, None) {
         let candidates: Vec<String> = (rest.iter())
             .filter(|object| object.kind == Kind::Subnet)

@@ -4,7 +4,7 @@
 //!
 //! Order: managed network → DLQ, roles, function security group, API, log groups → queue, managed store
 //! (secrets, role, group, volume, instance, then its snapshots' role and policy) → role policies → functions → mapping and route →
-//! deployment → alarms.
+//! deployment → alarms → dashboard.
 
 use std::collections::HashMap;
 use std::collections::btree_map::Entry;
@@ -19,7 +19,8 @@ use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
 use crate::components::store::{Connection, StoreKind, UriSource, instance, snapshots};
 use crate::components::{
-    Context, alarms, api, iam, logs, mapping, network, queue, replay, secret, security_groups,
+    Context, alarms, api, dashboard, iam, logs, mapping, network, queue, replay, secret,
+    security_groups,
 };
 
 /// Runs `create` only when `id` is missing.
@@ -308,6 +309,10 @@ pub async fn ensure(
         api::deploy(ctx, &api_id, &spec.api.stage).await?;
     }
     ensure_alarms(ctx, spec, ids).await?;
+    if spec.dashboard {
+        let alarm_arns = ids.alarm_arns.values().cloned();
+        ids.dashboard_url = Some(dashboard::ensure(ctx, &spec.api.stage, alarm_arns).await?);
+    }
     // The last step: both queues say the pipeline is complete (see crate::ownership).
     let dlq_url = &ids.dlq.as_ref().ok_or(MissingId("dlq_url"))?.url;
     tokio::try_join!(

@@ -7,8 +7,8 @@
 //! acknowledged) and gets the rest of the delete timeout, halved, to drain through the still
 //! running mapping; if either queue then holds messages, destroy stops there and says so.
 //!
-//! Then the order: API, mapping, snapshot policy and alarms (nothing new arrives, nothing is
-//! polled, snapshotted or watched) → functions → store instance → roles (the store's with its instance profile, the
+//! Then the order: API, mapping, snapshot policy, alarms and dashboard (nothing new arrives,
+//! nothing is polled, snapshotted or watched) → functions → store instance → roles (the store's with its instance profile, the
 //! snapshots'), queue, secrets, log groups and data volume (each unless retained), store group →
 //! function group, DLQ → managed network. Snapshots already taken stay.
 
@@ -19,7 +19,7 @@ use crate::aws::{AwsError, Clients};
 use crate::components::queue::HoldsMessages;
 use crate::components::store::{instance, snapshots};
 use crate::components::{
-    Context, alarms, api, functions, iam, logs, mapping, network, queue, replay, secret,
+    Context, alarms, api, dashboard, functions, iam, logs, mapping, network, queue, replay, secret,
     security_groups,
 };
 use crate::lookup::inventory;
@@ -158,6 +158,9 @@ pub async fn remove(ctx: Context<'_>, ids: &Ids, scope: Scope) -> Result<(), Aws
             clients, id
         )),
         alarms::delete(clients, ctx.name, &ids.alarm_arns),
+        with_id(ids.dashboard_url.as_deref(), |_| dashboard::delete(
+            clients, ctx.name
+        )),
     )?;
     tokio::try_join!(
         with_id(ids.pre_queue_function_arn.as_deref(), |arn| {

@@ -7,6 +7,7 @@ use tf_provider::value::Value;
 
 use crate::aws::AwsError;
 use crate::components::alarms::{self, Alarm};
+use crate::components::dashboard;
 use crate::components::network::ManagedNetwork;
 use crate::components::queue::QueueIds;
 use crate::model::{PipelineState, StoreBlock, Str, str_list, strings, value_of};
@@ -81,6 +82,8 @@ pub struct Ids {
     pub post_queue_log_group_arn: Option<String>,
     /// The alarms that exist.
     pub alarm_arns: std::collections::BTreeMap<Alarm, String>,
+    /// The dashboard's URL, when it exists.
+    pub dashboard_url: Option<String>,
     /// Whether the VPC and subnets are the pipeline's own (the managed network), not the user's:
     /// from the configuration, so a network whose create was interrupted is still known as its.
     pub managed_network: bool,
@@ -131,6 +134,7 @@ impl Ids {
             pre_queue_log_group_arn: id(&state.pre_queue_log_group_arn),
             post_queue_log_group_arn: id(&state.post_queue_log_group_arn),
             alarm_arns: alarms::arns_from_state(state),
+            dashboard_url: id(&state.dashboard_url),
             managed_network: state
                 .store
                 .as_ref_option()
@@ -184,6 +188,7 @@ impl Ids {
         state.pre_queue_log_group_arn = value_of(self.pre_queue_log_group_arn.clone());
         state.post_queue_log_group_arn = value_of(self.post_queue_log_group_arn.clone());
         alarms::record(&self.alarm_arns, state);
+        state.dashboard_url = value_of(self.dashboard_url.clone());
     }
 
     /// The URLs of the main queue and the dead-letter queue, where they exist.
@@ -343,6 +348,12 @@ impl Ids {
                     Some((*alarm, keep(Kind::Alarm(*alarm), &Some(arn.clone()))?))
                 })
                 .collect(),
+            dashboard_url: (self.dashboard_url.as_ref())
+                .filter(|url| {
+                    let name = Some(dashboard::name_in_url(url).to_owned());
+                    keep(Kind::Dashboard, &name).is_some()
+                })
+                .cloned(),
             managed_network: self.managed_network,
             ..Ids::default()
         };

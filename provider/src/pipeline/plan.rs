@@ -12,7 +12,7 @@ use super::timeouts;
 use crate::aws::Endpoints;
 use crate::check::Checker;
 use crate::components::functions::{self, signature};
-use crate::components::{alarms, api, logs, mapping, network, queue, store};
+use crate::components::{alarms, api, dashboard, logs, mapping, network, queue, store};
 use crate::model::{PipelineState, StoreBlock, block, string_map, to_str_map};
 
 /// Fills every unset optional-computed attribute with its default. The post-queue function's
@@ -26,6 +26,7 @@ pub fn fill_defaults(state: &mut PipelineState) {
     store::fill_defaults(state);
     logs::fill_defaults(state);
     alarms::fill_defaults(state);
+    dashboard::fill_defaults(state);
 }
 
 /// Checks every known value; each problem is reported at its attribute.
@@ -96,7 +97,7 @@ pub fn services(state: &PipelineState) -> Vec<&'static str> {
     if managed_store && snapshots(state) {
         services.push("dlm");
     }
-    if alarms_enabled(state) {
+    if alarms_enabled(state) || dashboard::enabled(state) {
         services.push("cloudwatch");
     }
     services
@@ -160,6 +161,7 @@ pub fn plan_create(
     state.endpoint_url = Value::Unknown;
     state.owner_token = Value::Unknown;
     state.alarm_arns = Value::Unknown;
+    state.dashboard_url = Value::Unknown;
     plan_settings(default_tags, state, diags);
     clear_unused(state);
 }
@@ -176,6 +178,7 @@ pub fn plan_update(
     queue::follow_defaults(config, state);
     logs::follow_defaults(config, state);
     alarms::follow_defaults(config, state);
+    dashboard::follow_defaults(config, state);
     plan_settings(default_tags, state, diags);
     store::plan_change(prior, state, &mut Checker::new(diags));
     let replace = replacing_changes(prior, state);
@@ -207,6 +210,10 @@ pub fn plan_update(
     let all_alarms = (state.alarm_arns.as_ref_option()).map_or(0, |arns| arns.len());
     if all_alarms < alarms::Alarm::ALL.len() {
         state.alarm_arns = Value::Unknown;
+    }
+    // A dashboard deleted out of band (or newly enabled) is made again.
+    if state.dashboard_url.is_null() {
+        state.dashboard_url = Value::Unknown;
     }
     // A store password made anew (its secret deleted out of band, or a state from before the
     // secrets) reaches MongoDB only through a new instance: the instance is replaced.
@@ -300,6 +307,9 @@ pub fn clear_unused(state: &mut PipelineState) {
     }
     if !alarms_enabled(state) {
         state.alarm_arns = Value::Null;
+    }
+    if !dashboard::enabled(state) {
+        state.dashboard_url = Value::Null;
     }
 }
 

@@ -14,7 +14,7 @@ use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
 use crate::components::store::{self, instance, snapshots};
-use crate::components::{alarms, api, iam, logs, mapping, network, queue, secret};
+use crate::components::{alarms, api, dashboard, iam, logs, mapping, network, queue, secret};
 use crate::lookup::inventory;
 use crate::model::{
     NetworkBlock, PipelineState, PostQueueBlock, PreQueueBlock, QueueBlock, block, str_list,
@@ -97,6 +97,12 @@ pub async fn refresh(
         .filter(|(alarm, _)| ids.alarm_arns.contains_key(alarm))
         .collect();
     alarms::read_back(&owned_alarms, importing, &mut state);
+    let live_dashboard = match &ids.dashboard_url {
+        Some(_) => dashboard::find(clients, &name).await?,
+        None => None,
+    };
+    let drawn = dashboard::Layout::of(&state, &clients.region).body();
+    dashboard::read_back(live_dashboard.as_ref(), &drawn, &clients.region, &mut state);
     queue::read_back(queue_facts.as_ref(), dlq_facts.as_ref(), &mut state);
     for function in Function::ALL {
         iam::read_back(function, ids.role_arn(function).clone(), &mut state);
@@ -266,6 +272,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
             })
             .collect::<Result<_, _>>()?,
         post_queue_log_group_arn: pick(Kind::LogGroup(Function::PostQueue), None).map(id)?,
+        dashboard_url: pick(Kind::Dashboard, None)?.map(|_| dashboard::url(&clients.region, name)),
         snapshot_role_arn: pick(Kind::SnapshotRole, None)
             .map(id)?
             .filter(|_| instance_id.is_some()),

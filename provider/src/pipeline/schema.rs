@@ -7,7 +7,7 @@ use tf_provider::schema::{AttributeConstraint, AttributeType, NestedBlock, Schem
 
 use super::timeouts;
 use crate::components::functions::{self, signature};
-use crate::components::{alarms, api, logs, mapping, network, queue, store};
+use crate::components::{alarms, api, dashboard, logs, mapping, network, queue, store};
 use crate::schema::{attribute, block, computed};
 
 /// The resource's schema.
@@ -47,6 +47,7 @@ pub fn schema() -> Schema {
     attributes.extend(queue::attributes());
     attributes.extend(logs::attributes());
     attributes.extend(alarms::attributes());
+    attributes.extend(dashboard::attributes());
     attributes.extend(id_attributes());
     let mut root = block(
         "A webhook-ingestion pipeline: API Gateway endpoint → pre-queue Lambda (verify, envelope, enqueue) → \

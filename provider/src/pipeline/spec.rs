@@ -38,6 +38,8 @@ pub struct Spec {
     pub logs: logs::Settings,
     /// The alarms.
     pub alarms: alarms::Settings,
+    /// Whether the pipeline has its dashboard.
+    pub dashboard: bool,
     /// Bounds of create, update and delete.
     pub timeouts: Timeouts,
 }
@@ -59,6 +61,7 @@ impl Spec {
             network: network::Plan::from_state(state)?,
             logs: logs::Settings::from_state(state)?,
             alarms: alarms::Settings::from_state(state)?,
+            dashboard: known(&state.dashboard, "dashboard")?,
             timeouts: Timeouts::of(state),
         })
     }

@@ -10,7 +10,8 @@ use super::spec::Spec;
 use crate::aws::TagChange;
 use crate::components::store::{StoreKind, UriSource, instance, snapshots};
 use crate::components::{
-    Context, alarms, api, functions, iam, logs, mapping, queue, replay, retag_ec2, secret,
+    Context, alarms, api, dashboard, functions, iam, logs, mapping, queue, replay, retag_ec2,
+    secret,
 };
 use crate::model::{PipelineState, string_map};
 
@@ -122,6 +123,14 @@ pub async fn converge(
     let api_id = need(&ids.api_id, "api_id")?;
     api::throttle(ctx, api_id, &spec.api.stage, spec.api.throttle).await?;
     converge_alarms(ctx, spec, prior, ids).await?;
+    if spec.dashboard {
+        let alarm_arns = ids.alarm_arns.values().cloned();
+        ids.dashboard_url = Some(dashboard::ensure(ctx, &spec.api.stage, alarm_arns).await?);
+    } else {
+        // The plan dropped its URL: the live dashboard says whether it is this pipeline's.
+        dashboard::delete_owned(ctx).await?;
+        ids.dashboard_url = None;
+    }
     Ok(())
 }
 

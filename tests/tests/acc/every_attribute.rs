@@ -31,6 +31,7 @@ resource "nami_webhook_pipeline" "this" {{
   force_destroy = true
   log_retention_days = 60
   retain_logs        = true
+  dashboard          = false
 
   alarms {{
     actions                    = ["arn:aws:sns:us-east-1:123456789012:on-call"]
@@ -437,6 +438,14 @@ async fn every_attribute_reaches_its_aws_object() {
             _ => assert_eq!(threshold, 0.0),
         }
     }
+    // dashboard = false: none, and no URL.
+    assert!(state["dashboard_url"].is_null());
+    let dashboards = aws_sdk_cloudwatch::Client::new(&sdk)
+        .list_dashboards()
+        .send()
+        .await
+        .unwrap();
+    assert!(dashboards.dashboard_entries().is_empty(), "{dashboards:?}");
     // API Gateway may invoke the pre-queue function from this API's stage and route only.
     let permission = aws_sdk_lambda::Client::new(&sdk)
         .get_policy()

@@ -2,6 +2,7 @@
 //! checked through the AWS SDK. Run with `make testacc` (part of `make test`).
 
 mod alarms;
+mod dashboard;
 mod every_attribute;
 mod faults;
 mod lifecycle;

@@ -105,6 +105,7 @@ async fn interrupted_create_converges(test: &str, objects: usize) -> serde_json:
         "alarm nami-ledger-post-queue-errors",
         "alarm nami-ledger-post-queue-throttles",
         "alarm nami-ledger-pre-queue-5xx",
+        "dashboard nami-ledger",
         "function nami-ledger-post-queue",
         "function nami-ledger-pre-queue",
         "instance nami-ledger-store",

@@ -125,6 +125,10 @@ async fn dead_letters_are_redriven_and_stored_exactly_once_even_after_an_interru
     );
     let status = nami_json(&endpoint, &["status", "e2e-redrive"]);
     assert_eq!(status["dlq_depth"], 200, "{status}");
+    assert!(
+        (status["dashboard_url"].as_str()).is_some_and(|url| url.ends_with("nami-e2e-redrive")),
+        "{status}"
+    );
     // The oldest message's age, from CloudWatch (the minute's maximum): messages waited through
     // their failed receives, and none for longer than the test has run.
     let oldest = status["oldest_message_age_seconds"].as_u64().unwrap_or(0);

@@ -52,6 +52,15 @@ const LOGS_INGESTED_GB: Price = Price {
     per: "GB of CloudWatch Logs ingested (aws.amazon.com/cloudwatch/pricing)",
 };
 
+const ALARM_MONTH: Price = Price {
+    usd: 0.10,
+    per: "standard-resolution CloudWatch alarm metric a month (aws.amazon.com/cloudwatch/pricing)",
+};
+const DASHBOARD_MONTH: Price = Price {
+    usd: 3.00,
+    per: "CloudWatch dashboard a month, past the first three (aws.amazon.com/cloudwatch/pricing)",
+};
+
 const HOURS_A_MONTH: f64 = 730.0;
 const MEMORY_GB: f64 = 128.0 / 1024.0;
 /// Empty long polls of an event source mapping at rest: five pollers, one 20 s poll each.
@@ -115,6 +124,10 @@ fn shape(webhooks: f64, m: &Measured, kind: Shape) -> Vec<(&'static str, f64)> {
                 lambda(webhooks / 10.0, m.post_batch_10_ms),
             ),
             ("CloudWatch Logs", logs(m.log_bytes_per_webhook * 1.1)),
+            (
+                "CloudWatch: 5 alarms and the dashboard",
+                5.0 * ALARM_MONTH.usd + DASHBOARD_MONTH.usd,
+            ),
             ("managed store: t3.small, 8 + 20 GiB gp3", store),
             (
                 "its Secrets Manager endpoint (2 AZs) and 3 secrets",
@@ -256,6 +269,8 @@ pub(crate) fn render(results: &Value, provenance: &str) -> String {
         INTERFACE_ENDPOINT_AZ_HOUR,
         SECRET_MONTH,
         LOGS_INGESTED_GB,
+        ALARM_MONTH,
+        DASHBOARD_MONTH,
     ] {
         let _ = writeln!(text, "- ${} per {}", price.usd, price.per);
     }

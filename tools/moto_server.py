@@ -2,9 +2,12 @@
 
 moto 5.2.5 (pinned) makes every SendMessage to a queue with an enabled event source mapping
 receive the message itself (receive count +1) and try to run the function in Docker. Nami's local
-data plane is the queue's poller, so it must be the only consumer: during add_message the queue's
-`lambda_event_source_mappings` is hidden. The mappings themselves are untouched: they still read
-back Enabled, with their ScalingConfig, through the Lambda API.
+data plane is the queue's poller, so it must be the only consumer: a queue's
+`lambda_event_source_mappings` always reads empty. (It was hidden during each add_message and put
+back after; with concurrent sends one thread could put it back while another was past hiding it,
+and moto then ran the function — seen as "error running docker" lines in a function's log group.)
+The mappings themselves are untouched: they still read back Enabled, with their ScalingConfig,
+through the Lambda API.
 
 It also removes two hot spots that make moto's SQS slow down with the queue's length (both
 measured with 2,000 queued messages: SendMessage fell to ~10/s, one ReceiveMessage took 2.6 s):
@@ -76,19 +79,15 @@ def receive_message_atomically(self, queue_name, *args, **kwargs):
 Queue.delete_message = delete_message_atomically
 SQSBackend.receive_message = receive_message_atomically
 
-_add_message = Queue.add_message
+def no_lambda_triggers(self):
+    """A queue's event source mappings, as add_message sees them: none, ever. moto keeps the
+    mappings in the Lambda backend (that is what the Lambda API reads back); the queue's own dict
+    only feeds its trigger. A fresh empty dict per access: whatever moto writes into it is
+    dropped, and no thread can see another's."""
+    return {}
 
 
-def add_message_without_lambda_trigger(self, message):
-    mappings = self.lambda_event_source_mappings
-    self.lambda_event_source_mappings = {}
-    try:
-        return _add_message(self, message)
-    finally:
-        self.lambda_event_source_mappings = mappings
-
-
-Queue.add_message = add_message_without_lambda_trigger
+Queue.lambda_event_source_mappings = property(no_lambda_triggers, lambda self, value: None)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moto_dlm  # noqa: E402

@@ -28,6 +28,9 @@ fn children_of(pid: u32) -> Vec<u32> {
     children
 }
 
+/// Messages sent at once to see that moto receives none of them.
+const PROBES: usize = 400;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
     let deployed = deploy("e2e-cli", "").await;
@@ -39,35 +42,54 @@ async fn nami_local_is_the_only_consumer_and_ctrl_c_stops_every_process() {
 
     // With the mapping enabled, moto itself would hand every message sent to the function, inside
     // SendMessage (moto invokes a queue's event source mappings before it answers); its launcher
-    // keeps it from doing so, so nothing has touched this message when SendMessage returns.
-    sqs.send_message()
-        .queue_url(&pipeline.queue.url)
-        .message_body("probe")
-        .send()
-        .await
-        .unwrap();
-    let received = sqs
-        .receive_message()
-        .queue_url(&pipeline.queue.url)
-        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
-    assert_eq!(received.len(), 1);
-    let count = received[0]
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-        .cloned();
-    assert_eq!(count.as_deref(), Some("1"), "the first receive is ours");
-    sqs.delete_message()
-        .queue_url(&pipeline.queue.url)
-        .receipt_handle(received[0].receipt_handle.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
+    // keeps it from doing so — also when many senders send at once, as webhooks arrive — so
+    // nothing has touched these messages when SendMessage returns.
+    let mut senders = tokio::task::JoinSet::new();
+    for n in 0..PROBES {
+        let (sqs, url) = (sqs.clone(), pipeline.queue.url.clone());
+        senders.spawn(async move {
+            sqs.send_message()
+                .queue_url(url)
+                .message_body(format!("probe {n}"))
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+    senders.join_all().await;
+    let mut counts = std::collections::BTreeMap::new();
+    while counts.values().sum::<usize>() < PROBES {
+        let received = sqs
+            .receive_message()
+            .queue_url(&pipeline.queue.url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        assert!(!received.is_empty(), "probes missing: {counts:?}");
+        for message in received {
+            let count = (message.attributes.as_ref())
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .cloned()
+                .unwrap_or_default();
+            *counts.entry(count).or_insert(0) += 1;
+            sqs.delete_message()
+                .queue_url(&pipeline.queue.url)
+                .receipt_handle(message.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        counts,
+        std::collections::BTreeMap::from([("1".to_owned(), PROBES)]),
+        "every first receive is ours"
+    );
 
     let work = nami_harness::workspace_root().join("target/e2e");
     let mut local = NamiLocal::start(

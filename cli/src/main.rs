@@ -186,12 +186,7 @@ async fn tail(
                     .set_next_token(next)
                     .send()
                     .await
-                    .map_err(|error| {
-                        anyhow::anyhow!(
-                            "logs:FilterLogEvents on {group}: {}",
-                            aws_sdk_sqs::error::DisplayErrorContext(error)
-                        )
-                    })?;
+                    .map_err(aws(format!("logs:FilterLogEvents on {group}")))?;
                 for event in page.events.unwrap_or_default() {
                     let key = event.event_id.clone().unwrap_or_default();
                     let at = event.timestamp.unwrap_or(from[index]);
@@ -322,6 +317,16 @@ async fn reconcile(
     } else {
         Outcome::Done
     })
+}
+
+/// An AWS SDK error of `operation` as one readable sentence (the error and its causes).
+fn aws<E: std::error::Error>(operation: impl std::fmt::Display) -> impl FnOnce(E) -> anyhow::Error {
+    move |error| {
+        anyhow::anyhow!(
+            "{operation}: {}",
+            aws_sdk_sqs::error::DisplayErrorContext(error)
+        )
+    }
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
@@ -461,12 +466,7 @@ async fn last_errors(clients: &Clients, group: &str) -> anyhow::Result<Vec<Strin
             .set_next_token(next)
             .send()
             .await
-            .map_err(|error| {
-                anyhow::anyhow!(
-                    "logs:FilterLogEvents on {group}: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(error)
-                )
-            })?;
+            .map_err(aws(format!("logs:FilterLogEvents on {group}")))?;
         for event in page.events.unwrap_or_default() {
             let message = event.message.unwrap_or_default();
             if message.contains("\"level\":\"ERROR\"") {

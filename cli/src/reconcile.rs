@@ -9,10 +9,12 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 use mongodb::bson::{Document, doc};
 use nami_contract::log_lines::accepted_delivery_id;
 use serde::Serialize;
+
+use crate::aws;
 
 /// How long a DLQ message read by reconcile stays hidden (a redrive meanwhile waits for it).
 pub(crate) const DLQ_PEEK_SECONDS: i32 = 20;
@@ -36,15 +38,6 @@ impl Reconciliation {
     /// Whether some accepted webhook is certainly lost: more missing than the queue could hold.
     pub(crate) fn lost_any(&self) -> bool {
         i64::try_from(self.missing.len()).unwrap_or(i64::MAX) > self.waiting
-    }
-}
-
-fn aws<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> anyhow::Error {
-    move |error| {
-        anyhow!(
-            "{operation}: {}",
-            aws_sdk_sqs::error::DisplayErrorContext(error)
-        )
     }
 }
 

@@ -10,13 +10,15 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
 use serde::Serialize;
+
+use crate::aws;
 
 /// How long a received DLQ message stays hidden while it is moved: an interrupted run's
 /// messages are visible again after this.
@@ -55,16 +57,6 @@ pub(crate) struct Queues {
     pub(crate) dlq_url: String,
     /// Its ARN.
     pub(crate) dlq_arn: String,
-}
-
-/// An AWS error as one readable sentence: the operation, then the service's own words.
-fn aws<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> anyhow::Error {
-    move |error| {
-        anyhow!(
-            "{operation}: {}",
-            aws_sdk_sqs::error::DisplayErrorContext(error)
-        )
-    }
 }
 
 /// Visible and in-flight messages of the queue at `url`.

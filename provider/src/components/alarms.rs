@@ -238,14 +238,44 @@ fn dimension(name: &str, value: String) -> Dimension {
     Dimension::builder().name(name).value(value).build()
 }
 
-/// Creates or updates `alarm` of the pipeline in `ctx` (the stage names the API's metrics).
-/// Returns its ARN.
+/// Creates or updates `alarms` of the pipeline in `ctx` (the stage names the API's metrics);
+/// returns their ARNs, read back in one `DescribeAlarms`.
 pub async fn put(
+    ctx: Context<'_>,
+    alarms: impl IntoIterator<Item = Alarm>,
+    settings: &Settings,
+    stage: &str,
+) -> Result<BTreeMap<Alarm, String>, AwsError> {
+    let alarms: Vec<Alarm> = alarms.into_iter().collect();
+    if alarms.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    for &alarm in &alarms {
+        put_one(ctx, alarm, settings, stage).await?;
+    }
+    let mut arns = find(ctx.clients, ctx.name).await?;
+    arns.retain(|alarm, _| alarms.contains(alarm));
+    match alarms.iter().find(|alarm| !arns.contains_key(alarm)) {
+        Some(missing) => Err(AwsError::Unusable(format!(
+            "cloudwatch:DescribeAlarms did not list {}",
+            missing.name(ctx.name)
+        ))),
+        None => Ok(arns),
+    }
+}
+
+/// Whether a planned state has its alarms (`alarms.enabled`, on by default).
+pub fn enabled(state: &PipelineState) -> bool {
+    (state.alarms.as_ref_option()).is_none_or(|a| a.enabled.as_ref_option() != Some(&false))
+}
+
+/// Creates or updates `alarm` of the pipeline in `ctx`.
+async fn put_one(
     ctx: Context<'_>,
     alarm: Alarm,
     settings: &Settings,
     stage: &str,
-) -> Result<String, AwsError> {
+) -> Result<(), AwsError> {
     let pipeline = ctx.name;
     let queue = |part| dimension(aws::QUEUE_NAME, object_name(pipeline, part));
     let function = |function| {
@@ -330,10 +360,7 @@ pub async fn put(
         .send()
         .await
         .map_err(aws_error("cloudwatch:PutMetricAlarm"))?;
-    let arns = find(ctx.clients, pipeline).await?;
-    arns.get(&alarm).cloned().ok_or(AwsError::Unusable(format!(
-        "cloudwatch:DescribeAlarms did not list {name}"
-    )))
+    Ok(())
 }
 
 /// An alarm as CloudWatch reports it.

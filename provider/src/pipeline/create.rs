@@ -7,7 +7,6 @@
 //! deployment → alarms → dashboard.
 
 use std::collections::HashMap;
-use std::collections::btree_map::Entry;
 use std::future::Future;
 
 use nami_contract::naming::{Function, Part};
@@ -327,11 +326,10 @@ async fn ensure_alarms(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Result<(
     if !spec.alarms.enabled {
         return Ok(());
     }
-    for alarm in alarms::Alarm::ALL {
-        if let Entry::Vacant(missing) = ids.alarm_arns.entry(alarm) {
-            missing.insert(alarms::put(ctx, alarm, &spec.alarms, &spec.api.stage).await?);
-        }
-    }
+    let missing =
+        (alarms::Alarm::ALL.into_iter()).filter(|alarm| !ids.alarm_arns.contains_key(alarm));
+    let made = alarms::put(ctx, missing, &spec.alarms, &spec.api.stage).await?;
+    ids.alarm_arns.extend(made);
     Ok(())
 }
 

@@ -97,15 +97,10 @@ pub fn services(state: &PipelineState) -> Vec<&'static str> {
     if managed_store && snapshots(state) {
         services.push("dlm");
     }
-    if alarms_enabled(state) || dashboard::enabled(state) {
+    if alarms::enabled(state) || dashboard::enabled(state) {
         services.push("cloudwatch");
     }
     services
-}
-
-/// Whether the pipeline has its alarms (`alarms.enabled`, on by default).
-fn alarms_enabled(state: &PipelineState) -> bool {
-    (state.alarms.as_ref_option()).is_none_or(|a| a.enabled.as_ref_option() != Some(&false))
 }
 
 /// Whether the managed store keeps daily snapshots (`store.snapshot_retention_days` set).
@@ -305,7 +300,7 @@ pub fn clear_unused(state: &mut PipelineState) {
         state.snapshot_role_arn = Value::Null;
         state.snapshot_policy_id = Value::Null;
     }
-    if !alarms_enabled(state) {
+    if !alarms::enabled(state) {
         state.alarm_arns = Value::Null;
     }
     if !dashboard::enabled(state) {

@@ -143,10 +143,8 @@ async fn converge_alarms(
     ids: &mut Ids,
 ) -> Result<(), ApplyError> {
     if spec.alarms.enabled {
-        for alarm in alarms::Alarm::ALL {
-            let arn = alarms::put(ctx, alarm, &spec.alarms, &spec.api.stage).await?;
-            ids.alarm_arns.insert(alarm, arn);
-        }
+        let put = alarms::put(ctx, alarms::Alarm::ALL, &spec.alarms, &spec.api.stage).await?;
+        ids.alarm_arns.extend(put);
     } else if let Some(prior) = prior {
         // The plan dropped the ids: they are the prior state's.
         alarms::delete(ctx.clients, ctx.name, &alarms::arns_from_state(prior)).await?;

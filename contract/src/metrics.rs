@@ -59,6 +59,9 @@ pub const ENQUEUE_FAILED: Metric = count("EnqueueFailed");
 /// Webhooks answered 503 because the replay check could not be made.
 pub const REPLAY_CHECK_FAILED: Metric = count("ReplayCheckFailed");
 
+/// Verified webhooks the pipeline's custom logic answered itself, enqueueing nothing (pre-queue).
+pub const ANSWERED_BY_HOOK: Metric = count("AnsweredByHook");
+
 /// Records in a batch the post-queue function received.
 pub const BATCH_SIZE: Metric = count("BatchSize");
 /// Envelopes inserted.
@@ -78,7 +81,7 @@ pub const INSERT_LATENCY: Metric = Metric {
 };
 
 /// Every metric the functions write, pre-queue's then post-queue's.
-pub const ALL: [Metric; 14] = [
+pub const ALL: [Metric; 15] = [
     ACCEPTED,
     REJECTED_SIGNATURE,
     REJECTED_SIZE,
@@ -86,6 +89,7 @@ pub const ALL: [Metric; 14] = [
     REJECTED_REPLAY,
     ENQUEUE_FAILED,
     REPLAY_CHECK_FAILED,
+    ANSWERED_BY_HOOK,
     BATCH_SIZE,
     STORED,
     DUPLICATES,

@@ -12,6 +12,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod hooks;
 pub mod init;
 pub mod logging;
 pub mod mongo;

@@ -5,6 +5,7 @@
 //! with a replay window, one conditional write through a [`ReplayGuard`] before it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body as ResponseBody;
@@ -21,6 +22,7 @@ use nami_contract::metrics::{self, Metric};
 use crate::config::{ConfigError, Settings, vars};
 use crate::delivery_id::{DeliveryIdRule, REQUEST_ID_SOURCE};
 use crate::envelope::{self, Body, ENVELOPE_VERSION, Envelope, SignatureCheck};
+use crate::hooks::{BeforeEnqueue, NoHooks, Verdict};
 use crate::replay::{NoReplayGuard, ReplayGuard, Seen};
 use crate::secrets::SecretSource;
 use crate::signature::{DEFAULT_TOLERANCE_SECONDS, Scheme, SignatureError, Verifier};
@@ -188,7 +190,8 @@ impl Rejection {
     }
 }
 
-/// The pre-queue function: its settings, its verifier, its queue and its replay guard.
+/// The pre-queue function: its settings, its verifier, its queue, its replay guard and its
+/// custom logic.
 #[derive(Debug)]
 pub struct PreQueue<Q, R = NoReplayGuard> {
     pipeline: String,
@@ -197,6 +200,16 @@ pub struct PreQueue<Q, R = NoReplayGuard> {
     delivery_id: Option<DeliveryIdRule>,
     queue: Q,
     replay: R,
+    hook: Hook,
+}
+
+/// The custom logic run before enqueueing ([`NoHooks`] by default).
+struct Hook(Arc<dyn BeforeEnqueue>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl<Q: Enqueue> PreQueue<Q> {
@@ -217,6 +230,7 @@ impl<Q: Enqueue> PreQueue<Q> {
             delivery_id,
             queue,
             replay: NoReplayGuard,
+            hook: Hook(Arc::new(NoHooks)),
         })
     }
 
@@ -229,7 +243,16 @@ impl<Q: Enqueue> PreQueue<Q> {
             delivery_id: self.delivery_id,
             queue: self.queue,
             replay: guard,
+            hook: self.hook,
         }
+    }
+}
+
+impl<Q, R> PreQueue<Q, R> {
+    /// The same function, running `hook` on each verified webhook before enqueueing it.
+    pub fn with_hook(mut self, hook: impl BeforeEnqueue + 'static) -> Self {
+        self.hook = Hook(Arc::new(hook));
+        self
     }
 }
 
@@ -260,7 +283,7 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
         request: &ApiGatewayProxyRequest,
         now: DateTime<Utc>,
     ) -> (ApiGatewayProxyResponse, Metric) {
-        let envelope = match self.admit(request, now) {
+        let mut envelope = match self.admit(request, now) {
             Ok(envelope) => envelope,
             Err(rejection) => {
                 tracing::warn!(pipeline = %self.pipeline, outcome = "rejected", status = rejection.status(), reason = %rejection);
@@ -297,7 +320,31 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
                 return (response, metrics::REPLAY_CHECK_FAILED);
             }
         }
-        match self.queue.send(envelope.to_message_body()).await {
+        if let Verdict::Answer(reply) = self.hook.0.before_enqueue(&mut envelope) {
+            tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "answered_by_hook", status = reply.status());
+            let status = i64::from(reply.status());
+            let response = match reply.body() {
+                Some(body) => json_response(status, body, None),
+                None => empty_response(status),
+            };
+            return (response, metrics::ANSWERED_BY_HOOK);
+        }
+        // The hook may have made it larger.
+        let message = envelope.to_message_body();
+        if message.len() > self.max_message_bytes {
+            let rejection = Rejection::TooLarge {
+                size: message.len(),
+                limit: self.max_message_bytes,
+            };
+            tracing::warn!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "rejected", status = rejection.status(), reason = %rejection);
+            let response = json_response(
+                rejection.status(),
+                &json!({ "error": rejection.to_string() }),
+                None,
+            );
+            return (response, rejection.metric());
+        }
+        match self.queue.send(message).await {
             Ok(()) => {
                 tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = log_lines::ENQUEUED);
                 let response = json_response(200, &json!({ "id": envelope.id }), None);
@@ -403,6 +450,13 @@ fn request_id(request: &ApiGatewayProxyRequest) -> String {
         .clone()
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// A response with `status` and no body.
+fn empty_response(status: i64) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = status;
+    response
 }
 
 fn json_response(
@@ -743,6 +797,90 @@ mod tests {
             delivery_id: None,
             replay: None,
         }
+    }
+
+    /// GitHub's `ping` answered 204 by the pipeline's own rule, and never enqueued.
+    fn ping_is_answered(envelope: &mut Envelope) -> Verdict {
+        match envelope.headers.get("x-github-event").map(String::as_str) {
+            Some("ping") => Verdict::Answer(crate::hooks::Reply::no_content()),
+            _ => Verdict::Enqueue,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hook_answers_without_enqueueing_only_after_the_signature_verified() {
+        let queue = Recorded::default();
+        let function = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue)
+            .unwrap()
+            .with_hook(ping_is_answered);
+        let mut ping = github_request(r#"{"zen":"hi"}"#, "s3cret");
+        ping.headers
+            .insert("x-github-event", "ping".parse().unwrap());
+        let (response, metric) = function.answer(&ping, now()).await;
+        assert_eq!(
+            (response.status_code, metric),
+            (204, metrics::ANSWERED_BY_HOOK)
+        );
+        assert!(response.body.is_none());
+        assert!(queue.sent.lock().unwrap().is_empty(), "nothing enqueued");
+
+        // A forged ping is refused before the hook sees it.
+        let mut forged = github_request(r#"{"zen":"hi"}"#, "not-the-secret");
+        forged
+            .headers
+            .insert("x-github-event", "ping".parse().unwrap());
+        let (response, metric) = function.answer(&forged, now()).await;
+        assert_eq!(
+            (response.status_code, metric),
+            (401, metrics::REJECTED_SIGNATURE)
+        );
+
+        // Any other event is enqueued as before.
+        let push = github_request(r#"{"ref":"main"}"#, "s3cret");
+        let (response, metric) = function.answer(&push, now()).await;
+        assert_eq!((response.status_code, metric), (200, metrics::ACCEPTED));
+        assert_eq!(queue.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn what_a_hook_changes_is_enqueued_and_what_it_grows_past_the_limit_is_refused() {
+        let queue = Recorded::default();
+        let renamed = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue)
+            .unwrap()
+            .with_hook(|envelope: &mut Envelope| {
+                envelope.id = format!("gh-{}", envelope.id);
+                Verdict::Enqueue
+            });
+        let request = github_request(r#"{"ref":"main"}"#, "s3cret");
+        let (status, body, _) = answer(&renamed.handle(&request, now()).await);
+        assert_eq!(
+            (status, body),
+            (
+                200,
+                json!({"id": "gh-72d3162e-cc78-11e3-81ab-4c9367dc0958"})
+            )
+        );
+        let sent = queue.sent.lock().unwrap().clone();
+        assert_eq!(
+            Envelope::from_message_body(&sent[0]).unwrap().id,
+            "gh-72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        );
+
+        let small_queue = Recorded::default();
+        let mut small = settings(Scheme::Github);
+        small.max_message_bytes = 4096;
+        let grower = PreQueue::new(small, Some("s3cret"), &small_queue)
+            .unwrap()
+            .with_hook(|envelope: &mut Envelope| {
+                envelope.path = "x".repeat(8192);
+                Verdict::Enqueue
+            });
+        let (response, metric) = grower.answer(&request, now()).await;
+        assert_eq!(
+            (response.status_code, metric),
+            (413, metrics::REJECTED_SIZE)
+        );
+        assert!(small_queue.sent.lock().unwrap().is_empty());
     }
 
     fn github_request(body: &str, secret: &str) -> ApiGatewayProxyRequest {

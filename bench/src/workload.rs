@@ -145,6 +145,7 @@ pub(crate) fn envelope(webhook: &Webhook) -> Envelope {
             scheme: "github".into(),
             verified: true,
         },
+        fields: Default::default(),
     }
 }
 

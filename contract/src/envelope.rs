@@ -60,6 +60,10 @@ pub struct Envelope {
     pub body: Body,
     /// Which signature scheme checked the request, and its result.
     pub signature: SignatureCheck,
+    /// Fields the pipeline's custom logic added (its handlers' hooks), stored as they are;
+    /// absent when there are none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// The request body: always the exact bytes, plus a parsed view when the content allows one.
@@ -429,6 +433,7 @@ mod tests {
                 scheme: "none".into(),
                 verified: false,
             },
+            fields: Default::default(),
         }
     }
 

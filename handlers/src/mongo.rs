@@ -230,6 +230,13 @@ pub fn envelope_document(envelope: &Envelope) -> RawDocumentBuf {
     signature.append_ref("scheme", envelope.signature.scheme.as_str());
     signature.append_ref("verified", envelope.signature.verified);
     document.append_ref("signature", &signature);
+    if !envelope.fields.is_empty() {
+        let mut fields = RawDocumentBuf::new();
+        for (key, value) in &envelope.fields {
+            append_json(&mut fields, key, value);
+        }
+        document.append_ref("fields", &fields);
+    }
     document
 }
 
@@ -406,6 +413,7 @@ mod tests {
                 scheme: "github".into(),
                 verified: true,
             },
+            fields: Default::default(),
         }
     }
 
@@ -471,6 +479,17 @@ mod tests {
             );
             envelope.source_ip = None;
             envelope.query.clear();
+            let expected = bson::to_vec(&through_json(&envelope)).unwrap();
+            assert_eq!(
+                envelope_document(&envelope).as_bytes(),
+                expected,
+                "{body:?}"
+            );
+            // Fields a hook added.
+            envelope.fields = BTreeMap::from([
+                ("team".to_owned(), json!("payments")),
+                ("score".to_owned(), json!({"n": 3, "tags": ["a", null]})),
+            ]);
             let expected = bson::to_vec(&through_json(&envelope)).unwrap();
             assert_eq!(
                 envelope_document(&envelope).as_bytes(),

@@ -497,6 +497,7 @@ mod tests {
                 scheme: "github".into(),
                 verified: true,
             },
+            fields: Default::default(),
         }
     }
 

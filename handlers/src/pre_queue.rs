@@ -430,6 +430,7 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
                 scheme: self.verifier.scheme().name().to_owned(),
                 verified: !matches!(self.verifier.scheme(), Scheme::None),
             },
+            fields: Default::default(),
         };
         let size = envelope.to_message_body().len();
         if size > self.max_message_bytes {

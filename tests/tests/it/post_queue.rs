@@ -29,6 +29,7 @@ pub(crate) fn envelope(id: &str, body: &[u8], content_type: &str) -> Envelope {
             scheme: "github".into(),
             verified: true,
         },
+        fields: Default::default(),
     }
 }
 

@@ -6,6 +6,8 @@
 //!   the envelope (add fields, rewrite the body's parsed view, pick the delivery id), or answer
 //!   the sender itself without enqueueing ([`Verdict::Answer`]: a 2xx — e.g. GitHub's `ping`
 //!   → 204 — or a 4xx). A 2xx that enqueues is still only sent once the queue has the message.
+//! - [`BeforeStore`] runs in the post-queue function on each envelope before it is stored: it
+//!   may change what is stored and choose the collection ([`Destination`]).
 //! - Nothing a hook does can skip the signature check, answer 2xx for a webhook the queue did not
 //!   take, or answer 5xx/3xx in the pipeline's name ([`Reply::new`] refuses them).
 //!
@@ -90,6 +92,55 @@ where
 {
     fn before_enqueue(&self, envelope: &mut Envelope) -> Verdict {
         self(envelope)
+    }
+}
+
+/// Where a post-queue hook sends one envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The pipeline's collection (`store.collection`).
+    Configured,
+    /// Another collection of the same database (its conflicts go to `<name>_conflicts`).
+    Collection(String),
+}
+
+/// Custom logic run by the post-queue function on each envelope before it is stored: it may
+/// change what is stored (the envelope, its [`Envelope::fields`]) and choose the collection.
+/// Everything else stays as without it: a record is reported failed (and retried, then
+/// dead-lettered) unless it is certainly stored.
+pub trait BeforeStore: Send + Sync {
+    /// Changes `envelope` in place and says where to store it.
+    fn before_store(&self, envelope: &mut Envelope) -> Destination;
+}
+
+impl BeforeStore for NoHooks {
+    fn before_store(&self, _envelope: &mut Envelope) -> Destination {
+        Destination::Configured
+    }
+}
+
+/// A closure is a hook.
+impl<F> BeforeStore for F
+where
+    F: Fn(&mut Envelope) -> Destination + Send + Sync,
+{
+    fn before_store(&self, envelope: &mut Envelope) -> Destination {
+        self(envelope)
+    }
+}
+
+/// Why MongoDB cannot take a collection name, if it cannot (empty, `$`, NUL, `system.`).
+pub fn invalid_collection(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains('$') {
+        Some("it contains $")
+    } else if name.contains('\0') {
+        Some("it contains a NUL character")
+    } else if name.starts_with("system.") {
+        Some("it starts with system.")
+    } else {
+        None
     }
 }
 

@@ -9,7 +9,7 @@ use mongodb::error::{ErrorKind, InsertManyError};
 use mongodb::options::{
     Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, WriteConcern,
 };
-use mongodb::{Client, Collection};
+use mongodb::{Client, Collection, Database};
 
 use nami_contract::limits::conflicts_collection;
 use serde::Serialize;
@@ -39,6 +39,7 @@ pub enum ConnectError {
 /// pools connections.
 #[derive(Debug, Clone)]
 pub struct MongoStore {
+    database: Database,
     collection: Collection<Document>,
     conflicts: Collection<Document>,
 }
@@ -67,18 +68,26 @@ impl MongoStore {
             .app_name
             .get_or_insert_with(|| "nami-post-queue".into());
         let client = Client::with_options(options)?;
-        let database = client.database(database);
+        Ok(MongoStore::in_database(
+            client.database(database),
+            collection,
+        ))
+    }
+
+    /// The store writing to `collection` of `database` (conflicts beside it), durably.
+    fn in_database(database: Database, collection: &str) -> Self {
         let durable = || {
             CollectionOptions::builder()
                 .write_concern(durable_write_concern())
                 .read_concern(ReadConcern::majority())
                 .build()
         };
-        Ok(MongoStore {
+        MongoStore {
             collection: database.collection_with_options(collection, durable()),
             conflicts: database
                 .collection_with_options(&conflicts_collection(collection), durable()),
-        })
+            database,
+        }
     }
 
     /// The collection envelopes are written to.
@@ -108,6 +117,12 @@ pub fn durable_write_concern() -> WriteConcern {
 }
 
 impl EnvelopeStore for MongoStore {
+    type Routed = MongoStore;
+
+    fn routed(&self, name: &str) -> Self {
+        MongoStore::in_database(self.database.clone(), name)
+    }
+
     async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
         let documents: Vec<RawDocumentBuf> = envelopes.iter().map(envelope_document).collect();
         insert_unordered(&Self::written(&self.collection), documents).await

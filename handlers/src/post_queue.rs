@@ -6,7 +6,8 @@
 //! counts as success. A duplicate id with another body is a conflict: it is recorded beside the
 //! collection (`<collection>_conflicts`), and only then acknowledged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -17,6 +18,7 @@ use nami_contract::metrics::{self, Metric};
 
 use crate::config::{ConfigError, Settings, vars};
 use crate::envelope::Envelope;
+use crate::hooks::{BeforeStore, Destination, NoHooks, invalid_collection};
 use crate::secrets::SecretSource;
 
 /// Default database name (the contract's).
@@ -27,6 +29,13 @@ pub const DEFAULT_MONGODB_TIMEOUT_MS: u64 = MONGODB_TIMEOUT_MS.default.unsigned_
 /// Writes envelopes to the store. Every write is acknowledged only once it is durable (the
 /// MongoDB adapter asks for write concern `majority` with journaling).
 pub trait EnvelopeStore {
+    /// The same store writing to collection `name` of the same database (and recording its
+    /// conflicts beside it): where custom logic routes envelopes (see [`crate::hooks`]).
+    fn routed(&self, name: &str) -> Self::Routed;
+
+    /// What [`EnvelopeStore::routed`] gives.
+    type Routed: EnvelopeStore + Send + Sync;
+
     /// Inserts all envelopes unordered, `_id` = delivery id.
     fn insert(
         &self,
@@ -127,6 +136,16 @@ impl PostQueueSettings {
 pub struct PostQueue<S> {
     pipeline: String,
     store: S,
+    hook: StoreHook,
+}
+
+/// The custom logic run before storing ([`NoHooks`] by default).
+struct StoreHook(Arc<dyn BeforeStore>);
+
+impl std::fmt::Debug for StoreHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreHook")
+    }
 }
 
 /// Counts of one batch, for logs and tests.
@@ -175,7 +194,14 @@ impl<S: EnvelopeStore> PostQueue<S> {
         PostQueue {
             pipeline: pipeline.into(),
             store,
+            hook: StoreHook(Arc::new(NoHooks)),
         }
+    }
+
+    /// The same function, running `hook` on each envelope before storing it.
+    pub fn with_hook(mut self, hook: impl BeforeStore + 'static) -> Self {
+        self.hook = StoreHook(Arc::new(hook));
+        self
     }
 
     /// Lambda entry point.
@@ -223,8 +249,39 @@ impl<S: EnvelopeStore> PostQueue<S> {
             }
         }
 
-        for index in self.store_envelopes(&envelopes, &mut outcome).await {
-            failures.push(envelope_message_ids[index].clone());
+        // Custom logic, then each destination's envelopes stored together (moved, not copied).
+        let mut routes: BTreeMap<Option<String>, (Vec<usize>, Vec<Envelope>)> = BTreeMap::new();
+        for (index, mut envelope) in envelopes.into_iter().enumerate() {
+            let collection = match self.hook.0.before_store(&mut envelope) {
+                Destination::Configured => None,
+                Destination::Collection(name) => match invalid_collection(&name) {
+                    None => Some(name),
+                    Some(why) => {
+                        tracing::error!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "store_failed", error = %format!("custom logic chose the collection {name:?}, which MongoDB cannot hold: {why}"));
+                        outcome.failed += 1;
+                        failures.push(envelope_message_ids[index].clone());
+                        continue;
+                    }
+                },
+            };
+            let (indexes, group) = routes.entry(collection).or_default();
+            indexes.push(index);
+            group.push(envelope);
+        }
+        for (collection, (indexes, group)) in routes {
+            let failed = match &collection {
+                None => {
+                    self.store_envelopes(&self.store, &group, &mut outcome)
+                        .await
+                }
+                Some(name) => {
+                    let routed = self.store.routed(name);
+                    self.store_envelopes(&routed, &group, &mut outcome).await
+                }
+            };
+            for position in failed {
+                failures.push(envelope_message_ids[indexes[position]].clone());
+            }
         }
 
         tracing::info!(
@@ -251,8 +308,9 @@ impl<S: EnvelopeStore> PostQueue<S> {
     }
 
     /// Stores the envelopes; counts what happened and returns the indexes not certainly stored.
-    async fn store_envelopes(
+    async fn store_envelopes<T: EnvelopeStore>(
         &self,
+        store: &T,
         envelopes: &[Envelope],
         outcome: &mut BatchOutcome,
     ) -> Vec<usize> {
@@ -260,13 +318,13 @@ impl<S: EnvelopeStore> PostQueue<S> {
             return Vec::new();
         }
         let started = std::time::Instant::now();
-        let inserted = self.store.insert(envelopes).await;
-        outcome.insert_latency = Some(started.elapsed());
+        let inserted = store.insert(envelopes).await;
+        *outcome.insert_latency.get_or_insert_default() += started.elapsed();
         let report = match inserted {
             Ok(report) => report,
             Err(error) => {
                 tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = envelopes.len(), error = %error);
-                outcome.failed = envelopes.len();
+                outcome.failed += envelopes.len();
                 return (0..envelopes.len()).collect();
             }
         };
@@ -274,19 +332,29 @@ impl<S: EnvelopeStore> PostQueue<S> {
         for &index in &failed {
             tracing::error!(pipeline = %self.pipeline, delivery_id = %envelopes[index].id, outcome = "store_failed");
         }
-        let judged = self.judge_duplicates(envelopes, &report.duplicates).await;
+        let judged = self
+            .judge_duplicates(store, envelopes, &report.duplicates)
+            .await;
         failed.extend(judged.failed);
-        let unrecorded = self.record_conflicts(envelopes, &judged.conflicts).await;
-        outcome.conflicts = judged.conflicts.len() - unrecorded.len();
+        let unrecorded = self
+            .record_conflicts(store, envelopes, &judged.conflicts)
+            .await;
+        let conflicts = judged.conflicts.len() - unrecorded.len();
         failed.extend(unrecorded);
-        outcome.duplicates = judged.duplicates;
-        outcome.failed = failed.len();
-        outcome.stored = envelopes.len() - failed.len() - outcome.duplicates - outcome.conflicts;
+        outcome.conflicts += conflicts;
+        outcome.duplicates += judged.duplicates;
+        outcome.failed += failed.len();
+        outcome.stored += envelopes.len() - failed.len() - judged.duplicates - conflicts;
         failed
     }
 
     /// Compares each duplicate's body digest with the stored one.
-    async fn judge_duplicates(&self, envelopes: &[Envelope], duplicates: &[usize]) -> Judged {
+    async fn judge_duplicates<T: EnvelopeStore>(
+        &self,
+        store: &T,
+        envelopes: &[Envelope],
+        duplicates: &[usize],
+    ) -> Judged {
         let mut judged = Judged::default();
         if duplicates.is_empty() {
             return judged;
@@ -295,7 +363,7 @@ impl<S: EnvelopeStore> PostQueue<S> {
             .iter()
             .map(|&index| envelopes[index].id.as_str())
             .collect();
-        let stored = match self.store.stored_digests(&ids).await {
+        let stored = match store.stored_digests(&ids).await {
             Ok(stored) => stored,
             Err(error) => {
                 tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = duplicates.len(), error = %error);
@@ -321,8 +389,9 @@ impl<S: EnvelopeStore> PostQueue<S> {
     }
 
     /// Records conflicts; returns the indexes of those not recorded.
-    async fn record_conflicts(
+    async fn record_conflicts<T: EnvelopeStore>(
         &self,
+        store: &T,
         envelopes: &[Envelope],
         conflicts: &[(usize, String)],
     ) -> Vec<usize> {
@@ -336,7 +405,7 @@ impl<S: EnvelopeStore> PostQueue<S> {
                 stored_sha256,
             })
             .collect();
-        let unrecorded: Vec<usize> = match self.store.record_conflicts(&records).await {
+        let unrecorded: Vec<usize> = match store.record_conflicts(&records).await {
             Ok(report) => report.failed,
             Err(error) => {
                 tracing::error!(pipeline = %self.pipeline, outcome = "store_unavailable", count = conflicts.len(), error = %error);
@@ -399,6 +468,10 @@ mod tests {
 
     #[derive(Debug, Default)]
     struct ScriptedStore {
+        /// The collection it writes to (empty: the configured one).
+        collection: String,
+        /// Delivery ids inserted, by collection: shared with the stores it routes to.
+        routes: std::sync::Arc<Mutex<BTreeMap<String, Vec<String>>>>,
         /// Stored delivery ids and their body digests (`None`: stored before digests existed).
         stored: Mutex<BTreeMap<String, Option<String>>>,
         /// Recorded conflicts: (delivery id, received digest).
@@ -417,7 +490,22 @@ mod tests {
     }
 
     impl EnvelopeStore for ScriptedStore {
+        type Routed = ScriptedStore;
+        fn routed(&self, name: &str) -> ScriptedStore {
+            ScriptedStore {
+                collection: name.to_owned(),
+                routes: self.routes.clone(),
+                ..ScriptedStore::default()
+            }
+        }
         async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
+            (self
+                .routes
+                .lock()
+                .unwrap()
+                .entry(self.collection.clone())
+                .or_default())
+            .extend(envelopes.iter().map(|e| e.id.clone()));
             let fault = self.fault.lock().unwrap().take();
             let mut stored = self.stored.lock().unwrap();
             let mut report = InsertReport::default();
@@ -571,6 +659,10 @@ mod tests {
     }
 
     impl<S: EnvelopeStore + Sync> EnvelopeStore for &S {
+        type Routed = S::Routed;
+        fn routed(&self, name: &str) -> S::Routed {
+            (**self).routed(name)
+        }
         async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
             (**self).insert(envelopes).await
         }
@@ -800,9 +892,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn custom_logic_routes_envelopes_to_collections_and_a_name_mongodb_refuses_is_retried() {
+        let store = ScriptedStore::default();
+        let function = PostQueue::new("orders", &store).with_hook(|envelope: &mut Envelope| {
+            envelope
+                .fields
+                .insert("seen_by".to_owned(), serde_json::json!("hook"));
+            match envelope.id.split_once('-') {
+                Some(("refund", _)) => Destination::Collection("refunds".to_owned()),
+                Some(("bad", _)) => Destination::Collection("bad$name".to_owned()),
+                _ => Destination::Configured,
+            }
+        });
+        let event = batch(&[
+            ("order-1", "{}"),
+            ("refund-1", "{}"),
+            ("bad-1", "{}"),
+            ("order-2", "{}"),
+            ("refund-2", "{}"),
+        ]);
+        let (response, outcome) = function.process(&event).await.unwrap();
+        assert_eq!(
+            failed_ids(&response),
+            BTreeSet::from(["m-bad-1".to_owned()])
+        );
+        assert_eq!((outcome.stored, outcome.failed), (4, 1));
+        let routes = store.routes.lock().unwrap().clone();
+        assert_eq!(
+            routes,
+            BTreeMap::from([
+                (
+                    String::new(),
+                    vec!["order-1".to_owned(), "order-2".to_owned()]
+                ),
+                (
+                    "refunds".to_owned(),
+                    vec!["refund-1".to_owned(), "refund-2".to_owned()]
+                ),
+            ])
+        );
+    }
+
+    #[tokio::test]
     async fn a_duplicate_that_vanished_before_the_lookup_is_retried() {
         struct Forgetful(ScriptedStore);
         impl EnvelopeStore for Forgetful {
+            type Routed = ScriptedStore;
+            fn routed(&self, name: &str) -> ScriptedStore {
+                self.0.routed(name)
+            }
             async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
                 let report = self.0.insert(envelopes).await;
                 self.0.stored.lock().unwrap().clear();

@@ -1,0 +1,16 @@
+//! Nami's pre-queue function with this pipeline's rule before enqueueing.
+
+use anyhow::Context as _;
+use lambda_runtime::{run, service_fn};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    nami_handlers::logging::init();
+    let function = nami_handlers::init::pre_queue_from_env()
+        .await
+        .context("pre-queue init failed")?
+        .with_hook(nami_custom_handlers::before_enqueue);
+    run(service_fn(|event| function.handle_event(event)))
+        .await
+        .map_err(|error| anyhow::anyhow!(error))
+}

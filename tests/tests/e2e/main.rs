@@ -3,6 +3,7 @@
 //! its Lambda Runtime API, documents checked in SecantusDB and messages in the queues.
 
 mod cli;
+mod custom;
 mod delivery;
 mod durability;
 mod failures;

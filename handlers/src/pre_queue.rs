@@ -22,7 +22,7 @@ use nami_contract::metrics::{self, Metric};
 use crate::config::{ConfigError, Settings, vars};
 use crate::delivery_id::{DeliveryIdRule, REQUEST_ID_SOURCE};
 use crate::envelope::{self, Body, ENVELOPE_VERSION, Envelope, SignatureCheck};
-use crate::hooks::{BeforeEnqueue, NoHooks, Verdict};
+use crate::hooks::{BeforeEnqueue, MessageOptions, NoHooks, Verdict};
 use crate::replay::{NoReplayGuard, ReplayGuard, Seen};
 use crate::secrets::SecretSource;
 use crate::signature::{DEFAULT_TOLERANCE_SECONDS, Scheme, SignatureError, Verifier};
@@ -42,8 +42,12 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// Sends one message to the pipeline's queue.
 pub trait Enqueue {
-    /// Sends `body`; `Ok` only when the queue has accepted it.
-    fn send(&self, body: String) -> impl Future<Output = Result<(), EnqueueError>> + Send;
+    /// Sends `body` with `options`; `Ok` only when the queue has accepted it.
+    fn send(
+        &self,
+        body: String,
+        options: &MessageOptions,
+    ) -> impl Future<Output = Result<(), EnqueueError>> + Send;
 }
 
 /// The queue did not take the message.
@@ -320,7 +324,8 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
                 return (response, metrics::REPLAY_CHECK_FAILED);
             }
         }
-        if let Verdict::Answer(reply) = self.hook.0.before_enqueue(&mut envelope) {
+        let mut options = MessageOptions::default();
+        if let Verdict::Answer(reply) = self.hook.0.before_enqueue(&mut envelope, &mut options) {
             tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "answered_by_hook", status = reply.status());
             let status = i64::from(reply.status());
             let response = match reply.body() {
@@ -329,11 +334,12 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
             };
             return (response, metrics::ANSWERED_BY_HOOK);
         }
-        // The hook may have made it larger.
+        // The hook may have made it larger; SQS counts the attributes in the size.
         let message = envelope.to_message_body();
-        if message.len() > self.max_message_bytes {
+        let size = message.len() + options.attribute_bytes();
+        if size > self.max_message_bytes {
             let rejection = Rejection::TooLarge {
-                size: message.len(),
+                size,
                 limit: self.max_message_bytes,
             };
             tracing::warn!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "rejected", status = rejection.status(), reason = %rejection);
@@ -344,7 +350,7 @@ impl<Q: Enqueue, R: ReplayGuard> PreQueue<Q, R> {
             );
             return (response, rejection.metric());
         }
-        match self.queue.send(message).await {
+        match self.queue.send(message, &options).await {
             Ok(()) => {
                 tracing::info!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = log_lines::ENQUEUED);
                 let response = json_response(200, &json!({ "id": envelope.id }), None);
@@ -488,7 +494,7 @@ mod tests {
     /// The queue is never reached by `admit`; this one proves it.
     struct Unreachable;
     impl Enqueue for Unreachable {
-        async fn send(&self, _: String) -> Result<(), EnqueueError> {
+        async fn send(&self, _: String, _: &MessageOptions) -> Result<(), EnqueueError> {
             unreachable!("admit does no I/O")
         }
     }
@@ -497,14 +503,16 @@ mod tests {
     #[derive(Default)]
     struct Recorded {
         sent: std::sync::Mutex<Vec<String>>,
+        options: std::sync::Mutex<Vec<MessageOptions>>,
         refuse: bool,
     }
     impl Enqueue for &Recorded {
-        async fn send(&self, body: String) -> Result<(), EnqueueError> {
+        async fn send(&self, body: String, options: &MessageOptions) -> Result<(), EnqueueError> {
             if self.refuse {
                 return Err(EnqueueError("throttled".into()));
             }
             self.sent.lock().unwrap().push(body);
+            self.options.lock().unwrap().push(options.clone());
             Ok(())
         }
     }
@@ -801,7 +809,7 @@ mod tests {
     }
 
     /// GitHub's `ping` answered 204 by the pipeline's own rule, and never enqueued.
-    fn ping_is_answered(envelope: &mut Envelope) -> Verdict {
+    fn ping_is_answered(envelope: &mut Envelope, _: &mut MessageOptions) -> Verdict {
         match envelope.headers.get("x-github-event").map(String::as_str) {
             Some("ping") => Verdict::Answer(crate::hooks::Reply::no_content()),
             _ => Verdict::Enqueue,
@@ -848,8 +856,10 @@ mod tests {
         let queue = Recorded::default();
         let renamed = PreQueue::new(settings(Scheme::Github), Some("s3cret"), &queue)
             .unwrap()
-            .with_hook(|envelope: &mut Envelope| {
+            .with_hook(|envelope: &mut Envelope, options: &mut MessageOptions| {
                 envelope.id = format!("gh-{}", envelope.id);
+                options.set_group_id("octo-org/octo-repo").unwrap();
+                options.set_attribute("event", "push").unwrap();
                 Verdict::Enqueue
             });
         let request = github_request(r#"{"ref":"main"}"#, "s3cret");
@@ -866,13 +876,16 @@ mod tests {
             Envelope::from_message_body(&sent[0]).unwrap().id,
             "gh-72d3162e-cc78-11e3-81ab-4c9367dc0958"
         );
+        let options = queue.options.lock().unwrap().clone();
+        assert_eq!(options[0].group_id(), Some("octo-org/octo-repo"));
+        assert_eq!(options[0].attributes()["event"], "push");
 
         let small_queue = Recorded::default();
         let mut small = settings(Scheme::Github);
         small.max_message_bytes = 4096;
         let grower = PreQueue::new(small, Some("s3cret"), &small_queue)
             .unwrap()
-            .with_hook(|envelope: &mut Envelope| {
+            .with_hook(|envelope: &mut Envelope, _: &mut MessageOptions| {
                 envelope.path = "x".repeat(8192);
                 Verdict::Enqueue
             });
@@ -882,6 +895,29 @@ mod tests {
             (413, metrics::REJECTED_SIZE)
         );
         assert!(small_queue.sent.lock().unwrap().is_empty());
+
+        // The attributes count in the size, as SQS counts them.
+        let plain_queue = Recorded::default();
+        PreQueue::new(settings(Scheme::Github), Some("s3cret"), &plain_queue)
+            .unwrap()
+            .handle(&request, now())
+            .await;
+        let plain_size = plain_queue.sent.lock().unwrap()[0].len();
+        let mut tight = settings(Scheme::Github);
+        tight.max_message_bytes = plain_size + 100;
+        let tagged_queue = Recorded::default();
+        let tagger = PreQueue::new(tight, Some("s3cret"), &tagged_queue)
+            .unwrap()
+            .with_hook(|_: &mut Envelope, options: &mut MessageOptions| {
+                options.set_attribute("note", "n".repeat(100)).unwrap();
+                Verdict::Enqueue
+            });
+        let (response, metric) = tagger.answer(&request, now()).await;
+        assert_eq!(
+            (response.status_code, metric),
+            (413, metrics::REJECTED_SIZE)
+        );
+        assert!(tagged_queue.sent.lock().unwrap().is_empty());
     }
 
     fn github_request(body: &str, secret: &str) -> ApiGatewayProxyRequest {

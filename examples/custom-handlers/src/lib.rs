@@ -3,24 +3,34 @@
 //! - GitHub's `ping` (sent when a webhook is set up) is answered 204 and not stored.
 //! - Every other event is stored with the event's name in `fields.event`, and `issues` events go
 //!   to the collection `issues`; the rest to the pipeline's own.
+//! - Each message carries the event's name as the SQS attribute `github_event`, and its
+//!   repository as its message group, so one busy repository does not hold up the others.
 
 use nami_handlers::envelope::Envelope;
-use nami_handlers::hooks::{Destination, Reply, Verdict};
+use nami_handlers::hooks::{Destination, MessageOptions, Reply, Verdict};
 
 /// The header GitHub names the event in.
 const EVENT_HEADER: &str = "x-github-event";
 
-/// Before enqueueing: pings answered, the event's name recorded.
-pub fn before_enqueue(envelope: &mut Envelope) -> Verdict {
+/// Before enqueueing: pings answered, the event's name recorded, the repository its group.
+pub fn before_enqueue(envelope: &mut Envelope, message: &mut MessageOptions) -> Verdict {
     let event = envelope.headers.get(EVENT_HEADER).cloned();
     match event.as_deref() {
-        Some("ping") => Verdict::Answer(Reply::no_content()),
+        Some("ping") => return Verdict::Answer(Reply::no_content()),
         Some(name) => {
             envelope.fields.insert("event".to_owned(), name.into());
-            Verdict::Enqueue
+            // A name SQS would refuse is simply not copied: the field above still has it.
+            let _ = message.set_attribute("github_event", name);
         }
-        None => Verdict::Enqueue,
+        None => {}
     }
+    let repository = (envelope.body.json.as_ref())
+        .and_then(|body| body.pointer("/repository/full_name"))
+        .and_then(|name| name.as_str());
+    if let Some(repository) = repository {
+        let _ = message.set_group_id(repository);
+    }
+    Verdict::Enqueue
 }
 
 /// Before storing: `issues` events in their own collection.
@@ -60,26 +70,35 @@ mod tests {
 
     #[test]
     fn pings_are_answered_and_other_events_named_and_routed() {
+        let mut options = MessageOptions::default();
         let mut ping = envelope(Some("ping"));
         assert_eq!(
-            before_enqueue(&mut ping),
+            before_enqueue(&mut ping, &mut options),
             Verdict::Answer(Reply::no_content())
         );
 
         let mut issue = envelope(Some("issues"));
-        assert_eq!(before_enqueue(&mut issue), Verdict::Enqueue);
+        issue.body.json = Some(serde_json::json!({"repository": {"full_name": "octo/hello"}}));
+        let mut options = MessageOptions::default();
+        assert_eq!(before_enqueue(&mut issue, &mut options), Verdict::Enqueue);
         assert_eq!(issue.fields["event"], "issues");
+        assert_eq!(options.attributes()["github_event"], "issues");
+        assert_eq!(options.group_id(), Some("octo/hello"));
         assert_eq!(
             before_store(&mut issue),
             Destination::Collection("issues".to_owned())
         );
 
         let mut push = envelope(Some("push"));
-        assert_eq!(before_enqueue(&mut push), Verdict::Enqueue);
+        let mut options = MessageOptions::default();
+        assert_eq!(before_enqueue(&mut push, &mut options), Verdict::Enqueue);
+        assert_eq!(options.group_id(), None, "no repository in the body");
         assert_eq!(before_store(&mut push), Destination::Configured);
 
         let mut unnamed = envelope(None);
-        assert_eq!(before_enqueue(&mut unnamed), Verdict::Enqueue);
+        let mut options = MessageOptions::default();
+        assert_eq!(before_enqueue(&mut unnamed, &mut options), Verdict::Enqueue);
         assert!(unnamed.fields.is_empty());
+        assert_eq!(options, MessageOptions::default());
     }
 }

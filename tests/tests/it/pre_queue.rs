@@ -319,3 +319,60 @@ async fn the_replay_guard_refuses_a_body_under_a_new_delivery_id_within_its_wind
     let missing = DynamoReplayGuard::new(dynamodb, "nami-gone-replay".into(), window);
     assert!(missing.check("aaaa", "d-1", t0).await.is_err());
 }
+
+#[tokio::test]
+async fn a_hooks_message_group_and_attributes_reach_the_queue() {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    use nami_handlers::hooks::{MessageOptions, Verdict};
+
+    let moto = Moto::start().unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config(&moto).await);
+    let url = queue(&sqs, "tagged", DEFAULT_MAX_MESSAGE_BYTES).await;
+    let function = PreQueue::new(
+        settings(&url, DEFAULT_MAX_MESSAGE_BYTES),
+        Some(SECRET),
+        SqsQueue::new(sqs.clone(), &url),
+    )
+    .unwrap()
+    .with_hook(|_: &mut Envelope, options: &mut MessageOptions| {
+        options.set_group_id("octo/hello").unwrap();
+        options.set_attribute("github_event", "push").unwrap();
+        options.set_attribute("tier", "gold").unwrap();
+        Verdict::Enqueue
+    });
+    let request = github_request(b"{}", SECRET, "d-1", "application/json");
+    assert_eq!(function.handle(&request, Utc::now()).await.status_code, 200);
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("ReceiveMessage");
+    let message = &received.messages.unwrap()[0];
+    let attributes: Vec<(String, String, String)> = (message.message_attributes.iter())
+        .flatten()
+        .map(|(name, value)| {
+            let value = value.clone();
+            (name.clone(), value.data_type, value.string_value.unwrap())
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        attributes,
+        [
+            ("github_event".into(), "String".into(), "push".into()),
+            ("tier".into(), "String".into(), "gold".into())
+        ]
+    );
+    let system = message.attributes.clone().unwrap_or_default();
+    assert_eq!(
+        system
+            .get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+            .map(String::as_str),
+        Some("octo/hello")
+    );
+}

@@ -16,6 +16,49 @@ pub type Num = Value<i64>;
 /// A map of strings.
 pub type StrMap = Value<BTreeMap<String, Str>>;
 
+/// Serde for an optional single block (`network {}`, `timeouts {}`, the provider's blocks). It
+/// travels as a list of zero or one (tf-provider's encoding), and Terraform sends the whole list
+/// unknown while it cannot tell whether the block exists — a `dynamic` block over an unknown
+/// `for_each`, as in any module while Terraform validates it. tf-provider's `serde_as_vec`
+/// cannot read that; this reads it as [`Value::Unknown`] and writes it back the same way.
+pub mod optional_block {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use tf_provider::value::Value;
+
+    /// Writes `Null` as no block, a value as one, `Unknown` as an unknown list.
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Value<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Value::Value(block) => [block].serialize(serializer),
+            Value::Null => <[&T; 0]>::default().serialize(serializer),
+            Value::Unknown => Value::<[&T; 0]>::Unknown.serialize(serializer),
+        }
+    }
+
+    /// Reads a list of zero or one block, or an unknown list.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Value<T>, D::Error> {
+        match Value::<Vec<Value<T>>>::deserialize(deserializer)? {
+            Value::Value(blocks) => {
+                let mut blocks = blocks.into_iter();
+                match (blocks.next(), blocks.next()) {
+                    (None, _) => Ok(Value::Null),
+                    (Some(block), None) => Ok(block),
+                    (Some(_), Some(_)) => Err(D::Error::custom(
+                        "a block allowed once was given more than once",
+                    )),
+                }
+            }
+            Value::Null => Ok(Value::Null),
+            Value::Unknown => Ok(Value::Unknown),
+        }
+    }
+}
+
 /// The resource's state (and configuration, and plan).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PipelineState {
@@ -44,11 +87,10 @@ pub struct PipelineState {
     /// `alarms { }`.
     pub alarms: Value<AlarmsBlock>,
     /// `network { }`.
-    // An optional single block travels as a list of zero or one (tf-provider's encoding).
-    #[serde(with = "tf_provider::value::serde_as_vec")]
+    #[serde(with = "optional_block")]
     pub network: Value<NetworkBlock>,
     /// `timeouts { }`.
-    #[serde(with = "tf_provider::value::serde_as_vec")]
+    #[serde(with = "optional_block")]
     pub timeouts: Value<TimeoutsBlock>,
     /// Whether destroy may delete queues that still hold messages.
     pub force_destroy: Value<bool>,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tf_provider::schema::{
     Attribute, AttributeConstraint, AttributeType, Block, Description, NestedBlock, Schema,
 };
-use tf_provider::value::{self, Value, ValueEmpty};
+use tf_provider::value::{Value, ValueEmpty};
 use tf_provider::{Diagnostics, DynamicDataSource, DynamicResource, Provider, map};
 
 use crate::aws::{Clients, Endpoints, aws_error};
@@ -55,10 +55,10 @@ pub struct ProviderConfig {
     /// Most retries of a throttled or failed AWS call.
     pub max_retries: Num,
     /// Per-service endpoint URLs.
-    #[serde(with = "value::serde_as_vec")]
+    #[serde(with = "crate::model::optional_block")]
     pub endpoints: Value<BTreeMap<String, Str>>,
     /// Tags added to every object.
-    #[serde(with = "value::serde_as_vec")]
+    #[serde(with = "crate::model::optional_block")]
     pub default_tags: Value<DefaultTags>,
 }
 

@@ -245,7 +245,16 @@ pub fn replacing_changes(prior: &PipelineState, planned: &PipelineState) -> Vec<
         replace.push(AttributePath::new("network").attribute("vpc_id"));
     }
     if managed_store(planned) != managed_store(prior) {
-        replace.push(AttributePath::new("store").attribute("mongodb_uri"));
+        // Terraform replaces only for a path whose value changes: name the connection string
+        // attribute that was set or cleared (the managed store is neither being set).
+        let store = |s: &PipelineState| s.store.as_ref_option().cloned().unwrap_or_default();
+        let (before, after) = (store(prior), store(planned));
+        if before.mongodb_uri != after.mongodb_uri {
+            replace.push(AttributePath::new("store").attribute("mongodb_uri"));
+        }
+        if before.mongodb_uri_secret_arn != after.mongodb_uri_secret_arn {
+            replace.push(AttributePath::new("store").attribute("mongodb_uri_secret_arn"));
+        }
     }
     replace
 }
@@ -438,6 +447,24 @@ mod tests {
             replacing_changes(&prior, &managed(prior.clone())),
             [AttributePath::new("store").attribute("mongodb_uri")]
         );
+        // The path is the attribute that changes: Terraform ignores one that does not.
+        let by_secret = |mut state: PipelineState| {
+            let store = block(&mut state.store);
+            store.mongodb_uri = Value::Null;
+            store.mongodb_uri_secret_arn =
+                Value::Value("arn:aws:secretsmanager:us-east-1:1:secret:uri".into());
+            state
+        };
+        let managed_prior = managed(prior.clone());
+        assert_eq!(
+            replacing_changes(&managed_prior, &by_secret(prior.clone())),
+            [AttributePath::new("store").attribute("mongodb_uri_secret_arn")]
+        );
+        assert_eq!(
+            replacing_changes(&by_secret(prior.clone()), &managed_prior),
+            [AttributePath::new("store").attribute("mongodb_uri_secret_arn")]
+        );
+        assert!(replacing_changes(&by_secret(prior.clone()), &prior).is_empty());
     }
 
     #[test]

@@ -205,6 +205,113 @@ async fn bad_configuration_fails_at_plan_naming_the_attribute() {
     }
 }
 
+/// What a module passes on is unknown while Terraform validates it (variables have no values
+/// then), and a `dynamic` block over an unknown list is itself unknown: both must validate and
+/// plan. They failed before: the optional `network` block could not be decoded when unknown
+/// ("invalid type: newtype struct, expected a sequence"), and an unknown `signature.header`
+/// counted as set for a non-hmac scheme.
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_known_only_later_validate_and_plan_as_modules_pass_them() {
+    let moto = Moto::start().unwrap();
+    let tf = Terraform::new("unknowns", &moto);
+    tf.write(
+        r#"
+variable "network" {
+  type = object({ vpc_id = string, subnet_ids = list(string) })
+  default = null
+}
+variable "hmac_header" {
+  type    = string
+  default = null
+}
+resource "nami_webhook_pipeline" "each" {
+  for_each = toset(["a", "b"])
+  name     = "unknowns-${each.key}"
+  signature {
+    scheme = "github"
+    secret = "s3cret"
+    header = var.hmac_header
+  }
+  store {
+    mongodb_uri = "mongodb://127.0.0.1:1/?directConnection=true"
+  }
+  dynamic "network" {
+    for_each = var.network == null ? [] : [var.network]
+    content {
+      vpc_id     = network.value.vpc_id
+      subnet_ids = network.value.subnet_ids
+    }
+  }
+}
+"#,
+    );
+    tf.ok(&["init", "-no-color"]);
+    tf.ok(&["validate", "-no-color"]);
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("2 to add"), "{plan}");
+}
+
+/// Switching a pipeline in the user's network from the managed store to one the user runs there
+/// replaces it: the old pipeline is destroyed, the new one created under the same name. It
+/// failed before (found by modules/existing-network's `terraform test`).
+#[tokio::test(flavor = "multi_thread")]
+async fn switching_the_store_in_a_network_replaces_the_pipeline() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let (vpc_id, subnets) = user_network(&aws_sdk_ec2::Client::new(&sdk), 32).await;
+    let network = format!(
+        "  network {{\n    vpc_id     = \"{vpc_id}\"\n    subnet_ids = {}\n  }}\n",
+        serde_json::to_string(&subnets).unwrap()
+    );
+    let tf = Terraform::new("store-switch", &moto);
+    let config = |store: &str| {
+        format!(
+            r#"
+resource "nami_webhook_pipeline" "this" {{
+  name = "switch"
+  signature {{
+    scheme = "github"
+    secret = "gh-secret"
+  }}
+  store {{
+{store}
+  }}
+{network}}}
+"#
+        )
+    };
+    tf.write(&config("    retain_volume = false"));
+    tf.apply();
+    let managed = tf.resource_values("nami_webhook_pipeline.this");
+    assert!(managed["instance_id"].is_string(), "{managed}");
+
+    // In a VPC the provider reads the user's connection string at apply (for its ports).
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("vpc-mongo")
+        .secret_string("mongodb://mongo.internal:27017/?replicaSet=rs0")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    tf.write(&config(&format!(
+        "    mongodb_uri_secret_arn = \"{secret}\""
+    )));
+    tf.apply();
+    let switched = tf.resource_values("nami_webhook_pipeline.this");
+    assert!(switched["instance_id"].is_null(), "{switched}");
+    assert_ne!(
+        switched["owner_token"], managed["owner_token"],
+        "a new pipeline"
+    );
+    assert_eq!(switched["vpc_id"], vpc_id);
+
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_failing_at_the_ec2_step_leaves_state_that_destroy_cleans_up() {
     let moto = Moto::start().unwrap();

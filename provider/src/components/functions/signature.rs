@@ -202,8 +202,9 @@ fn validate_secret(scheme: &str, signature: &SignatureBlock, check: &mut Checker
     let path = |attribute| at("signature", attribute);
     let (secret, arn) = (&signature.secret, &signature.secret_arn);
     if scheme == "none" {
+        // Only a known value is refused: one unknown now may yet be null.
         check.that(
-            secret.is_null() && arn.is_null(),
+            !secret.is_value() && !arn.is_value(),
             path("secret"),
             "No secret with scheme none",
             "scheme none verifies nothing: remove secret / secret_arn",
@@ -251,8 +252,9 @@ fn validate_hmac(scheme: &str, signature: &SignatureBlock, check: &mut Checker<'
             ("prefix", &signature.prefix),
         ];
         for (attribute, value) in hmac_only {
+            // Only a known value is refused: one unknown now (a module's input) may yet be null.
             check.that(
-                value.is_null(),
+                !value.is_value(),
                 path(attribute),
                 "Setting of scheme hmac",
                 format!("{attribute} applies only to scheme hmac"),

@@ -7,6 +7,7 @@ mod every_attribute;
 mod faults;
 mod lifecycle;
 mod logs;
+mod modules;
 mod ownership;
 mod pipeline;
 mod queued_data;

@@ -6,6 +6,13 @@ use crate::limits::PIPELINE_NAME_MAX_LEN;
 /// The tag on every object of a pipeline, holding the pipeline's name.
 pub const PIPELINE_TAG: &str = "nami:pipeline";
 
+/// The tag on every object of a shared store (`nami_mongodb_store`), holding the store's name.
+pub const STORE_TAG: &str = "nami:store";
+
+/// What a shared store's names start with after `nami-`: pipeline names may not, so a store's
+/// objects and a pipeline's never share a name.
+pub const STORE_PREFIX: &str = "store-";
+
 /// The tag on every object of a pipeline, holding the owner token its create generated: the
 /// provider updates or deletes only objects that carry its state's token.
 pub const OWNER_TAG: &str = "nami:owner";
@@ -130,8 +137,23 @@ pub fn lambda_log_group(function_name: &str) -> String {
 }
 
 /// Whether `name` is a usable pipeline name: 1–40 lower-case letters, digits and hyphens,
-/// starting with a letter and not ending with a hyphen.
+/// starting with a letter, not ending with a hyphen, and not starting with [`STORE_PREFIX`].
 pub fn is_valid_pipeline_name(name: &str) -> bool {
+    is_valid_name(name) && !name.starts_with(STORE_PREFIX)
+}
+
+/// Whether `name` is a usable shared store name: as a pipeline's, its objects being named
+/// `nami-store-<name>…` (so at most 40 characters in all after `nami-`).
+pub fn is_valid_store_name(name: &str) -> bool {
+    is_valid_name(name) && name.len() + STORE_PREFIX.len() <= PIPELINE_NAME_MAX_LEN
+}
+
+/// The stem a shared store's objects are named after: `store-<name>` (so `nami-store-<name>…`).
+pub fn store_stem(name: &str) -> String {
+    format!("{STORE_PREFIX}{name}")
+}
+
+fn is_valid_name(name: &str) -> bool {
     (1..=PIPELINE_NAME_MAX_LEN).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -168,5 +190,20 @@ mod tests {
         for bad in ["", "Orders", "1st", "a_b", "ends-", &"a".repeat(41)] {
             assert!(!is_valid_pipeline_name(bad), "{bad}");
         }
+        // A shared store's objects are `nami-store-…`: no pipeline may be named so.
+        assert!(!is_valid_pipeline_name("store-main"));
+        assert!(is_valid_pipeline_name("stores"));
+    }
+
+    #[test]
+    fn store_names() {
+        assert!(is_valid_store_name("main"));
+        assert_eq!(store_stem("main"), "store-main");
+        assert!(is_valid_store_name(&"a".repeat(34)));
+        assert!(
+            !is_valid_store_name(&"a".repeat(35)),
+            "nami-store- plus 35 is over"
+        );
+        assert!(!is_valid_store_name("Main"));
     }
 }

@@ -106,7 +106,7 @@ pub fn account_of(arn: &str) -> Option<&str> {
 /// Creates the role `function` runs as (trust: Lambda; [`put_trust`] narrows it to the account).
 /// Returns its ARN.
 pub async fn create_role(ctx: Context<'_>, function: Function) -> Result<String, AwsError> {
-    let description = format!("Nami pipeline {}: {} function", ctx.name, function.slug());
+    let description = format!("{}: {} function", ctx.describe(), function.slug());
     let name = role_name(ctx.name, function);
     create_named_role(ctx, &name, &trust_policy(None), &description).await
 }
@@ -343,7 +343,7 @@ pub fn store_policy(secret_arns: &[&str]) -> Value {
 
 /// Creates the managed store's role. Returns its ARN.
 pub async fn create_store_role(ctx: Context<'_>) -> Result<String, AwsError> {
-    let description = format!("Nami pipeline {}: the managed store's instance", ctx.name);
+    let description = format!("{}: the managed store's instance", ctx.describe());
     let name = ctx.object_name(Part::Store);
     create_named_role(ctx, &name, &store_trust_policy(), &description).await
 }
@@ -409,10 +409,7 @@ pub fn snapshot_policy(region: &str, account: &str, volume_id: &str, pipeline: &
 
 /// Creates the role the snapshot policy runs as. Returns its ARN.
 pub async fn create_snapshot_role(ctx: Context<'_>) -> Result<String, AwsError> {
-    let description = format!(
-        "Nami pipeline {}: daily snapshots of the data volume",
-        ctx.name
-    );
+    let description = format!("{}: daily snapshots of the data volume", ctx.describe());
     let name = ctx.object_name(Part::Snapshots);
     create_named_role(ctx, &name, &snapshot_trust_policy(), &description).await
 }

@@ -28,13 +28,26 @@ use tokio::time::Instant;
 
 use crate::aws::{AwsError, Clients, TagChange, aws_error, tags_all};
 
-/// What every component call needs: the clients, the pipeline's name and tags, and the deadline
+/// Whose objects a component call makes and acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A `nami_webhook_pipeline`: objects `nami-<name>…`, tagged `nami:pipeline`.
+    Pipeline,
+    /// A `nami_mongodb_store`: objects `nami-store-<name>…`, tagged `nami:store` (the context's
+    /// name is the stem, `store-<name>`).
+    Store,
+}
+
+/// What every component call needs: the clients, the owner's name and tags, and the deadline
 /// set by the resource's `timeouts`.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     /// The AWS clients.
     pub clients: &'a Clients,
-    /// The pipeline's name.
+    /// Whose objects these are.
+    pub kind: Owner,
+    /// The pipeline's name, or the store's stem (`store-<name>`): what names start with after
+    /// `nami-`.
     pub name: &'a str,
     /// The resource's own tags (without default tags).
     pub tags: &'a BTreeMap<String, String>,
@@ -46,15 +59,42 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The AWS name of one of the pipeline's objects.
+    /// The AWS name of one of the owner's objects. A store's instance, group and role are the
+    /// store itself (`nami-store-<name>`), its root secret `nami-store-<name>-root`.
     pub fn object_name(&self, part: Part) -> String {
-        naming::object_name(self.name, part)
+        match (self.kind, part) {
+            (Owner::Store, Part::Store) => naming::object_name(self.name, Part::Main),
+            (Owner::Store, Part::StoreRootSecret) => format!("nami-{}-root", self.name),
+            _ => naming::object_name(self.name, part),
+        }
     }
 
-    /// Tags of an object of the pipeline: `tags_all`, then Nami's own (name and owner token).
+    /// How AWS descriptions name the owner: `Nami pipeline <name>` or `Nami store <name>`.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            Owner::Pipeline => format!("Nami pipeline {}", self.name),
+            Owner::Store => format!("Nami store {}", self.owner_name()),
+        }
+    }
+
+    /// The owner's own name (a store's without its stem's prefix).
+    pub fn owner_name(&self) -> &str {
+        match self.kind {
+            Owner::Pipeline => self.name,
+            Owner::Store => (self.name)
+                .strip_prefix(naming::STORE_PREFIX)
+                .unwrap_or(self.name),
+        }
+    }
+
+    /// Tags of an object of the owner: `tags_all`, then Nami's own (name and owner token).
     pub fn object_tags(&self) -> BTreeMap<String, String> {
         let mut all = tags_all(&self.clients.default_tags, self.tags);
-        all.insert(naming::PIPELINE_TAG.to_owned(), self.name.to_owned());
+        let tag = match self.kind {
+            Owner::Pipeline => naming::PIPELINE_TAG,
+            Owner::Store => naming::STORE_TAG,
+        };
+        all.insert(tag.to_owned(), self.owner_name().to_owned());
         if let Some(owner) = self.owner {
             all.insert(naming::OWNER_TAG.to_owned(), owner.to_owned());
         }

@@ -52,7 +52,7 @@ pub async fn create(ctx: Context<'_>, part: Part, value: &str) -> Result<String,
             .secretsmanager
             .create_secret()
             .name(&name)
-            .description(format!("Nami pipeline {}: {}", ctx.name, purpose(part)))
+            .description(format!("{}: {}", ctx.describe(), purpose(part)))
             .secret_string(value)
             .set_tags(Some(sm_tags(&ctx.object_tags())))
             .send()

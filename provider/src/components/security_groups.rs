@@ -42,15 +42,15 @@ impl Group {
 
 /// Creates the post-queue function's group in `vpc_id` (egress only). Returns its id.
 pub async fn create_function_group(ctx: Context<'_>, vpc_id: &str) -> Result<String, AwsError> {
-    let description = format!("Nami pipeline {}: post-queue function", ctx.name);
+    let description = format!("{}: post-queue function", ctx.describe());
     create(ctx, Group::Function, vpc_id, &description).await
 }
 
 /// Creates the store's group in `vpc_id`, without rules (see [`admit_function`]).
 pub async fn create_store_group(ctx: Context<'_>, vpc_id: &str) -> Result<String, AwsError> {
     let description = format!(
-        "Nami pipeline {}: MongoDB, from the post-queue function only",
-        ctx.name
+        "{}: MongoDB, from the post-queue functions only",
+        ctx.describe()
     );
     create(ctx, Group::Store, vpc_id, &description).await
 }
@@ -59,8 +59,8 @@ pub async fn create_store_group(ctx: Context<'_>, vpc_id: &str) -> Result<String
 /// (see [`open_endpoints`]). Returns its id.
 pub async fn create_endpoint_group(ctx: Context<'_>, vpc_id: &str) -> Result<String, AwsError> {
     let description = format!(
-        "Nami pipeline {}: AWS service endpoints, HTTPS from the network only",
-        ctx.name
+        "{}: AWS service endpoints, HTTPS from the network only",
+        ctx.describe()
     );
     create(ctx, Group::Endpoints, vpc_id, &description).await
 }

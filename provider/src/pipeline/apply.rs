@@ -14,7 +14,7 @@ use super::ids::{Ids, MissingId};
 use super::spec::Spec;
 use super::update::{converge, retire_replaced_instance};
 use crate::aws::Clients;
-use crate::components::{Context, api};
+use crate::components::{Context, Owner, api};
 use crate::model::PipelineState;
 use crate::ownership;
 
@@ -40,6 +40,7 @@ pub async fn apply(
     };
     let ctx = Context {
         clients,
+        kind: Owner::Pipeline,
         name: &spec.name,
         tags: &spec.tags,
         owner: spec.owner.as_deref(),

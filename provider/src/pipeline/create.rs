@@ -395,9 +395,11 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     if ids.instance_id.is_none() {
         let boot = instance::Boot {
             volume_id,
-            database: &spec.store.database,
             root_secret_arn,
-            writer_secret_arn,
+            writer: Some(instance::Writer {
+                database: &spec.store.database,
+                secret_arn: writer_secret_arn,
+            }),
         };
         let placement = instance::Placement {
             subnet_id: &subnet_id,

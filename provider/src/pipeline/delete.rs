@@ -19,8 +19,8 @@ use crate::aws::{AwsError, Clients};
 use crate::components::queue::HoldsMessages;
 use crate::components::store::{instance, snapshots};
 use crate::components::{
-    Context, alarms, api, dashboard, functions, iam, logs, mapping, network, queue, replay, secret,
-    security_groups,
+    Context, Owner, alarms, api, dashboard, functions, iam, logs, mapping, network, queue, replay,
+    secret, security_groups,
 };
 use crate::lookup::inventory;
 use crate::model::PipelineState;
@@ -54,6 +54,7 @@ pub async fn teardown(
     let tags = Default::default();
     let ctx = Context {
         clients,
+        kind: Owner::Pipeline,
         name,
         tags: &tags,
         owner: token,

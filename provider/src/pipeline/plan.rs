@@ -38,7 +38,7 @@ pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
             AttributePath::new("name"),
             "Invalid pipeline name",
             format!(
-                "{name:?}: use 1–{} lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen",
+                "{name:?}: use 1–{} lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen (names starting with store- are kept for nami_mongodb_store's objects)",
                 nami_contract::limits::PIPELINE_NAME_MAX_LEN
             ),
         );

@@ -41,16 +41,24 @@ impl Instance {
 
     /// Runs the user script against `mongo` (no authentication) as the converge step does.
     fn run_converge(&self, mongo: &Mongo) -> Output {
-        Command::new(mongosh())
-            .args(["--quiet", "--norc"])
-            .arg(format!("mongodb://127.0.0.1:{}/admin", port_of(mongo)))
-            .arg(self.dir.join("converge-users.js"))
-            .env("NAMI_SECRETS", self.dir.join("secrets"))
-            .env("NAMI_ROOT_USER", ROOT_USER)
+        self.converge_command(mongo)
             .env("NAMI_WRITER_USER", WRITER_USER)
             .env("NAMI_DATABASE", DATABASE)
             .output()
             .expect("mongosh runs (make setup installs it)")
+    }
+
+    /// mongosh running the user script against `mongo`, with the root user's settings only (a
+    /// shared store's).
+    fn converge_command(&self, mongo: &Mongo) -> Command {
+        let mut command = Command::new(mongosh());
+        command
+            .args(["--quiet", "--norc"])
+            .arg(format!("mongodb://127.0.0.1:{}/admin", port_of(mongo)))
+            .arg(self.dir.join("converge-users.js"))
+            .env("NAMI_SECRETS", self.dir.join("secrets"))
+            .env("NAMI_ROOT_USER", ROOT_USER);
+        command
     }
 
     /// [`Instance::run_converge`], which must succeed; returns what it printed.
@@ -174,4 +182,26 @@ fn a_missing_secret_fails_the_converge_step_and_makes_no_user() {
     // Read before any user is made: the root user is not half-made either.
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains("created"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_shared_store_converges_its_root_user_alone() {
+    let mongo = Mongo::start().unwrap();
+    let instance = Instance::new("shared");
+    std::fs::write(instance.dir.join("secrets/root-password"), "root-1").unwrap();
+    let output = instance.converge_command(&mongo).output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains(&format!("user {ROOT_USER} on admin created")),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(WRITER_USER),
+        "no writer of its own: {printed}"
+    );
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use nami_harness::{emulators_dir, venv_bin};
 use terraform_provider_nami::components::store::ManagedSettings;
 use terraform_provider_nami::components::store::instance::{
-    Boot, CONVERGE_USERS_JS, user_data_script,
+    Boot, CONVERGE_USERS_JS, Writer, user_data_script,
 };
 
 const VOLUME: &str = "vol-0123456789abcdef0";
@@ -24,6 +24,14 @@ const ROOT_PASSWORD: &str = "root-pw-from-secrets-manager";
 const WRITER_PASSWORD: &str = "writer-pw-from-secrets-manager";
 
 fn script() -> String {
+    script_with(Some(Writer {
+        database: "events",
+        secret_arn: WRITER_SECRET,
+    }))
+}
+
+/// The script of a store with `writer` (`None`: a shared store, whose users are its pipelines').
+fn script_with(writer: Option<Writer<'static>>) -> String {
     user_data_script(
         &ManagedSettings {
             instance_type: "t3.small".into(),
@@ -35,9 +43,8 @@ fn script() -> String {
         },
         Boot {
             volume_id: VOLUME,
-            database: "events",
             root_secret_arn: ROOT_SECRET,
-            writer_secret_arn: WRITER_SECRET,
+            writer,
         },
     )
 }
@@ -98,12 +105,16 @@ struct Fixture {
 
 impl Fixture {
     fn new(name: &str) -> Self {
+        Fixture::with_script(name, &script())
+    }
+
+    fn with_script(name: &str, script: &str) -> Self {
         let root = emulators_dir().join(format!("user-data-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         for dir in ["bin", "dev/disk/by-id", "etc"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
-        std::fs::write(root.join("nami-store"), script()).unwrap();
+        std::fs::write(root.join("nami-store"), script).unwrap();
         for (name, body) in FAKES {
             let path = root.join("bin").join(name);
             std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
@@ -389,4 +400,25 @@ fn no_password_is_in_the_script_a_unit_or_a_container_argument() {
         fixture.read("usr/local/share/nami/converge-users.js"),
         format!("{}\n", CONVERGE_USERS_JS.trim_end())
     );
+}
+
+#[test]
+fn a_shared_store_reads_only_its_root_secret_and_makes_only_its_root_user() {
+    let fixture = Fixture::with_script("shared", &script_with(None));
+    let (ok, _, errors) = fixture.run("fetch_secrets\nwrite_converge_script\nconverge_users");
+    assert!(ok, "{errors}");
+    assert!(fixture.path("run/nami/secrets/root-password").exists());
+    assert!(!fixture.path("run/nami/secrets/writer-password").exists());
+    let calls = fixture.read("calls");
+    let reads: Vec<&str> = (calls.lines())
+        .filter(|line| line.contains("get-secret-value"))
+        .collect();
+    assert_eq!(reads.len(), 1, "{calls}");
+    assert!(reads[0].contains(ROOT_SECRET), "{calls}");
+    let run = (calls.lines())
+        .find(|line| line.starts_with("docker run"))
+        .unwrap();
+    assert!(!run.contains("NAMI_WRITER_USER"), "{run}");
+    assert!(!run.contains("NAMI_DATABASE"), "{run}");
+    assert!(run.contains("-e NAMI_ROOT_USER=nami"), "{run}");
 }

@@ -5,7 +5,7 @@
 //
 // - NAMI_ROOT_USER: root on admin, for the operator (password in the store's root secret);
 // - NAMI_WRITER_USER: readWrite on NAMI_DATABASE only, for the post-queue function (password in
-//   the store's writer secret).
+//   the store's writer secret); unset for a shared store (nami_mongodb_store).
 // Passwords come from files in NAMI_SECRETS, never from arguments or the environment. Existing
 // users get the current password and roles, so a retained data volume adopted by a new pipeline
 // answers to the new pipeline's secrets, and the old passwords stop working.
@@ -33,9 +33,14 @@ function converge(database, user, pwd, roles) {
   }
 }
 
-// Everything is read before anything is changed: a missing secret changes no user.
-const database = env('NAMI_DATABASE');
-const [rootUser, writerUser] = [env('NAMI_ROOT_USER'), env('NAMI_WRITER_USER')];
-const [rootPassword, writerPassword] = [secret('root-password'), secret('writer-password')];
+// Everything is read before anything is changed: a missing secret changes no user. A shared
+// store (NAMI_WRITER_USER unset) has only its root user here.
+const rootUser = env('NAMI_ROOT_USER');
+const rootPassword = secret('root-password');
+const writer = process.env.NAMI_WRITER_USER
+  ? { user: env('NAMI_WRITER_USER'), database: env('NAMI_DATABASE'), pwd: secret('writer-password') }
+  : null;
 converge('admin', rootUser, rootPassword, [{ role: 'root', db: 'admin' }]);
-converge(database, writerUser, writerPassword, [{ role: 'readWrite', db: database }]);
+if (writer) {
+  converge(writer.database, writer.user, writer.pwd, [{ role: 'readWrite', db: writer.database }]);
+}

@@ -99,12 +99,19 @@ pub const USER_DATA_MAX_BYTES: usize = 16 * 1024;
 pub struct Boot<'a> {
     /// The data volume, found by its id.
     pub volume_id: &'a str,
-    /// The database the writer may read and write.
-    pub database: &'a str,
     /// The secret holding the root password.
     pub root_secret_arn: &'a str,
+    /// The store's own writer (a pipeline's inline store); a shared store has none.
+    pub writer: Option<Writer<'a>>,
+}
+
+/// The user the store makes for its pipeline's post-queue function.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    /// The database the writer may read and write.
+    pub database: &'a str,
     /// The secret holding the writer's password.
-    pub writer_secret_arn: &'a str,
+    pub secret_arn: &'a str,
 }
 
 /// The user data of an instance, base64-encoded for EC2.
@@ -122,10 +129,19 @@ pub fn user_data_script(settings: &ManagedSettings, boot: Boot<'_>) -> String {
         ("@IMAGE@", quoted(&settings.image)),
         ("@PORT@", MONGODB_PORT.to_string()),
         ("@ROOT_USER@", quoted(ROOT_USER)),
-        ("@WRITER_USER@", quoted(WRITER_USER)),
-        ("@DATABASE@", quoted(boot.database)),
+        (
+            "@WRITER_USER@",
+            quoted(boot.writer.map_or("", |_| WRITER_USER)),
+        ),
+        (
+            "@DATABASE@",
+            quoted(boot.writer.map_or("", |writer| writer.database)),
+        ),
         ("@ROOT_SECRET_ARN@", quoted(boot.root_secret_arn)),
-        ("@WRITER_SECRET_ARN@", quoted(boot.writer_secret_arn)),
+        (
+            "@WRITER_SECRET_ARN@",
+            quoted(boot.writer.map_or("", |writer| writer.secret_arn)),
+        ),
         (
             "@CONVERGE_USERS_JS@",
             CONVERGE_USERS_JS.trim_end().to_owned(),
@@ -576,9 +592,11 @@ mod tests {
 
     const BOOT: Boot<'static> = Boot {
         volume_id: VOLUME,
-        database: "events",
         root_secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-root-AbCdEf",
-        writer_secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-writer-GhIjKl",
+        writer: Some(Writer {
+            database: "events",
+            secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-writer-GhIjKl",
+        }),
     };
 
     fn rendered(settings: &ManagedSettings) -> String {

@@ -110,10 +110,11 @@ check_data() {
 }
 
 # Reads each password from its secret (the region is the ARN's) into a file only root can read.
+# A shared store has no writer of its own (its pipelines' users come later).
 fetch_secrets() {
   install -d -m 0700 "$NAMI_ROOT$SECRETS_DIR"
   local file arn region value
-  for file in root-password writer-password; do
+  for file in root-password ${WRITER_SECRET_ARN:+writer-password}; do
     case "$file" in
       root-password) arn="$ROOT_SECRET_ARN" ;;
       *) arn="$WRITER_SECRET_ARN" ;;
@@ -144,12 +145,17 @@ status=0
 mongosh --quiet --norc mongodb://127.0.0.1:27017/admin /nami/converge-users.js || status=$?
 gosu mongodb mongod --dbpath /data/db --shutdown >/dev/null
 exit "$status"'
+  # A shared store has no writer of its own.
+  local writer_env=()
+  if [ -n "$WRITER_USER" ]; then
+    writer_env=(-e "NAMI_WRITER_USER=$WRITER_USER" -e "NAMI_DATABASE=$DATABASE")
+  fi
   docker rm -f nami-mongodb-users >/dev/null 2>&1 || true
   docker run --rm --name nami-mongodb-users --network none \
     -v /data/db:/data/db -v "$SECRETS_DIR:/run/secrets:ro" \
     -v "$SHARE/converge-users.js:/nami/converge-users.js:ro" \
     -e NAMI_SECRETS=/run/secrets -e "NAMI_ROOT_USER=$ROOT_USER" \
-    -e "NAMI_WRITER_USER=$WRITER_USER" -e "NAMI_DATABASE=$DATABASE" \
+    "${writer_env[@]}" \
     --entrypoint bash "$IMAGE" -c "$inside"
 }
 

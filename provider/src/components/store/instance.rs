@@ -663,7 +663,10 @@ mod tests {
             format!("WRITER_USER='{WRITER_USER}'"),
             "DATABASE='events'".to_owned(),
             format!("ROOT_SECRET_ARN='{}'", BOOT.root_secret_arn),
-            format!("WRITER_SECRET_ARN='{}'", BOOT.writer_secret_arn),
+            format!(
+                "WRITER_SECRET_ARN='{}'",
+                BOOT.writer.map_or("", |writer| writer.secret_arn)
+            ),
         ] {
             assert!(script.lines().any(|l| l == line), "{line} missing");
         }

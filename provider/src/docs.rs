@@ -40,7 +40,18 @@ pub fn pages(root: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
                 "nami_webhook_pipeline",
                 &crate::pipeline::schema::schema(),
                 &example("examples/resources/nami_webhook_pipeline/resource.tf")?,
-                &example("examples/resources/nami_webhook_pipeline/import.sh")?,
+                &pipeline_sections(&example(
+                    "examples/resources/nami_webhook_pipeline/import.sh",
+                )?),
+            ),
+        ),
+        (
+            PathBuf::from("docs/resources/mongodb_store.md"),
+            resource(
+                "nami_mongodb_store",
+                &crate::mongodb_store::state::schema(),
+                &example("examples/resources/nami_mongodb_store/resource.tf")?,
+                &store_sections(&example("examples/resources/nami_mongodb_store/import.sh")?),
             ),
         ),
     ];
@@ -134,7 +145,9 @@ fn nested_blocks(out: &mut String, block: &Block, parent: &str) {
     }
 }
 
-fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String {
+/// A resource's page: its description, example, arguments and attributes, then `sections`
+/// (timeouts, import and what is particular to it).
+fn resource(name: &str, schema: &Schema, example: &str, sections: &str) -> String {
     let block = &schema.block;
     let mut out = front_matter(
         &format!("{name} Resource - nami"),
@@ -155,6 +168,13 @@ fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String 
     attribute_lines(&mut out, block, |a| {
         a.constraint == AttributeConstraint::Computed
     });
+    out.push_str(sections);
+    out
+}
+
+/// What the pipeline's page says after its attributes.
+fn pipeline_sections(import: &str) -> String {
+    let mut out = String::new();
     out.push_str(
         "\n## Timeouts\n\nThe `timeouts` block bounds `create`, `update` and `delete` (default `30m` each), including \
          waits for IAM propagation and Lambda updates, and (`delete`) the wait for the queue to drain.\n\n\
@@ -202,6 +222,25 @@ fn resource(name: &str, schema: &Schema, example: &str, import: &str) -> String 
          ```shell\n{import}```\n"
     );
     out
+}
+
+/// What the store's page says after its attributes.
+fn store_sections(import: &str) -> String {
+    format!(
+        "\n## Timeouts\n\nThe `timeouts` block bounds `create`, `update` and `delete` (default `30m` each), including \
+         waits for IAM propagation, the instance and the volume.\n\n\
+         ## Data\n\nThe data is on its own encrypted EBS volume, attached to the instance: a new `instance_type` or \
+         `image` replaces the instance and re-attaches the same volume; `volume_size` only grows (the file system \
+         follows within minutes); destroy keeps the volume unless `retain_volume = false`, tagged `nami:retained`, \
+         and a later store (or pipeline) gets its data back with `volume_id`. With `snapshot_retention_days` Data \
+         Lifecycle Manager snapshots it daily.\n\n\
+         ## Ownership\n\nEvery object is named `nami-store-<name>…` and carries the tags `nami:store` (the name) \
+         and `nami:owner` (`owner_token`). No pipeline may be named `store-…`, so a store's objects and a \
+         pipeline's never share a name.\n\n\
+         ## Import\n\nA store is imported by its name: its instance, data volume, group, role, root secret, snapshots \
+         and (when it has one) its own network are found by their tags and names, its settings read back from the \
+         instance, its user data and the volume.\n\n```shell\n{import}```\n"
+    )
 }
 
 fn data_source(name: &str, schema: &Schema, example: &str) -> String {

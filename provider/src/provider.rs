@@ -18,6 +18,7 @@ use tf_provider::{Diagnostics, DynamicDataSource, DynamicResource, Provider, map
 use crate::aws::{Clients, Endpoints, aws_error};
 use crate::data_sources::{PipelineDataSource, PipelinesDataSource};
 use crate::model::{Num, Str, StrMap};
+use crate::mongodb_store::MongodbStoreResource;
 use crate::pipeline::PipelineResource;
 
 /// Services whose endpoint can be overridden in `endpoints {}`.
@@ -277,7 +278,10 @@ impl Provider for NamiProvider {
         &self,
         _diags: &mut Diagnostics,
     ) -> Option<HashMap<String, Box<dyn DynamicResource>>> {
-        Some(map! { "webhook_pipeline" => PipelineResource::new(self.clients.clone()) })
+        Some(map! {
+            "webhook_pipeline" => PipelineResource::new(self.clients.clone()),
+            "mongodb_store" => MongodbStoreResource::new(self.clients.clone())
+        })
     }
 
     fn get_data_sources(

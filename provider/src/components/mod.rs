@@ -87,14 +87,18 @@ impl Context<'_> {
         }
     }
 
+    /// The tag holding the owner's name: `nami:pipeline` or `nami:store`.
+    pub fn owner_tag(&self) -> &'static str {
+        match self.kind {
+            Owner::Pipeline => naming::PIPELINE_TAG,
+            Owner::Store => naming::STORE_TAG,
+        }
+    }
+
     /// Tags of an object of the owner: `tags_all`, then Nami's own (name and owner token).
     pub fn object_tags(&self) -> BTreeMap<String, String> {
         let mut all = tags_all(&self.clients.default_tags, self.tags);
-        let tag = match self.kind {
-            Owner::Pipeline => naming::PIPELINE_TAG,
-            Owner::Store => naming::STORE_TAG,
-        };
-        all.insert(tag.to_owned(), self.owner_name().to_owned());
+        all.insert(self.owner_tag().to_owned(), self.owner_name().to_owned());
         if let Some(owner) = self.owner {
             all.insert(naming::OWNER_TAG.to_owned(), owner.to_owned());
         }
@@ -110,6 +114,14 @@ impl Context<'_> {
             .set_tags(Some(ec2_tags(&tags)))
             .build()
     }
+}
+
+/// The EC2 filter for objects tagged with shared store `store`'s name.
+pub fn store_tagged_with(store: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{}", naming::STORE_TAG))
+        .values(store)
+        .build()
 }
 
 /// The EC2 filter for objects tagged with `pipeline`'s name.

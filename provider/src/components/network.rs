@@ -518,32 +518,38 @@ pub async fn delete_managed(ctx: Context<'_>, network: &ManagedNetwork) -> Resul
 
 /// The managed network's parts tagged with `pipeline`'s name (see [`crate::ownership`]).
 pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>, AwsError> {
+    inventory_matching(clients, tagged_with(pipeline)).await
+}
+
+/// The managed network's parts `filter` matches (an owner's tag).
+pub async fn inventory_matching(
+    clients: &Clients,
+    filter: Filter,
+) -> Result<Vec<Tagged>, AwsError> {
     let ec2 = &clients.ec2;
     let (vpcs, subnets, gateways, tables, endpoints) = tokio::try_join!(
         async {
-            let call = ec2.describe_vpcs().filters(tagged_with(pipeline));
+            let call = ec2.describe_vpcs().filters(filter.clone());
             call.send().await.map_err(aws_error("ec2:DescribeVpcs"))
         },
         async {
-            let call = ec2.describe_subnets().filters(tagged_with(pipeline));
+            let call = ec2.describe_subnets().filters(filter.clone());
             call.send().await.map_err(aws_error("ec2:DescribeSubnets"))
         },
         async {
-            let call = ec2
-                .describe_internet_gateways()
-                .filters(tagged_with(pipeline));
+            let call = ec2.describe_internet_gateways().filters(filter.clone());
             call.send()
                 .await
                 .map_err(aws_error("ec2:DescribeInternetGateways"))
         },
         async {
-            let call = ec2.describe_route_tables().filters(tagged_with(pipeline));
+            let call = ec2.describe_route_tables().filters(filter.clone());
             call.send()
                 .await
                 .map_err(aws_error("ec2:DescribeRouteTables"))
         },
         async {
-            let call = ec2.describe_vpc_endpoints().filters(tagged_with(pipeline));
+            let call = ec2.describe_vpc_endpoints().filters(filter.clone());
             call.send()
                 .await
                 .map_err(aws_error("ec2:DescribeVpcEndpoints"))

@@ -88,10 +88,13 @@ async fn restore(ctx: Context<'_>, name: &str, value: &str) -> Result<Option<Str
     let Some(secret) = found.filter(|secret| secret.deleted_date.is_some()) else {
         return Ok(None);
     };
-    let pipeline = (secret.tags.unwrap_or_default().into_iter())
-        .find(|tag| tag.key.as_deref() == Some(nami_contract::naming::PIPELINE_TAG))
+    let owner = (secret.tags.unwrap_or_default().into_iter())
+        .find(|tag| tag.key.as_deref() == Some(ctx.owner_tag()))
         .and_then(|tag| tag.value);
-    let Some(arn) = secret.arn.filter(|_| pipeline.as_deref() == Some(ctx.name)) else {
+    let Some(arn) = secret
+        .arn
+        .filter(|_| owner.as_deref() == Some(ctx.owner_name()))
+    else {
         return Ok(None);
     };
     let restored = sm.restore_secret().secret_id(&arn).send().await;
@@ -105,6 +108,21 @@ async fn restore(ctx: Context<'_>, name: &str, value: &str) -> Result<Option<Str
     };
     retag(ctx.clients, &arn, &tags).await?;
     Ok(Some(arn))
+}
+
+/// The ARN of the secret named `name`, or `None` when there is none (or it awaits deletion).
+pub async fn arn_named(clients: &Clients, name: &str) -> Result<Option<String>, AwsError> {
+    let found = clients
+        .secretsmanager
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(aws_error("secretsmanager:DescribeSecret"))
+        .found()?;
+    Ok(found
+        .filter(|secret| secret.deleted_date.is_none())
+        .and_then(|secret| secret.arn))
 }
 
 /// The secret's value, or `None` when the secret does not exist.

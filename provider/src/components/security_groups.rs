@@ -329,6 +329,29 @@ pub async fn delete(ctx: Context<'_>, group_id: &str) -> Result<(), AwsError> {
     .await
 }
 
+/// The id of the group named `name` in `vpc_id`, or `None` when there is none.
+pub async fn find_named(
+    clients: &Clients,
+    vpc_id: &str,
+    name: &str,
+) -> Result<Option<String>, AwsError> {
+    let filter = |key: &str, value: &str| {
+        aws_sdk_ec2::types::Filter::builder()
+            .name(key)
+            .values(value)
+            .build()
+    };
+    let output = clients
+        .ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", vpc_id))
+        .filters(filter("group-name", name))
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeSecurityGroups"))?;
+    Ok((output.security_groups.unwrap_or_default().into_iter()).find_map(|g| g.group_id))
+}
+
 /// The VPC of group `group_id`, or `None` when the group does not exist.
 pub async fn find(clients: &Clients, group_id: &str) -> Result<Option<String>, AwsError> {
     let output = clients

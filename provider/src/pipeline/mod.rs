@@ -16,7 +16,6 @@ pub mod plan;
 pub mod read;
 pub mod schema;
 pub mod spec;
-pub mod timeouts;
 pub mod update;
 
 use std::sync::{Arc, OnceLock};
@@ -29,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::aws::Clients;
 use crate::model::PipelineState;
-use timeouts::Timeouts;
+use crate::timeouts::Timeouts;
 
 /// The resource, sharing the clients `configure` builds.
 #[derive(Debug, Clone)]
@@ -140,7 +139,7 @@ impl Resource for PipelineResource {
         // Nothing exists yet: every id is made by this apply.
         ids::Ids::default().record(&mut state);
         state.endpoint_url = Value::Null;
-        let timeout = Timeouts::of(&state).create;
+        let timeout = Timeouts::of(&state.timeouts).create;
         apply::apply(clients, None, &mut state, timeout, diags).await;
         if ids::Ids::from_state(&state) == ids::Ids::default() {
             // Nothing was made (a name taken, a bad configuration): nothing to record.
@@ -164,7 +163,7 @@ impl Resource for PipelineResource {
         if state.endpoint_url.is_unknown() {
             state.endpoint_url = Value::Null;
         }
-        let timeout = Timeouts::of(&state).update;
+        let timeout = Timeouts::of(&state.timeouts).update;
         apply::apply(clients, Some(&prior_state), &mut state, timeout, diags).await;
         Some((state, private_state))
     }
@@ -177,7 +176,7 @@ impl Resource for PipelineResource {
         _provider_meta_state: Self::ProviderMetaState<'a>,
     ) -> Option<()> {
         let clients = self.clients(diags)?;
-        let timeout = Timeouts::of(&state).delete;
+        let timeout = Timeouts::of(&state.timeouts).delete;
         let deadline = Instant::now() + timeout;
         match tokio::time::timeout(timeout, delete::teardown(clients, &state, deadline)).await {
             Ok(Ok(foreign)) => {

@@ -8,12 +8,12 @@ use tf_provider::value::Value;
 use tf_provider::{AttributePath, Diagnostics};
 
 use super::ids::id_fields;
-use super::timeouts;
 use crate::aws::Endpoints;
 use crate::check::Checker;
 use crate::components::functions::{self, signature};
 use crate::components::{alarms, api, dashboard, logs, mapping, network, queue, store};
 use crate::model::{PipelineState, StoreBlock, block, string_map, to_str_map};
+use crate::timeouts;
 
 /// Fills every unset optional-computed attribute with its default. The post-queue function's
 /// timeout comes before the queue's visibility timeout, which derives from it.
@@ -52,7 +52,7 @@ pub fn validate(state: &PipelineState, diags: &mut Diagnostics) {
     alarms::validate(state, &mut check);
     store::validate(state, &mut check);
     network::validate(state, &mut check);
-    timeouts::validate(state, &mut check);
+    timeouts::validate(&state.timeouts, &mut check);
 }
 
 /// Checks a configuration: every value, and what only the configuration can tell (a plan

@@ -5,10 +5,10 @@ use nami_contract::limits::PIPELINE_NAME_MAX_LEN;
 use nami_contract::naming::Function;
 use tf_provider::schema::{AttributeConstraint, AttributeType, NestedBlock, Schema};
 
-use super::timeouts;
 use crate::components::functions::{self, signature};
 use crate::components::{alarms, api, dashboard, logs, mapping, network, queue, store};
 use crate::schema::{attribute, block, computed};
+use crate::timeouts;
 
 /// The resource's schema.
 pub fn schema() -> Schema {

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use nami_contract::naming::Function;
 
-use super::timeouts::Timeouts;
 use crate::components::{alarms, api, functions, logs, mapping, network, queue, store};
 use crate::model::{PipelineState, SettingsError, SignatureBlock, known, string_map};
+use crate::timeouts::Timeouts;
 
 /// Everything the components need to create and update a pipeline.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl Spec {
             logs: logs::Settings::from_state(state)?,
             alarms: alarms::Settings::from_state(state)?,
             dashboard: known(&state.dashboard, "dashboard")?,
-            timeouts: Timeouts::of(state),
+            timeouts: Timeouts::of(&state.timeouts),
         })
     }
 

@@ -8,6 +8,7 @@ mod faults;
 mod lifecycle;
 mod logs;
 mod modules;
+mod mongodb_store;
 mod ownership;
 mod pipeline;
 mod queued_data;

@@ -5,7 +5,9 @@ use std::time::Duration;
 use tf_provider::schema::{AttributeConstraint, AttributeType, Block};
 
 use crate::check::{Checker, at};
-use crate::model::{PipelineState, Str, TimeoutsBlock};
+use tf_provider::value::Value;
+
+use crate::model::{Str, TimeoutsBlock};
 use crate::schema::attribute;
 
 /// Every operation's default bound.
@@ -39,9 +41,9 @@ fn entries(block: &TimeoutsBlock) -> [(&'static str, &Str); 3] {
     ]
 }
 
-/// Checks every duration given.
-pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
-    let Some(timeouts) = state.timeouts.as_ref_option() else {
+/// Checks every duration given in a resource's `timeouts` block.
+pub fn validate(timeouts: &Value<TimeoutsBlock>, check: &mut Checker<'_>) {
+    let Some(timeouts) = timeouts.as_ref_option() else {
         return;
     };
     for (attribute, value) in entries(timeouts) {
@@ -82,10 +84,10 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// The timeouts of a state, the default for unset ones.
-    pub fn of(state: &PipelineState) -> Timeouts {
+    /// The timeouts a resource's `timeouts` block sets, the default for unset ones.
+    pub fn of(timeouts: &Value<TimeoutsBlock>) -> Timeouts {
         let fallback = parse_duration(DEFAULT).expect("the default is a duration");
-        let [create, update, delete] = match state.timeouts.as_ref_option() {
+        let [create, update, delete] = match timeouts.as_ref_option() {
             Some(block) => entries(block).map(|(_, value)| {
                 value
                     .as_ref_option()
@@ -105,7 +107,6 @@ impl Timeouts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tf_provider::value::Value;
 
     #[test]
     fn durations() {
@@ -119,14 +120,10 @@ mod tests {
 
     #[test]
     fn unset_timeouts_take_the_default() {
-        let state = PipelineState {
-            timeouts: Value::Value(TimeoutsBlock {
-                delete: Value::Value("90s".into()),
-                ..Default::default()
-            }),
+        let timeouts = Timeouts::of(&Value::Value(TimeoutsBlock {
+            delete: Value::Value("90s".into()),
             ..Default::default()
-        };
-        let timeouts = Timeouts::of(&state);
+        }));
         assert_eq!(timeouts.delete, Duration::from_secs(90));
         assert_eq!(timeouts.create, Duration::from_secs(1800));
     }

@@ -1,0 +1,265 @@
+//! `nami_mongodb_store` as terraform-provider-aws tests a resource: basic (every object checked
+//! through the SDK), import-verify, update in place and by a new instance, disappears (an
+//! instance terminated out of band is made again), and destroy leaving nothing but what
+//! `retain_volume` keeps.
+
+use nami_harness::Moto;
+
+use crate::support::{Terraform, leftovers, sdk, user_network};
+
+/// A store named `name` with `settings` inside its block.
+fn store(name: &str, settings: &str) -> String {
+    format!("resource \"nami_mongodb_store\" \"this\" {{\n  name = \"{name}\"\n{settings}}}\n")
+}
+
+/// The instance's type, data volume attachment and subnet.
+async fn instance(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> aws_sdk_ec2::types::Instance {
+    ec2.describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .unwrap()
+        .reservations
+        .unwrap()
+        .remove(0)
+        .instances
+        .unwrap()
+        .remove(0)
+}
+
+/// The device the volume is attached at on `instance_id`, if it is.
+async fn attached_at(ec2: &aws_sdk_ec2::Client, volume_id: &str) -> Option<(String, String)> {
+    let volume = ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .unwrap()
+        .volumes
+        .unwrap()
+        .remove(0);
+    let attachment = volume.attachments?.into_iter().next()?;
+    Some((attachment.instance_id?, attachment.device?))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_is_made_locked_down_imported_identically_and_destroyed_keeping_its_volume() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let tf = Terraform::new("store-basic", &moto);
+    tf.write(&store("main", "  tags = { service = \"billing\" }\n"));
+    tf.apply();
+    let state = tf.resource_values("nami_mongodb_store.this");
+
+    // Its own network, its group, its instance with the data volume at /dev/sdf.
+    let instance_id = state["instance_id"].as_str().unwrap();
+    let found = instance(&ec2, instance_id).await;
+    assert_eq!(found.vpc_id.as_deref(), state["vpc_id"].as_str());
+    assert_eq!(
+        found.private_ip_address.as_deref(),
+        state["private_ip"].as_str()
+    );
+    let metadata = found.metadata_options.unwrap();
+    assert_eq!(
+        metadata.http_tokens,
+        Some(aws_sdk_ec2::types::HttpTokensState::Required)
+    );
+    assert!(found.key_name.is_none(), "no key pair");
+    let tags: std::collections::BTreeMap<_, _> = (found.tags.unwrap().into_iter())
+        .map(|t| (t.key.unwrap(), t.value.unwrap()))
+        .collect();
+    assert_eq!(tags["Name"], "nami-store-main");
+    assert_eq!(tags["nami:store"], "main");
+    assert_eq!(tags["nami:owner"], state["owner_token"].as_str().unwrap());
+    assert_eq!(tags["team"], "platform", "the provider's default tags");
+    assert_eq!(tags["service"], "billing");
+    assert!(
+        !tags.contains_key("nami:pipeline"),
+        "a store, not a pipeline"
+    );
+    let volume_id = state["data_volume_id"].as_str().unwrap();
+    assert_eq!(
+        attached_at(&ec2, volume_id).await,
+        Some((instance_id.to_owned(), "/dev/sdf".to_owned()))
+    );
+    // The group admits nothing until a pipeline admits its function.
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(state["security_group_id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .security_groups
+        .unwrap()
+        .remove(0);
+    assert_eq!(group.group_name.as_deref(), Some("nami-store-main"));
+    assert!(group.ip_permissions.unwrap_or_default().is_empty());
+    // The user data reads the root secret, names no writer and holds no password.
+    let user_data = ec2
+        .describe_instance_attribute()
+        .instance_id(instance_id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap()
+        .user_data
+        .unwrap()
+        .value
+        .unwrap();
+    use base64::Engine as _;
+    let script = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(user_data)
+            .unwrap(),
+    )
+    .unwrap();
+    let root_secret = state["root_secret_arn"].as_str().unwrap();
+    assert!(script.contains(&format!("ROOT_SECRET_ARN='{root_secret}'")));
+    assert!(
+        script.contains("WRITER_SECRET_ARN=''"),
+        "no writer of its own"
+    );
+    let password = aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id(root_secret)
+        .send()
+        .await
+        .unwrap()
+        .secret_string
+        .unwrap();
+    assert!(!script.contains(&password));
+    assert!(!serde_json::to_string(&state).unwrap().contains(&password));
+
+    // Import by name: the identical state, and an empty plan.
+    tf.ok(&["state", "rm", "nami_mongodb_store.this"]);
+    tf.ok(&["import", "-no-color", "nami_mongodb_store.this", "main"]);
+    assert_eq!(tf.resource_values("nami_mongodb_store.this"), state);
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 0, "plan after import must be empty:\n{plan}");
+
+    // Destroy keeps the data volume, marked retained, and nothing else.
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(
+        leftovers(&sdk).await,
+        vec!["volume nami-store-main-data".to_owned()]
+    );
+    let volume = ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .unwrap()
+        .volumes
+        .unwrap()
+        .remove(0);
+    assert!(
+        (volume.tags.unwrap().iter()).any(|t| t.key.as_deref() == Some("nami:retained")),
+        "marked retained"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_instance_type_keeps_the_volume_and_a_terminated_instance_is_made_again() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let (vpc_id, subnets) = user_network(&ec2, 33).await;
+    let network = format!(
+        "  retain_volume = false\n  network {{\n    vpc_id     = \"{vpc_id}\"\n    subnet_ids = {}\n  }}\n",
+        serde_json::to_string(&subnets).unwrap()
+    );
+    let tf = Terraform::new("store-update", &moto);
+    tf.write(&store("shared", &network));
+    tf.apply();
+    let before = tf.resource_values("nami_mongodb_store.this");
+    assert_eq!(before["vpc_id"], vpc_id);
+    assert!(
+        before["internet_gateway_id"].is_null(),
+        "the user's network"
+    );
+    let volume_id = before["data_volume_id"].as_str().unwrap().to_owned();
+
+    // A bigger volume and another instance type: the volume grows, a new instance gets it.
+    tf.write(&store(
+        "shared",
+        &format!("  instance_type = \"t3.medium\"\n  volume_size = 40\n{network}"),
+    ));
+    tf.apply();
+    let after = tf.resource_values("nami_mongodb_store.this");
+    assert_ne!(after["instance_id"], before["instance_id"]);
+    assert_eq!(after["data_volume_id"], volume_id.as_str());
+    let new_instance = after["instance_id"].as_str().unwrap();
+    assert_eq!(
+        instance(&ec2, new_instance).await.instance_type,
+        Some(aws_sdk_ec2::types::InstanceType::T3Medium)
+    );
+    assert_eq!(
+        attached_at(&ec2, &volume_id).await,
+        Some((new_instance.to_owned(), "/dev/sdf".to_owned()))
+    );
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 0, "{plan}");
+
+    // Terminated out of band: the plan shows a new instance, the apply makes it.
+    ec2.terminate_instances()
+        .instance_ids(new_instance)
+        .send()
+        .await
+        .unwrap();
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 2, "{plan}");
+    assert!(plan.contains("instance_id"), "{plan}");
+    tf.apply();
+    let repaired = tf.resource_values("nami_mongodb_store.this");
+    assert_ne!(repaired["instance_id"], after["instance_id"]);
+    assert_eq!(repaired["data_volume_id"], volume_id.as_str());
+
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_store_settings_fail_at_plan_naming_the_attribute() {
+    let moto = Moto::start().unwrap();
+    let tf = Terraform::new("store-validation", &moto);
+    tf.write(&store("ok", ""));
+    tf.ok(&["init", "-no-color"]);
+    for (body, expected) in [
+        (store("Main", ""), "Invalid store name"),
+        (store(&"s".repeat(35), ""), "Invalid store name"),
+        (store("main", "  volume_size = 4\n"), "4 is outside 8–16384"),
+        (
+            store("main", "  snapshot_retention_days = 0\n"),
+            "0 is outside 1–36500",
+        ),
+        (
+            store(
+                "main",
+                "  network {\n    vpc_id     = \"my-vpc\"\n    subnet_ids = []\n  }\n",
+            ),
+            "Subnets required",
+        ),
+    ] {
+        tf.write(&body);
+        let errors = tf.fails(&["plan", "-no-color"]);
+        assert!(errors.contains(expected), "{expected}: {errors}");
+    }
+    // No pipeline may take a store's names.
+    tf.write(
+        r#"
+resource "nami_webhook_pipeline" "this" {
+  name = "store-main"
+  signature {
+    scheme = "github"
+    secret = "s"
+  }
+  store {
+    mongodb_uri = "mongodb://db.internal:27017/"
+  }
+}
+"#,
+    );
+    let errors = tf.fails(&["plan", "-no-color"]);
+    assert!(errors.contains("kept for nami_mongodb_store"), "{errors}");
+}

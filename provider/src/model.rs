@@ -293,12 +293,19 @@ pub struct StoreBlock {
     pub snapshot_retention_days: Num,
     /// Deprecated, always null: where states before the store's secrets held its password.
     pub password: Str,
+    /// A shared store (`nami_mongodb_store`) by name.
+    pub shared: Str,
 }
 
 impl StoreBlock {
-    /// Whether this is the managed store (no connection string given).
+    /// Whether this is the pipeline's own managed store (no connection string, no shared store).
     pub fn is_managed(&self) -> bool {
-        self.mongodb_uri.is_null() && self.mongodb_uri_secret_arn.is_null()
+        self.mongodb_uri.is_null() && self.mongodb_uri_secret_arn.is_null() && self.shared.is_null()
+    }
+
+    /// Whether this is a shared store.
+    pub fn is_shared(&self) -> bool {
+        !self.shared.is_null()
     }
 }
 

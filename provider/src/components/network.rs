@@ -104,6 +104,8 @@ pub enum Plan {
     Existing(ExistingNetwork),
     /// A VPC the pipeline creates (the managed store without a `network` block).
     Managed,
+    /// The network of the shared store it names (without a `network` block), read at apply.
+    SharedStore(String),
 }
 
 impl Plan {
@@ -113,6 +115,8 @@ impl Plan {
             .store
             .as_ref_option()
             .is_some_and(crate::model::StoreBlock::is_managed);
+        let shared_store =
+            (state.store.as_ref_option()).and_then(|store| store.shared.as_ref_option());
         let existing = state
             .network
             .as_ref_option()
@@ -126,7 +130,10 @@ impl Plan {
                     .collect::<Result<_, _>>()?,
             }),
             None if managed_store => Plan::Managed,
-            None => Plan::None,
+            None => match shared_store {
+                Some(store) => Plan::SharedStore(store.clone()),
+                None => Plan::None,
+            },
         })
     }
 

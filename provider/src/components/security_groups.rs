@@ -89,7 +89,40 @@ pub async fn admit_function(
     store_group_id: &str,
     function_group_id: &str,
 ) -> Result<(), AwsError> {
-    let mongodb = IpPermission::builder()
+    authorize_ingress(ctx, store_group_id, mongodb_from(function_group_id)).await
+}
+
+/// Takes the rule admitting `function_group_id` off the store's group (a pipeline leaving a
+/// shared store); a rule or group already gone is fine.
+pub async fn revoke_function(
+    clients: &Clients,
+    store_group_id: &str,
+    function_group_id: &str,
+) -> Result<(), AwsError> {
+    let revoked = clients
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(store_group_id)
+        .ip_permissions(mongodb_from(function_group_id))
+        .send()
+        .await
+        .map_err(aws_error("ec2:RevokeSecurityGroupIngress"));
+    match revoked {
+        Err(error)
+            if matches!(
+                error.code(),
+                Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound")
+            ) =>
+        {
+            Ok(())
+        }
+        other => other.map(drop),
+    }
+}
+
+/// MongoDB's port, from the function's group.
+fn mongodb_from(function_group_id: &str) -> IpPermission {
+    IpPermission::builder()
         .ip_protocol("tcp")
         .from_port(MONGODB_PORT)
         .to_port(MONGODB_PORT)
@@ -98,8 +131,7 @@ pub async fn admit_function(
                 .group_id(function_group_id)
                 .build(),
         )
-        .build();
-    authorize_ingress(ctx, store_group_id, mongodb).await
+        .build()
 }
 
 /// Adds an inbound rule to the group, unless it has it already (every apply after the first).

@@ -1,6 +1,6 @@
-//! Destroy, in reverse order of create: snapshots' policy → instance → roles → root secret →
-//! data volume (unless retained: then marked so) → security group → the store's own network.
-//! Snapshots already taken stay.
+//! Destroy, refused while pipelines use the store; then in reverse order of create: snapshots'
+//! policy → instance → roles → root secret → data volume (unless retained: then marked so) →
+//! security group → the store's own network. Snapshots already taken stay.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::state::StoreState;
 use crate::aws::{AwsError, Clients};
 use crate::components::network;
-use crate::components::store::{instance, snapshots};
+use crate::components::store::{instance, shared, snapshots};
 use crate::components::{Context, Owner, iam, secret, security_groups};
 use crate::model::string_map;
 
@@ -21,7 +21,19 @@ pub async fn teardown(
     state: &StoreState,
     timeout: Duration,
 ) -> Result<(), AwsError> {
-    let stem = store_stem(state.name.as_ref_option().map_or("", String::as_str));
+    let name = state.name.as_ref_option().map_or("", String::as_str);
+    // Its pipelines store into it: they go first (or move to another store).
+    let tenants = shared::tenants(clients, name).await?;
+    if !tenants.is_empty() {
+        return Err(AwsError::Unusable(format!(
+            "store {name:?} is used by pipeline{} {}: destroy {} or point {} at another store first; nothing was deleted",
+            if tenants.len() == 1 { "" } else { "s" },
+            tenants.join(", "),
+            if tenants.len() == 1 { "it" } else { "them" },
+            if tenants.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    let stem = store_stem(name);
     let tags = string_map(&state.tags);
     let ctx = Context {
         clients,

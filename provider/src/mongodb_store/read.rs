@@ -8,7 +8,7 @@ use super::state::StoreState;
 use crate::aws::{AwsError, Clients};
 use crate::components::secret;
 use crate::components::security_groups;
-use crate::components::store::{instance, snapshots};
+use crate::components::store::{instance, shared, snapshots};
 
 /// The state as AWS holds it now, or `None` when the store is gone.
 pub async fn refresh(
@@ -89,27 +89,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
     use nami_contract::naming::{OWNER_TAG, is_nami_tag, store_stem};
 
     let ec2 = &clients.ec2;
-    let reservations = ec2
-        .describe_instances()
-        .filters(store_tagged_with(name))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .values("stopping")
-                .values("stopped")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(crate::aws::aws_error("ec2:DescribeInstances"))?
-        .reservations
-        .unwrap_or_default();
-    let Some(found) = (reservations.into_iter())
-        .flat_map(|r| r.instances.unwrap_or_default())
-        .next()
-    else {
+    let Some(found) = shared::find_instance(clients, name).await? else {
         return Ok(None);
     };
     let tags = ec2_tag_map(found.tags.clone());
@@ -153,15 +133,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
         volume_size: value_of(facts.volume_size.map(i64::from)),
         retain_volume: value_of(facts.retain_volume),
         data_volume_id: value_of(data_volume_id),
-        security_group_id: value_of(
-            (found.security_groups.iter().flatten())
-                .find_map(|group| group.group_id.clone())
-                .or_else(|| {
-                    (found.network_interfaces.iter().flatten())
-                        .flat_map(|interface| interface.groups.iter().flatten())
-                        .find_map(|group| group.group_id.clone())
-                }),
-        ),
+        security_group_id: value_of(shared::groups_of(&found).into_iter().next()),
         vpc_id: Value::Value(vpc_id.clone()),
         ..Default::default()
     };

@@ -16,7 +16,9 @@ use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
 use crate::aws::{AwsError, Clients, after_create};
 use crate::components::functions::{self, environment};
-use crate::components::store::{Connection, StoreKind, UriSource, instance, snapshots};
+use crate::components::store::{
+    Connection, StoreKind, UriSource, instance, shared, snapshots, user_uri,
+};
 use crate::components::{
     Context, alarms, api, dashboard, iam, logs, mapping, network, queue, replay, secret,
     security_groups,
@@ -78,7 +80,22 @@ pub async fn ensure(
             ids.vpc_id = Some(existing.vpc_id.clone());
             ids.subnet_ids = existing.subnet_ids.clone();
         }
+        network::Plan::SharedStore(name) => {
+            let store = shared::find(ctx.clients, name).await?;
+            ids.vpc_id = Some(store.vpc_id);
+            ids.subnet_ids = store.subnet_ids;
+        }
         network::Plan::None => {}
+    }
+    if let (Some(name), network::Plan::Existing(existing)) = (spec.store.shared(), &spec.network) {
+        let store = shared::find(ctx.clients, name).await?;
+        if store.vpc_id != existing.vpc_id {
+            return Err(AwsError::Unusable(format!(
+                "network.vpc_id {} is not the VPC of store {name:?} ({}): a shared store is reached from its own VPC",
+                existing.vpc_id, store.vpc_id
+            ))
+            .into());
+        }
     }
 
     // 1. Nothing depends on these: the DLQ, both roles, the function's security group, the API,
@@ -112,7 +129,9 @@ pub async fn ensure(
                 let create = secret::create(ctx, Part::StoreUriSecret, mongodb_uri);
                 when_missing(&ids.store_uri_secret_arn, create).await
             }
-            StoreKind::External(UriSource::Secret(_)) | StoreKind::Managed(_) => None,
+            StoreKind::External(UriSource::Secret(_))
+            | StoreKind::Managed(_)
+            | StoreKind::Shared(_) => None,
         }
     };
     let replay_table = async {
@@ -170,19 +189,26 @@ pub async fn ensure(
         ids.queue = Some(queue::create_queue(ctx, &spec.queue, dlq_arn).await?);
     }
     ensure_store(ctx, spec, ids).await?;
+    let shared_store = match spec.store.shared() {
+        Some(name) => Some(join_shared_store(ctx, spec, ids, name).await?),
+        None => None,
+    };
     if let Some(function_group) =
         (ids.security_group_id.as_deref()).filter(|_| spec.network.in_vpc())
     {
-        let store_group = spec
-            .store
-            .managed()
-            .and(ids.store_security_group_id.as_deref());
+        let store_group = match &shared_store {
+            Some(store) => Some(store.security_group_id.as_str()),
+            None => spec
+                .store
+                .managed()
+                .and(ids.store_security_group_id.as_deref()),
+        };
         let uri = match &spec.store.kind {
             StoreKind::External(UriSource::Value(uri)) => Some(uri.clone()),
             StoreKind::External(UriSource::Secret(arn)) => {
                 Some(secret::user_value(ctx.clients, arn).await?)
             }
-            StoreKind::Managed(_) => None,
+            StoreKind::Managed(_) | StoreKind::Shared(_) => None,
         };
         let wanted =
             security_groups::function_egress(&spec.store.ports(uri.as_deref()), store_group);
@@ -418,6 +444,27 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     Ok(())
 }
 
+/// Joins shared store `name`: the pipeline's writer secret (its database user's password, tagged
+/// so the store's instance makes the user) and the store's group admitting the function.
+async fn join_shared_store(
+    ctx: Context<'_>,
+    spec: &Spec,
+    ids: &mut Ids,
+    name: &str,
+) -> Result<shared::SharedStore, ApplyError> {
+    let store = shared::find(ctx.clients, name).await?;
+    if ids.store_writer_secret_arn.is_none() {
+        let password = secret::generate_password();
+        let arn = secret::create(ctx, Part::StoreWriterSecret, &password).await?;
+        ids.store_writer_secret_arn = Some(arn);
+    }
+    let writer = need(&ids.store_writer_secret_arn, "store_writer_secret_arn")?;
+    shared::register_tenant(ctx, writer, name, &spec.store.database).await?;
+    let function_group = need(&ids.security_group_id, "security_group_id")?;
+    security_groups::admit_function(ctx, &store.security_group_id, function_group).await?;
+    Ok(store)
+}
+
 /// Makes the managed store's daily snapshots exist: the role (its policy naming the data
 /// volume, rewritten every apply), the volume's target tag, then the policy itself.
 async fn ensure_snapshots(
@@ -458,7 +505,7 @@ pub fn store_secret_arn<'a>(spec: &'a Spec, ids: &'a Ids) -> Option<&'a str> {
     match &spec.store.kind {
         StoreKind::External(UriSource::Value(_)) => ids.store_uri_secret_arn.as_deref(),
         StoreKind::External(UriSource::Secret(arn)) => Some(arn),
-        StoreKind::Managed(_) => ids.store_writer_secret_arn.as_deref(),
+        StoreKind::Managed(_) | StoreKind::Shared(_) => ids.store_writer_secret_arn.as_deref(),
     }
 }
 
@@ -483,6 +530,15 @@ pub async fn store_connection(
                 .ok_or(MissingId("the store instance's private address"))?;
             Ok(Connection::Managed {
                 uri: crate::components::store::managed_uri(&facts.private_ip, &spec.store.database),
+                password_secret_arn: need(&ids.store_writer_secret_arn, "store_writer_secret_arn")?
+                    .to_owned(),
+            })
+        }
+        StoreKind::Shared(name) => {
+            let store = shared::find(clients, name).await?;
+            let user = shared::tenant_user(&spec.name);
+            Ok(Connection::Managed {
+                uri: user_uri(&user, &store.private_ip, &spec.store.database),
                 password_secret_arn: need(&ids.store_writer_secret_arn, "store_writer_secret_arn")?
                     .to_owned(),
             })

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::ids::{Ids, with_id};
 use crate::aws::{AwsError, Clients};
 use crate::components::queue::HoldsMessages;
-use crate::components::store::{instance, snapshots};
+use crate::components::store::{instance, shared, snapshots};
 use crate::components::{
     Context, Owner, alarms, api, dashboard, functions, iam, logs, mapping, network, queue, replay,
     secret, security_groups,
@@ -70,6 +70,12 @@ pub async fn teardown(
         && keep_queued_data(ctx, &owned.ids).await? == ApiRemoved::Yes
     {
         owned.ids.api_id = None;
+    }
+    if let (Some(store_name), Some(function_group)) = (
+        store.shared.as_ref_option(),
+        owned.ids.security_group_id.as_deref(),
+    ) {
+        leave_shared_store(clients, store_name, function_group).await?;
     }
     remove(ctx, &owned.ids, scope).await?;
     if let Some(volume_id) = owned
@@ -136,6 +142,22 @@ async fn keep_queued_data(ctx: Context<'_>, ids: &Ids) -> Result<ApiRemoved, Des
     }
     let stalled = (backlog.queue > 0).then_some("it did not drain within half of timeouts.delete");
     Err(refusal(backlog, stalled, true).into())
+}
+
+/// Takes the function's rule off shared store `store_name`'s group (the store stays, with the
+/// data; the pipeline's user goes with its secret). A store already gone has no rule to take.
+async fn leave_shared_store(
+    clients: &Clients,
+    store_name: &str,
+    function_group: &str,
+) -> Result<(), AwsError> {
+    let Some(instance) = shared::find_instance(clients, store_name).await? else {
+        return Ok(());
+    };
+    for store_group in shared::groups_of(&instance) {
+        security_groups::revoke_function(clients, &store_group, function_group).await?;
+    }
+    Ok(())
 }
 
 /// What a removal deletes besides the objects that are only the pipeline's.

@@ -244,11 +244,15 @@ pub fn replacing_changes(prior: &PipelineState, planned: &PipelineState) -> Vec<
     if vpc(planned) != vpc(prior) {
         replace.push(AttributePath::new("network").attribute("vpc_id"));
     }
+    let store = |s: &PipelineState| s.store.as_ref_option().cloned().unwrap_or_default();
+    let (before, after) = (store(prior), store(planned));
+    // Another shared store, or one joined or left: a new pipeline (its user, its place).
+    if before.shared != after.shared {
+        replace.push(AttributePath::new("store").attribute("shared"));
+    }
     if managed_store(planned) != managed_store(prior) {
         // Terraform replaces only for a path whose value changes: name the connection string
         // attribute that was set or cleared (the managed store is neither being set).
-        let store = |s: &PipelineState| s.store.as_ref_option().cloned().unwrap_or_default();
-        let (before, after) = (store(prior), store(planned));
         if before.mongodb_uri != after.mongodb_uri {
             replace.push(AttributePath::new("store").attribute("mongodb_uri"));
         }
@@ -262,11 +266,12 @@ pub fn replacing_changes(prior: &PipelineState, planned: &PipelineState) -> Vec<
 /// Clears the ids this configuration does not use (no VPC, no managed network or store).
 pub fn clear_unused(state: &mut PipelineState) {
     let managed_store = managed_store(state) == Some(true);
+    let shared_store = (state.store.as_ref_option()).is_some_and(StoreBlock::is_shared);
     let existing_network = state
         .network
         .as_ref_option()
         .is_some_and(|n| n.vpc_id.is_value());
-    if !(managed_store || existing_network) {
+    if !(managed_store || shared_store || existing_network) {
         state.security_group_id = Value::Null;
         state.vpc_id = Value::Null;
         state.subnet_ids = Value::Null;
@@ -288,6 +293,9 @@ pub fn clear_unused(state: &mut PipelineState) {
         state.data_volume_id = Value::Null;
         state.store_role_arn = Value::Null;
         state.store_root_secret_arn = Value::Null;
+    }
+    // The writer's password: the managed store's, or the pipeline's user in a shared store.
+    if !(managed_store || shared_store) {
         state.store_writer_secret_arn = Value::Null;
     }
     // Only a connection string given by value is kept in a secret of the pipeline's.

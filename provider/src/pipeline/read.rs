@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use nami_contract::naming::{Function, Part, is_nami_tag, object_name};
+use nami_contract::naming::{Function, Part, STORE_TAG, is_nami_tag, object_name};
 use tf_provider::value::Value;
 
 use super::ids::{Ids, with_id};
@@ -13,7 +13,7 @@ use super::plan::fill_defaults;
 use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
 use crate::components::security_groups::{self, Group};
-use crate::components::store::{self, instance, snapshots};
+use crate::components::store::{self, instance, shared, snapshots};
 use crate::components::{alarms, api, dashboard, iam, logs, mapping, network, queue, secret};
 use crate::lookup::inventory;
 use crate::model::{
@@ -288,6 +288,15 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
         instance_id,
         ..Ids::default()
     };
+    // A shared store: the pipeline's writer secret names it.
+    let writer = pick(Kind::Secret(Part::StoreWriterSecret), None)?;
+    let shared_store = writer.and_then(|secret| secret.tags.get(STORE_TAG).cloned());
+    if let Some(store_name) = &shared_store {
+        let store = block(&mut state.store);
+        store.shared = Value::Value(store_name.clone());
+        store.mongodb_uri = Value::Null;
+        ids.store_writer_secret_arn = writer.map(|secret| secret.id.clone());
+    }
     // A connection string given by value: the function reads it from the pipeline's own secret.
     let own_uri_secret = pick(Kind::Secret(Part::StoreUriSecret), None).map(id)?;
     let by_arn = store::uri_secret_arn(&post.environment);
@@ -331,10 +340,20 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
             (None, Some(vpc_id)) => {
                 ids.vpc_id = Some(vpc_id.clone());
                 ids.subnet_ids = post.subnet_ids.clone();
-                state.network = Value::Value(NetworkBlock {
-                    vpc_id: Value::Value(vpc_id),
-                    subnet_ids: str_list(&post.subnet_ids),
-                });
+                // In a shared store's own network, as it places pipelines without a network block.
+                let in_store_network = match &shared_store {
+                    Some(store_name) => {
+                        let store = shared::find(clients, store_name).await?;
+                        store.vpc_id == vpc_id && store.subnet_ids == post.subnet_ids
+                    }
+                    None => false,
+                };
+                if !in_store_network {
+                    state.network = Value::Value(NetworkBlock {
+                        vpc_id: Value::Value(vpc_id),
+                        subnet_ids: str_list(&post.subnet_ids),
+                    });
+                }
             }
             (None, None) => {}
         }

@@ -263,3 +263,156 @@ resource "nami_webhook_pipeline" "this" {
     let errors = tf.fails(&["plan", "-no-color"]);
     assert!(errors.contains("kept for nami_mongodb_store"), "{errors}");
 }
+
+/// A pipeline storing into shared store `store` (`store` as HCL: a reference or a quoted name).
+fn tenant(label: &str, name: &str, store: &str) -> String {
+    format!(
+        r#"
+resource "nami_webhook_pipeline" "{label}" {{
+  name = "{name}"
+  signature {{
+    scheme = "github"
+    secret = "gh-secret"
+  }}
+  store {{
+    shared     = {store}
+    database   = "webhooks"
+  }}
+}}
+"#
+    )
+}
+
+/// The store group's inbound rules: (port, source group).
+async fn admitted(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Vec<(i32, String)> {
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(group_id)
+        .send()
+        .await
+        .unwrap()
+        .security_groups
+        .unwrap()
+        .remove(0);
+    let mut rules: Vec<(i32, String)> = (group.ip_permissions.unwrap_or_default().into_iter())
+        .flat_map(|rule| {
+            let port = rule.from_port.unwrap_or_default();
+            (rule.user_id_group_pairs.unwrap_or_default().into_iter())
+                .filter_map(move |pair| Some((port, pair.group_id?)))
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelines_share_a_store_each_as_its_own_user_and_the_store_outlives_them() {
+    use crate::support::function_environment;
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+
+    // The store in one configuration, its pipelines in another (as teams often split them).
+    let stores = Terraform::new("shared-store", &moto);
+    stores.write(&store("team", "  retain_volume = false\n"));
+    stores.apply();
+    let team = stores.resource_values("nami_mongodb_store.this");
+    let pipelines = Terraform::new("shared-pipelines", &moto);
+    pipelines.write(&format!(
+        "{}{}",
+        tenant("github", "github-events", "\"team\""),
+        tenant("stripe", "stripe-events", "\"team\"")
+    ));
+    pipelines.apply();
+
+    let store_group = team["security_group_id"].as_str().unwrap();
+    let mut function_groups = Vec::new();
+    for (label, name) in [("github", "github-events"), ("stripe", "stripe-events")] {
+        let state = pipelines.resource_values(&format!("nami_webhook_pipeline.{label}"));
+        // In the store's network, as its own database user, with its own password.
+        assert_eq!(state["vpc_id"], team["vpc_id"], "{label}");
+        assert_eq!(state["subnet_ids"], team["subnet_ids"], "{label}");
+        assert!(state["instance_id"].is_null(), "no instance of its own");
+        let env = function_environment(&sdk, &format!("nami-{name}-post-queue")).await;
+        assert_eq!(
+            env["NAMI_MONGODB_URI"],
+            format!(
+                "mongodb://nami-{name}@{}:27017/?authSource=webhooks&directConnection=true",
+                team["private_ip"].as_str().unwrap()
+            )
+        );
+        let writer = state["store_writer_secret_arn"].as_str().unwrap();
+        assert_eq!(env["NAMI_MONGODB_PASSWORD_SECRET_ARN"], writer);
+        let tags: std::collections::BTreeMap<String, String> = (secrets
+            .describe_secret()
+            .secret_id(writer)
+            .send()
+            .await
+            .unwrap()
+            .tags
+            .unwrap()
+            .into_iter())
+        .map(|tag| (tag.key.unwrap(), tag.value.unwrap()))
+        .collect();
+        assert_eq!(tags["nami:store"], "team");
+        assert_eq!(tags["nami:store-user"], format!("nami-{name}"));
+        assert_eq!(tags["nami:store-database"], "webhooks");
+        assert_eq!(tags["nami:pipeline"], name);
+        function_groups.push(state["security_group_id"].as_str().unwrap().to_owned());
+    }
+    // The store's group admits both functions, on MongoDB's port only.
+    let mut expected: Vec<(i32, String)> = (function_groups.iter())
+        .map(|g| (27017, g.clone()))
+        .collect();
+    expected.sort();
+    assert_eq!(admitted(&ec2, store_group).await, expected);
+    let (code, plan) = pipelines.plan();
+    assert_eq!(code, 0, "{plan}");
+
+    // Import reads a pipeline's shared store back.
+    let github = pipelines.resource_values("nami_webhook_pipeline.github");
+    pipelines.ok(&["state", "rm", "nami_webhook_pipeline.github"]);
+    pipelines.ok(&[
+        "import",
+        "-no-color",
+        "nami_webhook_pipeline.github",
+        "github-events",
+    ]);
+    assert_eq!(
+        pipelines.resource_values("nami_webhook_pipeline.github"),
+        github
+    );
+    let (code, plan) = pipelines.plan();
+    assert_eq!(code, 0, "plan after import must be empty:\n{plan}");
+
+    // The store refuses to go while pipelines use it, naming them, and deletes nothing.
+    let refused = stores.fails(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        refused.contains("used by pipelines github-events, stripe-events"),
+        "{refused}"
+    );
+    assert!(
+        instance(&ec2, team["instance_id"].as_str().unwrap())
+            .await
+            .state
+            .is_some()
+    );
+
+    // A pipeline leaves: its rule and its user's secret go, the store and the other stay.
+    pipelines.write(&tenant("stripe", "stripe-events", "\"team\""));
+    pipelines.apply();
+    let stripe_group =
+        pipelines.resource_values("nami_webhook_pipeline.stripe")["security_group_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert_eq!(
+        admitted(&ec2, store_group).await,
+        vec![(27017, stripe_group)]
+    );
+    pipelines.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(admitted(&ec2, store_group).await, Vec::new());
+    stores.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
+}

@@ -4,6 +4,7 @@
 //! settings, the post-queue function's store variables, and their read-back on import.
 
 pub mod instance;
+pub mod shared;
 pub mod snapshots;
 
 use std::collections::{BTreeSet, HashMap};
@@ -156,6 +157,20 @@ pub fn schema() -> Block {
                     "Managed store: keep the data volume when the pipeline is destroyed. Default `true`.",
                 ),
             ),
+            (
+                "shared",
+                attribute(
+                    Text,
+                    Optional,
+                    "A store shared by several pipelines: the `id` of a `nami_mongodb_store` \
+                     (`nami_mongodb_store.main.id`). The post-queue function runs in the store's network (or in \
+                     `network`, which must be the store's VPC) as a database user of the pipeline's own, \
+                     `nami-<name>`, that may read and write `database` only; the store's group admits the \
+                     function. The store makes the user within a minute of the apply (until then batches are \
+                     retried). Destroying the pipeline leaves the store and the data; a different store \
+                     replaces the pipeline.",
+                ),
+            ),
         ],
     )
 }
@@ -197,6 +212,23 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
         "Conflicting connection strings",
         "set only one of store.mongodb_uri and store.mongodb_uri_secret_arn",
     );
+    check.that(
+        !(store.shared.is_value()
+            && (store.mongodb_uri.is_value() || store.mongodb_uri_secret_arn.is_value())),
+        at("store", "shared"),
+        "Conflicting stores",
+        "store.shared names a nami_mongodb_store: remove store.mongodb_uri / store.mongodb_uri_secret_arn, or store.shared",
+    );
+    if let Some(name) = store.shared.as_ref_option() {
+        check.that(
+            nami_contract::naming::is_valid_store_name(name),
+            at("store", "shared"),
+            "Invalid shared store",
+            format!(
+                "{name:?} is not a store's name: use the store's id (nami_mongodb_store.<label>.id)"
+            ),
+        );
+    }
     if let Some(arn) = store.mongodb_uri_secret_arn.as_ref_option() {
         check.that(
             nami_contract::secret_arn::SecretStore::of_arn(arn).is_some(),
@@ -256,6 +288,11 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
         check_tls_outside_a_vpc(uri, check);
     }
     if !store.is_managed() {
+        let instead = if store.is_shared() {
+            "set it on the nami_mongodb_store, or remove store.shared"
+        } else {
+            "remove it, or remove store.mongodb_uri / store.mongodb_uri_secret_arn"
+        };
         for (attribute, set) in [
             ("instance_type", store.instance_type.is_value()),
             ("image", store.image.is_value()),
@@ -270,8 +307,10 @@ pub fn validate_config(config: &PipelineState, check: &mut Checker<'_>) {
             check.that(
                 !set,
                 at("store", attribute),
-                "Managed-store setting with an existing store",
-                format!("store.{attribute} applies only to the managed store; remove it, or remove store.mongodb_uri / store.mongodb_uri_secret_arn"),
+                "Managed-store setting with another store",
+                format!(
+                    "store.{attribute} applies only to the pipeline's own managed store; {instead}"
+                ),
             );
         }
     }
@@ -377,6 +416,8 @@ pub enum StoreKind {
     External(UriSource),
     /// MongoDB on an EC2 instance the pipeline owns.
     Managed(ManagedSettings),
+    /// A `nami_mongodb_store`, by name.
+    Shared(String),
 }
 
 /// Where a store the user has is named.
@@ -418,6 +459,8 @@ impl Settings {
                     )?),
                 },
             })
+        } else if store.is_shared() {
+            StoreKind::Shared(known(&store.shared, "store.shared")?)
         } else if store.mongodb_uri_secret_arn.is_value() {
             StoreKind::External(UriSource::Secret(known(
                 &store.mongodb_uri_secret_arn,
@@ -462,7 +505,15 @@ impl Settings {
     pub fn managed(&self) -> Option<&ManagedSettings> {
         match &self.kind {
             StoreKind::Managed(settings) => Some(settings),
-            StoreKind::External(_) => None,
+            StoreKind::External(_) | StoreKind::Shared(_) => None,
+        }
+    }
+
+    /// The shared store's name, if it is one.
+    pub fn shared(&self) -> Option<&str> {
+        match &self.kind {
+            StoreKind::Shared(name) => Some(name),
+            StoreKind::External(_) | StoreKind::Managed(_) => None,
         }
     }
 
@@ -522,10 +573,14 @@ pub fn server_selection_timeout_ms(function_timeout_seconds: i32) -> i64 {
 /// The connection string of the managed store, for its writer: no password (the function reads
 /// it from the writer secret), authenticated against the database the writer may use.
 pub fn managed_uri(private_ip: &str, database: &str) -> String {
+    user_uri(WRITER_USER, private_ip, database)
+}
+
+/// The connection string of `user` at a managed or shared store's `private_ip`, without a
+/// password, authenticated against `database`.
+pub fn user_uri(user: &str, private_ip: &str, database: &str) -> String {
     let port = crate::components::security_groups::MONGODB_PORT;
-    format!(
-        "mongodb://{WRITER_USER}@{private_ip}:{port}/?authSource={database}&directConnection=true"
-    )
+    format!("mongodb://{user}@{private_ip}:{port}/?authSource={database}&directConnection=true")
 }
 
 /// The secret a post-queue environment reads its connection string from, if any.

@@ -649,7 +649,7 @@ mod tests {
         });
         let errors = errors(&state).join("\n");
         for expected in [
-            "store.volume_size applies only to the managed store",
+            "store.volume_size applies only to the pipeline's own managed store",
             "\"my-vpc\" is not a vpc id",
             "\"10.0.1.0/24\" is not a subnet id",
         ] {

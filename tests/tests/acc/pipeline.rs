@@ -189,7 +189,7 @@ async fn bad_configuration_fails_at_plan_naming_the_attribute() {
                 "mongodb_uri = \"mongodb://db.internal:27017/?directConnection=true\"",
                 "mongodb_uri = \"mongodb://db:27017\"\n    volume_size = 500",
             ),
-            "applies only to the managed store",
+            "applies only to the pipeline's own managed store",
             "volume_size",
         ),
     ];

@@ -341,6 +341,52 @@ pub fn store_policy(secret_arns: &[&str]) -> Value {
     })
 }
 
+/// A shared store's policy: read its root secret, and the secrets its tenants tagged with its
+/// name (`nami:store`: each pipeline's database user password, named `nami-…` in the root
+/// secret's account and region), found by listing (which takes no resource).
+pub fn shared_store_policy(root_secret_arn: &str, store: &str) -> Value {
+    let mut parts = root_secret_arn.split(':');
+    let (region, account) = (
+        parts.nth(3).unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [root_secret_arn]
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [format!("arn:aws:secretsmanager:{region}:{account}:secret:nami-*")],
+                "Condition": {
+                    "StringEquals": {
+                        format!("secretsmanager:ResourceTag/{}", nami_contract::naming::STORE_TAG): store
+                    }
+                }
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["secretsmanager:ListSecrets"],
+                "Resource": "*"
+            }
+        ]
+    })
+}
+
+/// Writes (or rewrites) a shared store's role policy ([`shared_store_policy`]).
+pub async fn put_shared_store_policy(
+    ctx: Context<'_>,
+    role_arn: &str,
+    root_secret_arn: &str,
+) -> Result<(), AwsError> {
+    let policy = shared_store_policy(root_secret_arn, ctx.owner_name());
+    put_inline_policy(ctx, role_arn, &policy).await
+}
+
 /// Creates the managed store's role. Returns its ARN.
 pub async fn create_store_role(ctx: Context<'_>) -> Result<String, AwsError> {
     let description = format!("{}: the managed store's instance", ctx.describe());

@@ -124,7 +124,7 @@ async fn ensure(
     }
     let role_arn = need(&state.role_arn, "role")?.to_owned();
     let root_secret_arn = need(&state.root_secret_arn, "root secret")?.to_owned();
-    iam::put_store_policy(ctx, &role_arn, &[&root_secret_arn]).await?;
+    iam::put_shared_store_policy(ctx, &role_arn, &root_secret_arn).await?;
     let instance_profile = iam::ensure_instance_profile(ctx, &role_arn).await?;
     let vpc_id = need(&state.vpc_id, "VPC")?.to_owned();
     if state.security_group_id.is_null() {
@@ -156,6 +156,7 @@ async fn ensure(
             volume_id: &volume_id,
             root_secret_arn: &root_secret_arn,
             writer: None,
+            shared_store: Some(ctx.owner_name()),
         };
         let placement = Placement {
             subnet_id: &subnet_id,

@@ -149,8 +149,8 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
     };
     state.tags_all = to_str_map(&crate::aws::tags_all(&clients.default_tags, &user_tags));
     if of_kind(Kind::Vpc).any(|id| id == vpc_id) {
-        let mut subnets: Vec<String> = of_kind(Kind::Subnet).collect();
-        subnets.sort();
+        let subnets: Vec<String> = of_kind(Kind::Subnet).collect();
+        let subnets = network::subnets_in_order(clients, &vpc_id, &subnets).await?;
         state.subnet_ids = str_list(&subnets);
         state.internet_gateway_id = value_of(of_kind(Kind::InternetGateway).next());
         state.route_table_id = value_of(of_kind(Kind::RouteTable).next());

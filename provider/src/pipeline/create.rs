@@ -426,6 +426,7 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
                 database: &spec.store.database,
                 secret_arn: writer_secret_arn,
             }),
+            shared_store: None,
         };
         let placement = instance::Placement {
             subnet_id: &subnet_id,

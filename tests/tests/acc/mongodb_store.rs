@@ -120,6 +120,31 @@ async fn a_store_is_made_locked_down_imported_identically_and_destroyed_keeping_
         script.contains("WRITER_SECRET_ARN=''"),
         "no writer of its own"
     );
+    assert!(
+        script.contains("STORE_NAME='main'"),
+        "its tenants found by its name"
+    );
+    // Its role reads its root secret and the secrets tagged with its name.
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let role = "nami-store-main";
+    let listed = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    let document = iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(&listed.policy_names[0])
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    assert_eq!(
+        crate::support::decode_policy(&document),
+        terraform_provider_nami::components::iam::shared_store_policy(root_secret, "main")
+    );
     let password = aws_sdk_secretsmanager::Client::new(&sdk)
         .get_secret_value()
         .secret_id(root_secret)

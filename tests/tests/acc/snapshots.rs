@@ -265,7 +265,9 @@ async fn a_snapshot_retention_outside_dlms_range_or_without_the_managed_store_fa
     ));
     let error = tf.fails(&["plan", "-no-color"]);
     assert!(
-        error.contains("store.snapshot_retention_days applies only to the pipeline's own managed store"),
+        error.contains(
+            "store.snapshot_retention_days applies only to the pipeline's own managed store"
+        ),
         "{error}"
     );
 }

@@ -92,6 +92,16 @@ fn every_policy() -> Vec<(String, Value, bool)> {
             false,
         ),
         (
+            "shared store".to_owned(),
+            iam::shared_store_policy(
+                &format!(
+                    "arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nami-store-team-root-AbCdEf"
+                ),
+                "team",
+            ),
+            false,
+        ),
+        (
             "snapshots trust".to_owned(),
             iam::snapshot_trust_policy(),
             true,
@@ -201,4 +211,38 @@ fn the_snapshot_role_may_snapshot_only_its_volume_and_delete_only_its_snapshots(
             );
         }
     }
+}
+
+#[test]
+fn a_shared_store_reads_only_its_root_secret_and_the_secrets_tagged_with_its_name() {
+    let root =
+        format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nami-store-team-root-AbCdEf");
+    let policy = iam::shared_store_policy(&root, "team");
+    let statements = policy["Statement"].as_array().unwrap();
+    let reads: Vec<&Value> = (statements.iter())
+        .filter(|s| s["Action"] == serde_json::json!(["secretsmanager:GetSecretValue"]))
+        .collect();
+    assert_eq!(reads.len(), 2);
+    assert_eq!(reads[0]["Resource"], serde_json::json!([root]));
+    assert!(reads[0].get("Condition").is_none());
+    assert_eq!(
+        reads[1]["Resource"],
+        serde_json::json!([format!(
+            "arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nami-*"
+        )])
+    );
+    assert_eq!(
+        reads[1]["Condition"],
+        serde_json::json!({ "StringEquals": { "secretsmanager:ResourceTag/nami:store": "team" } })
+    );
+    // Listing takes no resource; nothing else is granted.
+    let others: Vec<&Value> = (statements.iter())
+        .filter(|s| s["Action"] != serde_json::json!(["secretsmanager:GetSecretValue"]))
+        .collect();
+    assert_eq!(others.len(), 1);
+    assert_eq!(
+        others[0]["Action"],
+        serde_json::json!(["secretsmanager:ListSecrets"])
+    );
+    assert_eq!(others[0]["Resource"], "*");
 }

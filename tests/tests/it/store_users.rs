@@ -205,3 +205,129 @@ async fn a_shared_store_converges_its_root_user_alone() {
         "no writer of its own: {printed}"
     );
 }
+
+/// A tenant's store as its post-queue function builds it: its user's URI, its password.
+async fn tenant(mongo: &Mongo, user: &str, password: &str, database: &str) -> MongoStore {
+    let uri = terraform_provider_nami::components::store::user_uri(user, "127.0.0.1", database)
+        .replace(":27017/", &format!(":{}/", port_of(mongo)));
+    MongoStore::connect(
+        &uri,
+        Some(password),
+        database,
+        "inbound",
+        Duration::from_secs(3),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_shared_stores_tenants_each_get_their_database_and_leave_with_their_secret() {
+    use terraform_provider_nami::components::store::instance::{CONVERGE_TENANTS_JS, embedded};
+    let mongo = Mongo::start().unwrap();
+    let instance = Instance::new("tenants");
+    std::fs::write(instance.dir.join("secrets/root-password"), "root-1").unwrap();
+    let root = instance.converge_command(&mongo).output().unwrap();
+    assert!(
+        root.status.success(),
+        "{}",
+        String::from_utf8_lossy(&root.stderr)
+    );
+    // The script as the user data installs it.
+    std::fs::write(
+        instance.dir.join("converge-tenants.js"),
+        embedded(CONVERGE_TENANTS_JS),
+    )
+    .unwrap();
+    let tenants = instance.dir.join("tenants");
+    std::fs::create_dir_all(&tenants).unwrap();
+    let converge = |manifest: &str, passwords: &[(&str, &str)]| {
+        std::fs::write(tenants.join("manifest"), manifest).unwrap();
+        for (user, password) in passwords {
+            std::fs::write(tenants.join(user), password).unwrap();
+        }
+        let output = Command::new(mongosh())
+            .args(["--quiet", "--norc"])
+            .arg(format!("mongodb://127.0.0.1:{}/admin", port_of(&mongo)))
+            .arg(instance.dir.join("converge-tenants.js"))
+            .env("NAMI_TENANTS", &tenants)
+            .env("NAMI_SECRETS", instance.dir.join("secrets"))
+            .env("NAMI_ROOT_USER", ROOT_USER)
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{printed}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        printed
+    };
+
+    let first = converge(
+        "nami-github webhooks\nnami-stripe payments\n",
+        &[("nami-github", "gh-1"), ("nami-stripe", "st-1")],
+    );
+    assert!(
+        first.contains("tenant nami-github on webhooks created"),
+        "{first}"
+    );
+    assert!(
+        first.contains("tenant nami-stripe on payments created"),
+        "{first}"
+    );
+    // Each writes its own database, and no other.
+    let github = tenant(&mongo, "nami-github", "gh-1", "webhooks").await;
+    insert(&github, "g-1").await.unwrap();
+    let github_elsewhere = tenant(&mongo, "nami-github", "gh-1", "payments").await;
+    assert!(
+        insert(&github_elsewhere, "g-2").await.is_err(),
+        "not another tenant's database"
+    );
+    let stripe = tenant(&mongo, "nami-stripe", "st-1", "payments").await;
+    insert(&stripe, "s-1").await.unwrap();
+
+    // Stripe's pipeline is destroyed (its secret gone): its user goes; GitHub's password turns.
+    let second = converge("nami-github webhooks\n", &[("nami-github", "gh-2")]);
+    assert!(
+        second.contains("tenant nami-stripe on payments dropped"),
+        "{second}"
+    );
+    assert!(
+        second.contains("tenant nami-github on webhooks updated"),
+        "{second}"
+    );
+    let stripe_again = tenant(&mongo, "nami-stripe", "st-1", "payments").await;
+    assert!(
+        insert(&stripe_again, "s-2").await.is_err(),
+        "its user is gone"
+    );
+    let old = tenant(&mongo, "nami-github", "gh-1", "webhooks").await;
+    assert!(
+        insert(&old, "g-3").await.is_err(),
+        "the old password no longer works"
+    );
+    let new = tenant(&mongo, "nami-github", "gh-2", "webhooks").await;
+    insert(&new, "g-4").await.unwrap();
+    // Root is never a tenant's to touch.
+    assert!(
+        !second.contains(&format!("tenant {ROOT_USER} on")),
+        "{second}"
+    );
+
+    // A manifest naming a system database changes nothing.
+    std::fs::write(tenants.join("manifest"), "nami-evil admin\n").unwrap();
+    std::fs::write(tenants.join("nami-evil"), "x").unwrap();
+    let refused = Command::new(mongosh())
+        .args(["--quiet", "--norc"])
+        .arg(format!("mongodb://127.0.0.1:{}/admin", port_of(&mongo)))
+        .arg(instance.dir.join("converge-tenants.js"))
+        .env("NAMI_TENANTS", &tenants)
+        .env("NAMI_SECRETS", instance.dir.join("secrets"))
+        .env("NAMI_ROOT_USER", ROOT_USER)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let still = tenant(&mongo, "nami-github", "gh-2", "webhooks").await;
+    insert(&still, "g-5").await.unwrap();
+}

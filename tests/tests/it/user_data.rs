@@ -10,7 +10,7 @@ use std::process::Command;
 use nami_harness::{emulators_dir, venv_bin};
 use terraform_provider_nami::components::store::ManagedSettings;
 use terraform_provider_nami::components::store::instance::{
-    Boot, CONVERGE_USERS_JS, Writer, user_data_script,
+    Boot, CONVERGE_TENANTS_JS, CONVERGE_USERS_JS, Writer, embedded, user_data_script,
 };
 
 const VOLUME: &str = "vol-0123456789abcdef0";
@@ -44,6 +44,7 @@ fn script_with(writer: Option<Writer<'static>>) -> String {
         Boot {
             volume_id: VOLUME,
             root_secret_arn: ROOT_SECRET,
+            shared_store: writer.is_none().then_some("team"),
             writer,
         },
     )
@@ -85,6 +86,8 @@ cat "$NAMI_ROOT/mounted""#,
         r#"echo "aws $*" >>"$NAMI_ROOT/calls"
 [ -e "$NAMI_ROOT/aws-fails" ] && { echo "AccessDeniedException" >&2; exit 255; }
 case "$*" in
+  *list-secrets*) cat "$NAMI_ROOT/listing" ;;
+  *secret:tenant-*) all="$*"; id="${all##*secret:tenant-}"; printf 'pw-%s\n' "${id%% *}" ;;
   *store-root*) printf '%s\n' root-pw-from-secrets-manager ;;
   *store-writer*) printf '%s\n' writer-pw-from-secrets-manager ;;
   *) exit 254 ;;
@@ -398,7 +401,7 @@ fn no_password_is_in_the_script_a_unit_or_a_container_argument() {
     }
     assert_eq!(
         fixture.read("usr/local/share/nami/converge-users.js"),
-        format!("{}\n", CONVERGE_USERS_JS.trim_end())
+        format!("{}\n", embedded(CONVERGE_USERS_JS))
     );
 }
 
@@ -421,4 +424,93 @@ fn a_shared_store_reads_only_its_root_secret_and_makes_only_its_root_user() {
     assert!(!run.contains("NAMI_WRITER_USER"), "{run}");
     assert!(!run.contains("NAMI_DATABASE"), "{run}");
     assert!(run.contains("-e NAMI_ROOT_USER=nami"), "{run}");
+}
+
+#[test]
+fn a_shared_store_fetches_its_tenants_passwords_and_converges_their_users() {
+    let fixture = Fixture::with_script("tenants", &script_with(None));
+    let arn =
+        |id: &str| format!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant-{id}");
+    let listing = [
+        format!("{}\tnami-github-events\twebhooks\tteam", arn("github-AbC")),
+        format!("{}\tnami-stripe\tpayments\tteam", arn("stripe-XyZ")),
+        // Another store's tenant (the two tag filters match independently), and a secret naming
+        // a user Nami does not make: both skipped.
+        format!("{}\tnami-other\tother\tanother-store", arn("other-QqQ")),
+        format!("{}\troot\tadmin\tteam", arn("evil-EeE")),
+    ]
+    .join("\n");
+    std::fs::write(fixture.path("listing"), format!("{listing}\n")).unwrap();
+    let (ok, _, errors) = fixture.run("fetch_secrets\nwrite_converge_script\ntenants");
+    assert!(ok, "{errors}");
+    assert!(
+        errors.contains("user root or database admin is not one Nami makes"),
+        "{errors}"
+    );
+    assert_eq!(
+        fixture.read("run/nami/tenants/manifest"),
+        "nami-github-events webhooks\nnami-stripe payments\n"
+    );
+    for (user, password) in [
+        ("nami-github-events", "pw-github-AbC"),
+        ("nami-stripe", "pw-stripe-XyZ"),
+    ] {
+        let path = fixture.path(&format!("run/nami/tenants/{user}"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), password);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{user}");
+    }
+    assert!(!fixture.path("run/nami/tenants/nami-other").exists());
+    let calls = fixture.read("calls");
+    assert!(
+        calls.contains("aws secretsmanager list-secrets --region eu-west-1 --filters Key=tag-key,Values=nami:store Key=tag-value,Values=team"),
+        "{calls}"
+    );
+    let run = (calls.lines())
+        .filter(|line| line.starts_with("docker run"))
+        .last()
+        .unwrap();
+    for part in [
+        "--network container:nami-mongodb",
+        "-v /run/nami/tenants:/run/tenants:ro",
+        "--entrypoint mongosh mongo:7.0.14",
+        "/nami/converge-tenants.js",
+    ] {
+        assert!(run.contains(part), "{part} missing: {run}");
+    }
+    for password in ["pw-github-AbC", "pw-stripe-XyZ", ROOT_PASSWORD] {
+        assert!(!calls.contains(&format!("docker run {password}")) && !run.contains(password));
+    }
+    assert_eq!(
+        fixture.read("usr/local/share/nami/converge-tenants.js"),
+        format!("{}\n", embedded(CONVERGE_TENANTS_JS))
+    );
+    // The units: a timer every 30 s, after MongoDB.
+    let (ok, _, errors) = fixture.run("write_units");
+    assert!(ok, "{errors}");
+    let timer = fixture.read("etc/systemd/system/nami-tenants.timer");
+    assert!(timer.contains("OnUnitActiveSec=30s"), "{timer}");
+    let service = fixture.read("etc/systemd/system/nami-tenants.service");
+    assert!(
+        service.contains("ExecStart=/usr/local/sbin/nami-store tenants"),
+        "{service}"
+    );
+}
+
+#[test]
+fn an_inline_store_has_no_tenants() {
+    let fixture = Fixture::new("no-tenants");
+    let (ok, _, errors) = fixture.run("tenants\nwrite_units\nwrite_converge_script");
+    assert!(ok, "{errors}");
+    assert!(
+        !fixture
+            .path("etc/systemd/system/nami-tenants.timer")
+            .exists()
+    );
+    assert!(
+        !fixture
+            .path("usr/local/share/nami/converge-tenants.js")
+            .exists()
+    );
+    assert!(!fixture.path("calls").exists() || !fixture.read("calls").contains("list-secrets"));
 }

@@ -91,6 +91,10 @@ const USER_DATA: &str = include_str!("user-data.sh");
 /// user data, run against SecantusDB in the tests).
 pub const CONVERGE_USERS_JS: &str = include_str!("converge-users.js");
 
+/// The script that makes a shared store's tenants' users match their secrets (run by mongosh
+/// every 30 s; installed by the user data of a shared store, run against SecantusDB in the tests).
+pub const CONVERGE_TENANTS_JS: &str = include_str!("converge-tenants.js");
+
 /// EC2's limit on user data, before base64.
 pub const USER_DATA_MAX_BYTES: usize = 16 * 1024;
 
@@ -103,6 +107,8 @@ pub struct Boot<'a> {
     pub root_secret_arn: &'a str,
     /// The store's own writer (a pipeline's inline store); a shared store has none.
     pub writer: Option<Writer<'a>>,
+    /// A shared store's name: its tenants' users are made from the secrets tagged with it.
+    pub shared_store: Option<&'a str>,
 }
 
 /// The user the store makes for its pipeline's post-queue function.
@@ -142,15 +148,29 @@ pub fn user_data_script(settings: &ManagedSettings, boot: Boot<'_>) -> String {
             "@WRITER_SECRET_ARN@",
             quoted(boot.writer.map_or("", |writer| writer.secret_arn)),
         ),
+        ("@CONVERGE_USERS_JS@", embedded(CONVERGE_USERS_JS)),
+        ("@STORE_NAME@", quoted(boot.shared_store.unwrap_or(""))),
         (
-            "@CONVERGE_USERS_JS@",
-            CONVERGE_USERS_JS.trim_end().to_owned(),
+            "@CONVERGE_TENANTS_JS@",
+            boot.shared_store
+                .map_or_else(String::new, |_| embedded(CONVERGE_TENANTS_JS)),
         ),
     ]
     .iter()
     .fold(USER_DATA.to_owned(), |script, (placeholder, value)| {
         script.replace(placeholder, value)
     })
+}
+
+/// A script as the user data embeds it: without its comment lines (`// …`; the repository's
+/// file keeps them) and trailing blank lines, so the user data stays within EC2's 16 KiB.
+pub fn embedded(script: &str) -> String {
+    (script.lines())
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_owned()
 }
 
 /// Where an instance is launched, and as whom.
@@ -597,6 +617,7 @@ mod tests {
             database: "events",
             secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:nami-p-store-writer-GhIjKl",
         }),
+        shared_store: None,
     };
 
     fn rendered(settings: &ManagedSettings) -> String {
@@ -670,8 +691,20 @@ mod tests {
         ] {
             assert!(script.lines().any(|l| l == line), "{line} missing");
         }
-        assert!(script.contains(CONVERGE_USERS_JS.trim_end()));
+        assert!(script.contains(&embedded(CONVERGE_USERS_JS)));
         assert!(script.len() < USER_DATA_MAX_BYTES, "{} bytes", script.len());
+        // A shared store's, with its tenants' script: within the limit too.
+        let shared = user_data_script(
+            &settings(),
+            Boot {
+                writer: None,
+                shared_store: Some("team"),
+                ..BOOT
+            },
+        );
+        assert!(shared.contains(&embedded(CONVERGE_TENANTS_JS)));
+        assert!(shared.contains("STORE_NAME='team'"));
+        assert!(shared.len() < USER_DATA_MAX_BYTES, "{} bytes", shared.len());
     }
 
     #[test]

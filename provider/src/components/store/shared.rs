@@ -97,10 +97,12 @@ pub async fn find(clients: &Clients, name: &str) -> Result<SharedStore, AwsError
         .map_err(aws_error("ec2:DescribeSubnets"))?
         .subnets
         .unwrap_or_default();
-    let mut subnet_ids: Vec<String> = (own_subnets.into_iter())
+    let own: Vec<String> = (own_subnets.into_iter())
         .filter_map(|subnet| subnet.subnet_id)
         .collect();
-    subnet_ids.sort();
+    // In the order the store made them (the instance's first), as its state lists them.
+    let mut subnet_ids =
+        crate::components::network::subnets_in_order(clients, &vpc_id, &own).await?;
     if subnet_ids.is_empty() {
         subnet_ids.extend(instance.subnet_id.clone());
     }

@@ -8,7 +8,9 @@
 #                         Secrets Manager (the instance role may read exactly those two secrets)
 #                         into a tmpfs and makes MongoDB's users match them (converge-users.js)
 #   nami-growfs.timer     grows /data's file system after the volume is enlarged
-# Commands: setup (the default, at boot), check-data, fetch-secrets, converge-users, grow.
+#   nami-tenants.timer    (a shared store) every 30 s, makes its tenants' database users match
+#                         the secrets tagged with the store's name (converge-tenants.js)
+# Commands: setup (the default, at boot), check-data, fetch-secrets, converge-users, tenants, grow.
 # No password is in this script, in a unit or in a container's arguments.
 #
 # Everything reads the system through $NAMI_ROOT and the tools on $PATH, so the tests run each
@@ -23,6 +25,8 @@ WRITER_USER='@WRITER_USER@'
 DATABASE='@DATABASE@'
 ROOT_SECRET_ARN='@ROOT_SECRET_ARN@'
 WRITER_SECRET_ARN='@WRITER_SECRET_ARN@'
+# A shared store (nami_mongodb_store): its tenants' users come from the secrets tagged with it.
+STORE_NAME='@STORE_NAME@'
 
 NAMI_ROOT="${NAMI_ROOT:-}"
 # EC2 attaches the volume after the instance starts: look for it this many times, 2 s apart.
@@ -31,6 +35,7 @@ SELF=/usr/local/sbin/nami-store
 SHARE=/usr/local/share/nami
 # A tmpfs: the passwords never reach a disk.
 SECRETS_DIR=/run/nami/secrets
+TENANTS_DIR=/run/nami/tenants
 
 say() { echo "nami-store: $*" >&2; }
 
@@ -159,12 +164,61 @@ exit "$status"'
     --entrypoint bash "$IMAGE" -c "$inside"
 }
 
-# The user script the converge step runs (converge-users.js in the repository).
+# The user script the converge step runs (converge-users.js in the repository), and a shared
+# store's tenants script (converge-tenants.js).
 write_converge_script() {
   install -d -m 0755 "$NAMI_ROOT$SHARE"
   cat >"$NAMI_ROOT$SHARE/converge-users.js" <<'JS'
 @CONVERGE_USERS_JS@
 JS
+  if [ -n "$STORE_NAME" ]; then
+    cat >"$NAMI_ROOT$SHARE/converge-tenants.js" <<'JS'
+@CONVERGE_TENANTS_JS@
+JS
+  fi
+}
+
+# A shared store's tenants: the secrets tagged nami:store=$STORE_NAME (each a pipeline's
+# database user: nami:store-user, nami:store-database; the instance role may read only those),
+# fetched into a tmpfs, then converge-tenants.js makes the running MongoDB's users match them.
+tenants() {
+  [ -n "$STORE_NAME" ] || return 0
+  local region listing arn user database store value next="$NAMI_ROOT$TENANTS_DIR.next"
+  region=$(cut -d: -f4 <<<"$ROOT_SECRET_ARN")
+  # shellcheck disable=SC2016 # a JMESPath query, not a shell expansion
+  if ! listing=$(aws secretsmanager list-secrets --region "$region" \
+    --filters Key=tag-key,Values=nami:store Key=tag-value,Values="$STORE_NAME" \
+    --query 'SecretList[].[ARN, Tags[?Key==`nami:store-user`]|[0].Value, Tags[?Key==`nami:store-database`]|[0].Value, Tags[?Key==`nami:store`]|[0].Value]' \
+    --output text); then
+    say "cannot list the store's tenants: check the instance role and the route to Secrets Manager"
+    return 1
+  fi
+  rm -rf "$next"
+  install -d -m 0700 "$next"
+  : >"$next/manifest"
+  while read -r arn user database store; do
+    [ -n "$arn" ] || continue
+    # The two filters match independently: the store's own tag must hold its name.
+    [ "$store" = "$STORE_NAME" ] || continue
+    if ! [[ "$user" =~ ^nami-[a-z][a-z0-9-]*$ && "$database" =~ ^[A-Za-z0-9_-]{1,64}$ ]]; then
+      say "tenant secret $arn: user ${user:-?} or database ${database:-?} is not one Nami makes; skipped"
+      continue
+    fi
+    if ! value=$(aws secretsmanager get-secret-value --region "$region" --secret-id "$arn" \
+      --query SecretString --output text) || [ -z "$value" ]; then
+      say "cannot read tenant secret $arn; skipped"
+      continue
+    fi
+    (umask 077 && printf '%s' "$value" >"$next/$user")
+    echo "$user $database" >>"$next/manifest"
+  done <<<"$listing"
+  rm -rf "$NAMI_ROOT$TENANTS_DIR"
+  mv "$next" "$NAMI_ROOT$TENANTS_DIR"
+  docker run --rm --name nami-mongodb-tenants --network container:nami-mongodb \
+    -v "$TENANTS_DIR:/run/tenants:ro" -v "$SECRETS_DIR:/run/secrets:ro" \
+    -v "$SHARE/converge-tenants.js:/nami/converge-tenants.js:ro" \
+    -e NAMI_TENANTS=/run/tenants -e NAMI_SECRETS=/run/secrets -e "NAMI_ROOT_USER=$ROOT_USER" \
+    --entrypoint mongosh "$IMAGE" --quiet --norc mongodb://127.0.0.1:27017/admin /nami/converge-tenants.js
 }
 
 write_units() {
@@ -199,7 +253,31 @@ RequiresMountsFor=/data
 Type=oneshot
 ExecStart=$SELF grow
 EOF
+  if [ -n "$STORE_NAME" ]; then
+    cat >"$units/nami-tenants.service" <<EOF
+[Unit]
+Description=Make the Nami store's tenants' database users match their secrets
+Requires=nami-mongodb.service
+After=nami-mongodb.service
+
+[Service]
+Type=oneshot
+ExecStart=$SELF tenants
+EOF
+    cat >"$units/nami-tenants.timer" <<EOF
+[Unit]
+Description=Follow the Nami store's tenants (pipelines joining and leaving)
+
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=30s
+
+[Install]
+WantedBy=timers.target
+EOF
+  fi
   cat >"$units/nami-growfs.timer" <<EOF
+
 [Unit]
 Description=Grow /data after the Nami data volume is enlarged
 
@@ -225,6 +303,9 @@ setup() {
   write_units
   systemctl daemon-reload
   systemctl enable --now nami-mongodb.service nami-growfs.timer
+  if [ -n "$STORE_NAME" ]; then
+    systemctl enable --now nami-tenants.timer
+  fi
 }
 
 main() {
@@ -233,8 +314,9 @@ main() {
     check-data) check_data ;;
     fetch-secrets) fetch_secrets ;;
     converge-users) converge_users ;;
+    tenants) tenants ;;
     grow) check_data && xfs_growfs "$NAMI_ROOT/data" >/dev/null ;;
-    *) say "unknown command $1 (setup, check-data, fetch-secrets, converge-users, grow)"; return 2 ;;
+    *) say "unknown command $1 (setup, check-data, fetch-secrets, converge-users, tenants, grow)"; return 2 ;;
   esac
 }
 

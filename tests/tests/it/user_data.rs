@@ -468,7 +468,7 @@ fn a_shared_store_fetches_its_tenants_passwords_and_converges_their_users() {
     );
     let run = (calls.lines())
         .filter(|line| line.starts_with("docker run"))
-        .last()
+        .next_back()
         .unwrap();
     for part in [
         "--network container:nami-mongodb",

@@ -467,8 +467,7 @@ fn a_shared_store_fetches_its_tenants_passwords_and_converges_their_users() {
         "{calls}"
     );
     let run = (calls.lines())
-        .filter(|line| line.starts_with("docker run"))
-        .next_back()
+        .rfind(|line| line.starts_with("docker run"))
         .unwrap();
     for part in [
         "--network container:nami-mongodb",

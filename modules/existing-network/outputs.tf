@@ -18,9 +18,9 @@ output "function_security_group_ids" {
   value       = module.sources.function_security_group_ids
 }
 
-output "store_instance_ids" {
-  description = "The managed store's EC2 instance of each source, by source name (null with a store you have)."
-  value       = module.sources.store_instance_ids
+output "store" {
+  description = "The managed store in the private subnets every source joins (null with a store you run): `id`, `instance_id`, `private_ip`, `security_group_id`, `root_secret_arn`, `data_volume_id`."
+  value       = module.sources.store
 }
 
 output "dashboard_urls" {

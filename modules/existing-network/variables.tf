@@ -58,11 +58,12 @@ variable "name_prefix" {
 }
 
 variable "store" {
-  description = "The store in the private subnets: Nami's managed MongoDB (`managed`, the default) or a MongoDB you run in the VPC (`mongodb_uri_secret_arn`); `database` defaults to `webhooks`. See modules/webhook-sources."
+  description = "The store in the private subnets: one managed `nami_mongodb_store` every source joins (`managed`, the default: `name`, `instance_type`, `volume_size`, `snapshot_retention_days`, `retain_volume`) or a MongoDB you run in the VPC (`mongodb_uri_secret_arn`); `database` defaults to `webhooks`. See modules/webhook-sources."
   type = object({
     mongodb_uri_secret_arn = optional(string)
     database               = optional(string, "webhooks")
     managed = optional(object({
+      name                    = optional(string)
       instance_type           = optional(string)
       volume_size             = optional(number)
       snapshot_retention_days = optional(number)

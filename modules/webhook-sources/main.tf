@@ -1,5 +1,25 @@
 # One pipeline per webhook source, all writing to one store (a collection each): a MongoDB the
-# team has, or Nami's managed one.
+# team has, or one managed store every pipeline joins as its own database user.
+
+resource "nami_mongodb_store" "shared" {
+  count = var.store.managed == null ? 0 : 1
+
+  name                    = coalesce(var.store.managed.name, "${var.name_prefix}sources")
+  instance_type           = var.store.managed.instance_type
+  volume_size             = var.store.managed.volume_size
+  snapshot_retention_days = var.store.managed.snapshot_retention_days
+  retain_volume           = var.store.managed.retain_volume
+
+  dynamic "network" {
+    for_each = var.network == null ? [] : [var.network]
+    content {
+      vpc_id     = network.value.vpc_id
+      subnet_ids = network.value.subnet_ids
+    }
+  }
+
+  tags = var.tags
+}
 
 resource "nami_webhook_pipeline" "source" {
   for_each = var.sources
@@ -28,13 +48,10 @@ resource "nami_webhook_pipeline" "source" {
   }
 
   store {
-    mongodb_uri_secret_arn  = var.store.mongodb_uri_secret_arn
-    database                = var.store.database
-    collection              = coalesce(each.value.collection, each.key)
-    instance_type           = try(var.store.managed.instance_type, null)
-    volume_size             = try(var.store.managed.volume_size, null)
-    snapshot_retention_days = try(var.store.managed.snapshot_retention_days, null)
-    retain_volume           = try(var.store.managed.retain_volume, null)
+    mongodb_uri_secret_arn = var.store.mongodb_uri_secret_arn
+    shared                 = one(nami_mongodb_store.shared[*].id)
+    database               = var.store.database
+    collection             = coalesce(each.value.collection, each.key)
   }
 
   dynamic "network" {

@@ -33,9 +33,16 @@ output "function_security_group_ids" {
   value       = { for name, pipeline in nami_webhook_pipeline.source : name => pipeline.security_group_id }
 }
 
-output "store_instance_ids" {
-  description = "The managed store's EC2 instance of each source, by source name (null with a store you have)."
-  value       = { for name, pipeline in nami_webhook_pipeline.source : name => pipeline.instance_id }
+output "store" {
+  description = "The managed store every source joins (null with a store you have): its `id` (name), `instance_id`, `private_ip`, `security_group_id`, `root_secret_arn` (the operator's password) and `data_volume_id`."
+  value = one([for store in nami_mongodb_store.shared : {
+    id                = store.id
+    instance_id       = store.instance_id
+    private_ip        = store.private_ip
+    security_group_id = store.security_group_id
+    root_secret_arn   = store.root_secret_arn
+    data_volume_id    = store.data_volume_id
+  }])
 }
 
 output "networks" {

@@ -104,15 +104,16 @@ variable "store" {
     `webhooks`):
     - `mongodb_uri_secret_arn`: the Secrets Manager secret or SSM parameter holding the connection
       string of a MongoDB you have (Atlas, DocumentDB, a replica set) — one store for all sources;
-    - or `managed`: Nami's managed MongoDB (EC2, encrypted data volume) with its
+    - or `managed`: one `nami_mongodb_store` the module makes and every source's pipeline joins
+      (each as its own database user), with its `name` (default `<name_prefix>sources`),
       `instance_type`, `volume_size` (GiB), `snapshot_retention_days` and `retain_volume`
-      (default true: a destroy keeps the data volume). Until the shared
-      `nami_mongodb_store` resource lands, each source's pipeline has its own instance.
+      (default true: a destroy keeps the data volume).
   EOT
   type = object({
     mongodb_uri_secret_arn = optional(string)
     database               = optional(string, "webhooks")
     managed = optional(object({
+      name                    = optional(string)
       instance_type           = optional(string)
       volume_size             = optional(number)
       snapshot_retention_days = optional(number)
@@ -133,6 +134,18 @@ variable "store" {
   validation {
     condition     = can(regex("^[^$/\\\\. \"'?#@:%&]{1,64}$", var.store.database))
     error_message = "store.database must be 1–64 characters, none of $ / \\ . \" ' ? # @ : % & or space."
+  }
+  validation {
+    condition     = try(var.store.managed.name, null) == null ? true : can(regex("^[a-z][a-z0-9-]{0,33}$", var.store.managed.name)) && !endswith(var.store.managed.name, "-")
+    error_message = "store.managed.name is 1–34 lower-case letters, digits and hyphens, starting with a letter."
+  }
+  validation {
+    condition     = var.store.managed == null || try(var.store.managed.name, null) != null ? true : length("${var.name_prefix}sources") <= 34
+    error_message = "The store's default name (name_prefix followed by sources) is over 34 characters: set store.managed.name."
+  }
+  validation {
+    condition     = var.store.managed == null ? true : can(regex("^[A-Za-z0-9_-]{1,64}$", var.store.database)) && !contains(["admin", "local", "config"], var.store.database)
+    error_message = "With the managed store, store.database is 1–64 letters, digits, _ or - (not admin, local or config)."
   }
   validation {
     condition     = try(var.store.managed.volume_size, null) == null ? true : var.store.managed.volume_size >= 8 && var.store.managed.volume_size <= 16384

@@ -63,8 +63,8 @@ run "pipelines_and_their_stores_in_the_private_subnets" {
     error_message = "each function has its security group in the VPC: ${jsonencode(output.function_security_group_ids)}"
   }
   assert {
-    condition     = alltrue([for id in values(output.store_instance_ids) : startswith(id, "i-")])
-    error_message = "the managed store runs in the private subnets: ${jsonencode(output.store_instance_ids)}"
+    condition     = startswith(output.store.instance_id, "i-") && output.store.id == "tfn-sources"
+    error_message = "one managed store, in the private subnets, for every source: ${jsonencode(output.store)}"
   }
 }
 
@@ -86,8 +86,8 @@ run "a_store_the_team_runs_in_the_vpc" {
     store = { mongodb_uri_secret_arn = var.team_store_secret_arn }
   }
   assert {
-    condition     = alltrue([for id in values(output.store_instance_ids) : id == null])
-    error_message = "no managed instance with the team's store: ${jsonencode(output.store_instance_ids)}"
+    condition     = output.store == null
+    error_message = "no managed store with the team's own: ${jsonencode(output.store)}"
   }
   assert {
     condition     = alltrue([for network in values(output.networks) : network.vpc_id == var.vpc_id])

@@ -163,3 +163,32 @@ run "read_back_after_the_removal" {
     error_message = "the removed sources' pipelines are gone from AWS: ${jsonencode(output.listed)}"
   }
 }
+
+# One managed store every source joins, each pipeline as its own database user in it.
+run "a_managed_store_shared_by_every_source" {
+  variables {
+    store = { managed = { retain_volume = false } }
+    sources = {
+      github = {
+        scheme     = "github"
+        secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:github-hook-AbCdEf"
+      }
+      stripe = {
+        scheme     = "stripe"
+        secret_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/webhooks/stripe"
+      }
+    }
+  }
+  assert {
+    condition     = output.store.id == "tft-sources" && startswith(output.store.instance_id, "i-")
+    error_message = "one store for the team: ${jsonencode(output.store)}"
+  }
+  assert {
+    condition     = alltrue([for pipeline in nami_webhook_pipeline.source : pipeline.store.shared == "tft-sources" && pipeline.instance_id == null])
+    error_message = "every source joins it, none has an instance of its own"
+  }
+  assert {
+    condition     = alltrue([for network in values(output.networks) : network.vpc_id == nami_mongodb_store.shared[0].vpc_id])
+    error_message = "every function runs in the store's network: ${jsonencode(output.networks)}"
+  }
+}

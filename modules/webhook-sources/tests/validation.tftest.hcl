@@ -118,3 +118,21 @@ run "a_store_needs_exactly_one_kind" {
   }
   expect_failures = [var.store]
 }
+
+run "a_managed_store_name_aws_cannot_hold_is_refused" {
+  command = plan
+  variables {
+    sources = { github = { scheme = "github", secret_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/x" } }
+    store   = { managed = { name = "Team_Store" } }
+  }
+  expect_failures = [var.store]
+}
+
+run "a_managed_store_on_a_system_database_is_refused" {
+  command = plan
+  variables {
+    sources = { github = { scheme = "github", secret_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/x" } }
+    store   = { managed = {}, database = "admin" }
+  }
+  expect_failures = [var.store]
+}

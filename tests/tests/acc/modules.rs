@@ -87,7 +87,7 @@ fn passed(output: &str) -> usize {
 async fn webhook_sources_passes_its_terraform_tests_and_leaves_nothing() {
     let moto = Moto::start().unwrap();
     let output = terraform_test("webhook-sources", &moto, &[]);
-    assert_eq!(passed(&output), 15, "{output}");
+    assert_eq!(passed(&output), 18, "{output}");
     assert_eq!(leftovers(&sdk(&moto).await).await, Vec::<String>::new());
     validate_example("webhook-sources", "basic", &moto);
 }

@@ -270,6 +270,27 @@ async fn bad_store_settings_fail_at_plan_naming_the_attribute() {
         let errors = tf.fails(&["plan", "-no-color"]);
         assert!(errors.contains(expected), "{expected}: {errors}");
     }
+    // A pipeline in a shared store: a database the store makes users on, and no other store.
+    for (store_block, expected) in [
+        (
+            "shared = \"team\"\n    database = \"admin\"",
+            "Invalid database for a shared store",
+        ),
+        (
+            "shared = \"team\"\n    mongodb_uri = \"mongodb://db:27017\"",
+            "Conflicting stores",
+        ),
+        (
+            "shared = \"team\"\n    instance_type = \"t3.large\"",
+            "set it on the nami_mongodb_store",
+        ),
+    ] {
+        tf.write(&format!(
+            "resource \"nami_webhook_pipeline\" \"this\" {{\n  name = \"p\"\n  signature {{\n    scheme = \"github\"\n    secret = \"s\"\n  }}\n  store {{\n    {store_block}\n  }}\n}}\n"
+        ));
+        let errors = tf.fails(&["plan", "-no-color"]);
+        assert!(errors.contains(expected), "{expected}: {errors}");
+    }
     // No pipeline may take a store's names.
     tf.write(
         r#"

@@ -228,6 +228,19 @@ pub fn validate(state: &PipelineState, check: &mut Checker<'_>) {
                 "{name:?} is not a store's name: use the store's id (nami_mongodb_store.<label>.id)"
             ),
         );
+        // The names a shared store makes a tenant's user on (converge-tenants.js).
+        if let Some(database) = store.database.as_ref_option() {
+            let plain = (1..=MONGODB_NAME_MAX_LEN).contains(&database.len())
+                && (database.chars()).all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            check.that(
+                plain && !["admin", "local", "config"].contains(&database.as_str()),
+                at("store", "database"),
+                "Invalid database for a shared store",
+                format!(
+                    "{database:?}: in a shared store a pipeline's database is 1–{MONGODB_NAME_MAX_LEN} letters, digits, _ or -, and not admin, local or config"
+                ),
+            );
+        }
     }
     if let Some(arn) = store.mongodb_uri_secret_arn.as_ref_option() {
         check.that(

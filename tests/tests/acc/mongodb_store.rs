@@ -462,3 +462,74 @@ async fn pipelines_share_a_store_each_as_its_own_user_and_the_store_outlives_the
     stores.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
 }
+
+/// The migration the guide describes: a pipeline's inline store becomes a shared store by moving
+/// its data volume — the pipeline is destroyed keeping the volume, a store adopts it, and the
+/// pipeline (same name, same database) joins the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inline_stores_volume_becomes_a_shared_stores_with_its_data() {
+    let moto = Moto::start().unwrap();
+    let sdk = sdk(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let tf = Terraform::new("store-migration", &moto);
+    let inline = r#"
+resource "nami_webhook_pipeline" "github" {
+  name = "github-events"
+  signature {
+    scheme = "github"
+    secret = "gh-secret"
+  }
+  store {
+    database = "webhooks"
+  }
+}
+"#;
+    tf.write(inline);
+    tf.apply();
+    let before = tf.resource_values("nami_webhook_pipeline.github");
+    let volume_id = before["data_volume_id"].as_str().unwrap().to_owned();
+
+    // 1. The pipeline goes, its volume stays (retain_volume, the default).
+    tf.ok(&[
+        "apply",
+        "-destroy",
+        "-auto-approve",
+        "-no-color",
+        "-target=nami_webhook_pipeline.github",
+    ]);
+    assert_eq!(attached_at(&ec2, &volume_id).await, None, "released");
+
+    // 2. A store adopts the volume; the pipeline joins it, on the same database.
+    tf.write(&format!(
+        r#"
+resource "nami_mongodb_store" "main" {{
+  name          = "main"
+  volume_id     = "{volume_id}"
+  retain_volume = false
+}}
+{}"#,
+        tenant("github", "github-events", "nami_mongodb_store.main.id")
+    ));
+    tf.apply();
+    let store = tf.resource_values("nami_mongodb_store.main");
+    assert_eq!(
+        store["data_volume_id"],
+        volume_id.as_str(),
+        "the data moved with it"
+    );
+    assert_eq!(
+        attached_at(&ec2, &volume_id).await,
+        Some((
+            store["instance_id"].as_str().unwrap().to_owned(),
+            "/dev/sdf".to_owned()
+        ))
+    );
+    let after = tf.resource_values("nami_webhook_pipeline.github");
+    assert_eq!(after["store"]["database"], "webhooks");
+    assert_eq!(after["store"]["shared"], "main");
+    let (code, plan) = tf.plan();
+    assert_eq!(code, 0, "{plan}");
+
+    tf.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(leftovers(&sdk).await, Vec::<String>::new());
+}

@@ -13,7 +13,7 @@ use tf_provider::value::Value;
 use tokio::time::Instant;
 
 use super::state::StoreState;
-use crate::aws::{AwsError, Clients, TagChange, after_create};
+use crate::aws::{AwsError, Clients, TagChange};
 use crate::components::network::{self, ExistingNetwork};
 use crate::components::store::instance::{self, Boot, Placement};
 use crate::components::store::{ManagedSettings, snapshots};
@@ -136,19 +136,8 @@ async fn ensure(
         .ok_or_else(|| AwsError::Unusable("the store's network has no subnet".into()))?;
 
     if state.data_volume_id.is_null() {
-        let zone = after_create(ctx.deadline, || {
-            network::subnet_zone(ctx.clients, &subnet_id)
-        })
-        .await?;
-        let volume_id = match &settings.volume_id {
-            Some(volume_id) => {
-                instance::adopt_volume(ctx, volume_id, &zone).await?;
-                volume_id.clone()
-            }
-            None => instance::create_volume(ctx, &zone, settings.volume_size).await?,
-        };
-        state.data_volume_id = Value::Value(volume_id.clone());
-        instance::record_retention(ctx.clients, &volume_id, settings.retain_volume).await?;
+        let volume_id = instance::make_data_volume(ctx, &subnet_id, settings).await?;
+        state.data_volume_id = Value::Value(volume_id);
     }
     let volume_id = need(&state.data_volume_id, "data volume")?.to_owned();
     if state.instance_id.is_null() {

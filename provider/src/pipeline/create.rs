@@ -14,7 +14,7 @@ use nami_contract::naming::{Function, Part};
 use super::error::ApplyError;
 use super::ids::{Ids, MissingId, need};
 use super::spec::Spec;
-use crate::aws::{AwsError, Clients, after_create};
+use crate::aws::{AwsError, Clients};
 use crate::components::functions::{self, environment};
 use crate::components::store::{
     Connection, StoreKind, UriSource, instance, shared, snapshots, user_uri,
@@ -403,19 +403,7 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     let function_group = need(&ids.security_group_id, "security_group_id")?;
     security_groups::admit_function(ctx, store_group, function_group).await?;
     if ids.data_volume_id.is_none() {
-        let zone = after_create(ctx.deadline, || {
-            network::subnet_zone(ctx.clients, &subnet_id)
-        })
-        .await?;
-        let volume_id = match &settings.volume_id {
-            Some(volume_id) => {
-                instance::adopt_volume(ctx, volume_id, &zone).await?;
-                volume_id.clone()
-            }
-            None => instance::create_volume(ctx, &zone, settings.volume_size).await?,
-        };
-        ids.data_volume_id = Some(volume_id.clone());
-        instance::record_retention(ctx.clients, &volume_id, settings.retain_volume).await?;
+        ids.data_volume_id = Some(instance::make_data_volume(ctx, &subnet_id, settings).await?);
     }
     let volume_id = need(&ids.data_volume_id, "data_volume_id")?;
     if ids.instance_id.is_none() {

@@ -53,6 +53,29 @@ pub async fn create_volume(
     returned("ec2:CreateVolume", output.volume_id)
 }
 
+/// Makes the data volume in `subnet_id`'s zone (where the instance runs): adopts
+/// `settings.volume_id` (a kept volume) or creates one, and records `retain_volume` on it.
+/// Returns its id.
+pub async fn make_data_volume(
+    ctx: Context<'_>,
+    subnet_id: &str,
+    settings: &ManagedSettings,
+) -> Result<String, AwsError> {
+    let zone = crate::aws::after_create(ctx.deadline, || {
+        crate::components::network::subnet_zone(ctx.clients, subnet_id)
+    })
+    .await?;
+    let volume_id = match &settings.volume_id {
+        Some(volume_id) => {
+            adopt_volume(ctx, volume_id, &zone).await?;
+            volume_id.clone()
+        }
+        None => create_volume(ctx, &zone, settings.volume_size).await?,
+    };
+    record_retention(ctx.clients, &volume_id, settings.retain_volume).await?;
+    Ok(volume_id)
+}
+
 /// Makes `volume_id` (named by `store.volume_id`: the volume a destroyed pipeline kept) this
 /// pipeline's data volume: it must exist, be available and lie in `zone`; it is re-tagged as the
 /// pipeline's and no longer marked retained.

@@ -99,15 +99,12 @@ async fn existing_network_passes_its_terraform_tests_and_leaves_nothing() {
     let (vpc_id, subnet_ids) = user_network(&aws_sdk_ec2::Client::new(&aws), 31).await;
     let subnets = serde_json::to_string(&subnet_ids).unwrap();
     // A store the team runs in the VPC: the provider reads its connection string at apply.
-    let team_store = aws_sdk_secretsmanager::Client::new(&aws)
-        .create_secret()
-        .name("team-mongo")
-        .secret_string("mongodb://mongo.internal:27017/?replicaSet=rs0")
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+    let team_store = crate::support::user_secret(
+        &aws,
+        "team-mongo",
+        "mongodb://mongo.internal:27017/?replicaSet=rs0",
+    )
+    .await;
     let output = terraform_test(
         "existing-network",
         &moto,

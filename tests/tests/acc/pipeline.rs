@@ -287,15 +287,12 @@ resource "nami_webhook_pipeline" "this" {{
     assert!(managed["instance_id"].is_string(), "{managed}");
 
     // In a VPC the provider reads the user's connection string at apply (for its ports).
-    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name("vpc-mongo")
-        .secret_string("mongodb://mongo.internal:27017/?replicaSet=rs0")
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+    let secret = crate::support::user_secret(
+        &sdk,
+        "vpc-mongo",
+        "mongodb://mongo.internal:27017/?replicaSet=rs0",
+    )
+    .await;
     tf.write(&config(&format!(
         "    mongodb_uri_secret_arn = \"{secret}\""
     )));
@@ -1379,15 +1376,7 @@ async fn a_connection_string_in_the_users_secret_stays_out_of_the_state() {
     let (vpc_id, subnets) = user_network(&ec2, 50).await;
     let uri = "mongodb://app:s3cr3t-pw@db.internal:27018/?replicaSet=rs0";
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let user_arn = secrets
-        .create_secret()
-        .name("team/mongodb-uri")
-        .secret_string(uri)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+    let user_arn = crate::support::user_secret(&sdk, "team/mongodb-uri", uri).await;
     let network = format!(
         "  network {{\n    vpc_id = \"{vpc_id}\"\n    subnet_ids = [\"{}\", \"{}\"]\n  }}\n",
         subnets[0], subnets[1]

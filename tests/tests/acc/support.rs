@@ -113,6 +113,19 @@ pub(crate) async fn user_network(ec2: &aws_sdk_ec2::Client, octet: u8) -> (Strin
     (vpc_id, subnets)
 }
 
+/// A Secrets Manager secret of the user's, `name` holding `value`: its ARN.
+pub(crate) async fn user_secret(sdk: &SdkConfig, name: &str, value: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
 /// The environment variables of function `name`, as Lambda reports them.
 pub(crate) async fn function_environment(
     sdk: &SdkConfig,

@@ -16,7 +16,7 @@ use super::state::StoreState;
 use crate::aws::{AwsError, Clients, TagChange};
 use crate::components::network::{self, ExistingNetwork};
 use crate::components::store::instance::{self, Boot, Placement};
-use crate::components::store::{ManagedSettings, snapshots};
+use crate::components::store::{ManagedSettings, shared, snapshots};
 use crate::components::{Context, Owner, iam, retag_ec2, secret, security_groups};
 use crate::model::{str_list, string_map, strings};
 use crate::ownership;
@@ -132,6 +132,7 @@ async fn ensure(
             Value::Value(security_groups::create_store_group(ctx, &vpc_id).await?);
     }
     let group_id = need(&state.security_group_id, "security group")?.to_owned();
+    shared::record_subnets(ctx.clients, &group_id, &strings(&state.subnet_ids)).await?;
     let subnet_id = (strings(&state.subnet_ids).into_iter().next())
         .ok_or_else(|| AwsError::Unusable("the store's network has no subnet".into()))?;
 

@@ -160,11 +160,17 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
                 .await?,
         );
     } else {
-        let subnet = found.subnet_id.clone().unwrap_or_default();
-        state.subnet_ids = str_list(std::slice::from_ref(&subnet));
+        // The subnets the store was given, as its group records them.
+        let group_subnets = match state.security_group_id.as_ref_option() {
+            Some(group_id) => shared::recorded_subnets(clients, group_id).await?,
+            None => None,
+        };
+        let subnets =
+            group_subnets.unwrap_or_else(|| found.subnet_id.clone().into_iter().collect());
+        state.subnet_ids = str_list(&subnets);
         state.network = Value::Value(crate::model::NetworkBlock {
             vpc_id: Value::Value(vpc_id),
-            subnet_ids: str_list(&[subnet]),
+            subnet_ids: str_list(&subnets),
         });
     }
     let account = (found.iam_instance_profile.as_ref())

@@ -203,6 +203,11 @@ async fn a_new_instance_type_keeps_the_volume_and_a_terminated_instance_is_made_
         before["internet_gateway_id"].is_null(),
         "the user's network"
     );
+    // Import finds every subnet it was given (its group records them), not just the instance's.
+    assert_eq!(before["subnet_ids"], serde_json::json!(subnets));
+    tf.ok(&["state", "rm", "nami_mongodb_store.this"]);
+    tf.ok(&["import", "-no-color", "nami_mongodb_store.this", "shared"]);
+    assert_eq!(tf.resource_values("nami_mongodb_store.this"), before);
     let volume_id = before["data_volume_id"].as_str().unwrap().to_owned();
 
     // A bigger volume and another instance type: the volume grows, a new instance gets it.

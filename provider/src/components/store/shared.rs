@@ -17,6 +17,44 @@ use crate::components::{Context, secret, store_tagged_with};
 pub const TENANT_USER_TAG: &str = "nami:store-user";
 /// The tag on a tenant's secret naming the database its user may read and write.
 pub const TENANT_DATABASE_TAG: &str = "nami:store-database";
+/// The tag on a shared store's security group listing the subnets of its network (comma-separated,
+/// the instance's first): where joining pipelines place their functions, and what import reads.
+pub const SUBNETS_TAG: &str = "nami:store-subnets";
+
+/// Records the store's subnets on its group ([`SUBNETS_TAG`]).
+pub async fn record_subnets(
+    clients: &Clients,
+    group_id: &str,
+    subnet_ids: &[String],
+) -> Result<(), AwsError> {
+    let change = TagChange {
+        tags: [(SUBNETS_TAG.to_owned(), subnet_ids.join(","))].into(),
+        removed: Vec::new(),
+    };
+    crate::components::retag_ec2(clients, &[group_id.to_owned()], &change).await
+}
+
+/// The subnets recorded on the store's group `group_id`, if any.
+pub async fn recorded_subnets(
+    clients: &Clients,
+    group_id: &str,
+) -> Result<Option<Vec<String>>, AwsError> {
+    let groups = clients
+        .ec2
+        .describe_security_groups()
+        .group_ids(group_id)
+        .send()
+        .await
+        .map_err(aws_error("ec2:DescribeSecurityGroups"))?
+        .security_groups
+        .unwrap_or_default();
+    let tags = (groups.into_iter().next())
+        .map(|group| crate::components::ec2_tag_map(group.tags))
+        .unwrap_or_default();
+    Ok((tags.get(SUBNETS_TAG))
+        .filter(|listed| !listed.is_empty())
+        .map(|listed| listed.split(',').map(str::to_owned).collect()))
+}
 
 /// A shared store as a pipeline needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,24 +126,14 @@ pub async fn find(clients: &Clients, name: &str) -> Result<SharedStore, AwsError
     };
     let instance = find_instance(clients, name).await?.ok_or_else(missing)?;
     let vpc_id = instance.vpc_id.clone().ok_or_else(missing)?;
-    let own_subnets = clients
-        .ec2
-        .describe_subnets()
-        .filters(store_tagged_with(name))
-        .send()
-        .await
-        .map_err(aws_error("ec2:DescribeSubnets"))?
-        .subnets
-        .unwrap_or_default();
-    let own: Vec<String> = (own_subnets.into_iter())
-        .filter_map(|subnet| subnet.subnet_id)
-        .collect();
-    // In the order the store made them (the instance's first), as its state lists them.
-    let mut subnet_ids =
-        crate::components::network::subnets_in_order(clients, &vpc_id, &own).await?;
-    if subnet_ids.is_empty() {
-        subnet_ids.extend(instance.subnet_id.clone());
-    }
+    let security_group_id = groups_of(&instance)
+        .into_iter()
+        .next()
+        .ok_or_else(missing)?;
+    let subnet_ids = match recorded_subnets(clients, &security_group_id).await? {
+        Some(subnets) => subnets,
+        None => instance.subnet_id.clone().into_iter().collect(),
+    };
     Ok(SharedStore {
         instance_id: instance.instance_id.clone().unwrap_or_default(),
         private_ip: instance.private_ip_address.clone().unwrap_or_default(),

@@ -57,6 +57,20 @@ pub fn tags_all(
     all
 }
 
+/// The resource's own tags among an object's tags `all`: without the provider's default tags and
+/// Nami's own (the inverse of [`tags_all`], for import).
+pub fn own_tags(
+    default_tags: &BTreeMap<String, String>,
+    all: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    all.iter()
+        .filter(|(key, value)| {
+            !nami_contract::naming::is_nami_tag(key) && default_tags.get(*key) != Some(*value)
+        })
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
 /// The clients once `configure` has run; otherwise an error saying so.
 pub fn configured<'c>(
     clients: &'c std::sync::OnceLock<Clients>,

@@ -58,15 +58,21 @@ pub struct Context<'a> {
     pub deadline: Instant,
 }
 
+/// The AWS name of one of an owner's objects, `name` being a pipeline's name or a store's stem.
+/// A store's instance, group and role are the store itself (`nami-store-<name>`), its root secret
+/// `nami-store-<name>-root`.
+pub fn object_name(kind: Owner, name: &str, part: Part) -> String {
+    match (kind, part) {
+        (Owner::Store, Part::Store) => naming::object_name(name, Part::Main),
+        (Owner::Store, Part::StoreRootSecret) => format!("nami-{name}-root"),
+        _ => naming::object_name(name, part),
+    }
+}
+
 impl Context<'_> {
-    /// The AWS name of one of the owner's objects. A store's instance, group and role are the
-    /// store itself (`nami-store-<name>`), its root secret `nami-store-<name>-root`.
+    /// The AWS name of one of the owner's objects ([`object_name`]).
     pub fn object_name(&self, part: Part) -> String {
-        match (self.kind, part) {
-            (Owner::Store, Part::Store) => naming::object_name(self.name, Part::Main),
-            (Owner::Store, Part::StoreRootSecret) => format!("nami-{}-root", self.name),
-            _ => naming::object_name(self.name, part),
-        }
+        object_name(self.kind, self.name, part)
     }
 
     /// How AWS descriptions name the owner: `Nami pipeline <name>` or `Nami store <name>`.
@@ -144,6 +150,20 @@ fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
+}
+
+/// Adds one tag to EC2 object `resource_id`.
+pub async fn add_ec2_tag(
+    clients: &Clients,
+    resource_id: &str,
+    key: &str,
+    value: String,
+) -> Result<(), AwsError> {
+    let change = TagChange {
+        tags: [(key.to_owned(), value)].into(),
+        removed: Vec::new(),
+    };
+    retag_ec2(clients, &[resource_id.to_owned()], &change).await
 }
 
 /// Applies a tag change to EC2 objects (keeping their `Name`).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use nami_contract::limits::{Limit, MAX_MESSAGE_BYTES};
-use nami_contract::naming::{COMPLETE_TAG, Part, is_nami_tag};
+use nami_contract::naming::{COMPLETE_TAG, Part};
 use tf_provider::schema::Block;
 use tf_provider::value::Value;
 use tokio::time::Instant;
@@ -570,17 +570,6 @@ pub async fn mark_complete(clients: &Clients, url: &str) -> Result<(), AwsError>
         .await
         .map_err(aws_error("sqs:TagQueue"))?;
     Ok(())
-}
-
-/// The resource's own tags among `all` (a queue's tags): without default tags and Nami's tags.
-pub fn own_tags(
-    default_tags: &BTreeMap<String, String>,
-    all: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    all.iter()
-        .filter(|(key, value)| !is_nami_tag(key) && default_tags.get(*key) != Some(*value))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect()
 }
 
 /// Every tag of the queue at `url`.

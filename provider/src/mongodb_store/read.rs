@@ -83,12 +83,12 @@ pub async fn refresh(
 /// its tag. Its settings are what the instance, its user data and the data volume say; the
 /// network is its own when the VPC carries the store's tag.
 pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>, AwsError> {
-    use crate::components::{ec2_tag_map, network, store_tagged_with};
+    use crate::components::{Owner, ec2_tag_map, network, object_name, store_tagged_with};
     use crate::model::{str_list, to_str_map, value_of};
     use crate::ownership::{Kind, Tagged};
-    use nami_contract::naming::{OWNER_TAG, is_nami_tag, store_stem};
+    use nami_contract::naming::Part;
+    use nami_contract::naming::{OWNER_TAG, store_stem};
 
-    let ec2 = &clients.ec2;
     let Some(found) = shared::find_instance(clients, name).await? else {
         return Ok(None);
     };
@@ -98,16 +98,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
         .find(|mapping| mapping.device_name.as_deref() == Some(instance::DATA_DEVICE))
         .and_then(|mapping| mapping.ebs.as_ref()?.volume_id.clone());
     let volume_tags = match &data_volume_id {
-        Some(volume_id) => ec2
-            .describe_volumes()
-            .volume_ids(volume_id)
-            .send()
-            .await
-            .map_err(crate::aws::aws_error("ec2:DescribeVolumes"))?
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .next()
+        Some(volume_id) => (instance::find_volume(clients, volume_id).await?)
             .map(|volume| ec2_tag_map(volume.tags)),
         None => None,
     };
@@ -116,6 +107,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
     let facts = instance::read_facts(clients, &instance_id, volume.as_ref()).await?;
     let vpc_id = found.vpc_id.clone().unwrap_or_default();
     let stem = store_stem(name);
+    let named = |part| object_name(Owner::Store, &stem, part);
     let own_network = network::inventory_matching(clients, store_tagged_with(name)).await?;
     let of_kind = |kind: Kind| {
         (own_network.iter())
@@ -137,11 +129,9 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
         vpc_id: Value::Value(vpc_id.clone()),
         ..Default::default()
     };
-    let user_tags: std::collections::BTreeMap<String, String> = (tags.iter())
-        .filter(|(key, _)| !is_nami_tag(key) && key.as_str() != "Name")
-        .filter(|(key, value)| clients.default_tags.get(*key) != Some(*value))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
+    // EC2 shows its own `Name` among the tags.
+    let mut user_tags = crate::aws::own_tags(&clients.default_tags, &tags);
+    user_tags.remove("Name");
     state.tags = if user_tags.is_empty() {
         Value::Null
     } else {
@@ -155,10 +145,8 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
         state.internet_gateway_id = value_of(of_kind(Kind::InternetGateway).next());
         state.route_table_id = value_of(of_kind(Kind::RouteTable).next());
         state.secrets_endpoint_id = value_of(of_kind(Kind::VpcEndpoint).next());
-        state.endpoint_security_group_id = value_of(
-            security_groups::find_named(clients, &vpc_id, &format!("nami-{stem}-endpoints"))
-                .await?,
-        );
+        state.endpoint_security_group_id =
+            value_of(security_groups::find_named(clients, &vpc_id, &named(Part::Endpoints)).await?);
     } else {
         // The subnets the store was given, as its group records them.
         let group_subnets = match state.security_group_id.as_ref_option() {
@@ -178,9 +166,12 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
         .and_then(|arn| arn.split(':').nth(4))
         .unwrap_or_default()
         .to_owned();
-    state.role_arn = Value::Value(format!("arn:aws:iam::{account}:role/nami-{stem}"));
+    state.role_arn = Value::Value(format!(
+        "arn:aws:iam::{account}:role/{}",
+        named(Part::Store)
+    ));
     state.root_secret_arn =
-        value_of(secret::arn_named(clients, &format!("nami-{stem}-root")).await?);
+        value_of(secret::arn_named(clients, &named(Part::StoreRootSecret)).await?);
     let policies = snapshots::inventory(clients, &stem, true).await?;
     if let Some(policy) = policies.first() {
         let facts = snapshots::find(clients, &policy.id).await?;

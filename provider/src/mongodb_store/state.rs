@@ -430,6 +430,12 @@ fn all_unknown(state: &mut StoreState) {
     }
     state.id = state.name.clone();
     state.subnet_ids = Value::Unknown;
+    clear_unused(state);
+}
+
+/// The ids this configuration does not use: the snapshots' without snapshots, the store's own
+/// network's in the user's network.
+fn clear_unused(state: &mut StoreState) {
     if state.snapshot_retention_days.is_null() {
         state.snapshot_role_arn = Value::Null;
         state.snapshot_policy_id = Value::Null;
@@ -502,12 +508,6 @@ pub fn plan_update(
             *field = Value::Unknown;
         }
     }
-    if state.snapshot_retention_days.is_null() {
-        state.snapshot_role_arn = Value::Null;
-        state.snapshot_policy_id = Value::Null;
-    }
-    if !state.managed_network() {
-        clear_managed_network(state);
-    }
+    clear_unused(state);
     replace
 }

@@ -64,7 +64,11 @@ pub async fn ensure(
     ids: &mut Ids,
     deployed: bool,
 ) -> Result<(), ApplyError> {
-    // 0. Where the function and the store run.
+    // 0. Where the function and the store run. A shared store is looked up once per apply.
+    let shared_store = match spec.store.shared() {
+        Some(name) => Some(shared::find(ctx.clients, name).await?),
+        None => None,
+    };
     match &spec.network {
         network::Plan::Managed => {
             let mut managed = ids.managed_network();
@@ -80,19 +84,18 @@ pub async fn ensure(
             ids.vpc_id = Some(existing.vpc_id.clone());
             ids.subnet_ids = existing.subnet_ids.clone();
         }
-        network::Plan::SharedStore(name) => {
-            let store = shared::find(ctx.clients, name).await?;
-            ids.vpc_id = Some(store.vpc_id);
-            ids.subnet_ids = store.subnet_ids;
+        network::Plan::SharedStore(_) => {
+            let store = shared_store.as_ref().ok_or(MissingId("the shared store"))?;
+            ids.vpc_id = Some(store.vpc_id.clone());
+            ids.subnet_ids = store.subnet_ids.clone();
         }
         network::Plan::None => {}
     }
-    if let (Some(name), network::Plan::Existing(existing)) = (spec.store.shared(), &spec.network) {
-        let store = shared::find(ctx.clients, name).await?;
+    if let (Some(store), network::Plan::Existing(existing)) = (&shared_store, &spec.network) {
         if store.vpc_id != existing.vpc_id {
             return Err(AwsError::Unusable(format!(
-                "network.vpc_id {} is not the VPC of store {name:?} ({}): a shared store is reached from its own VPC",
-                existing.vpc_id, store.vpc_id
+                "network.vpc_id {} is not the VPC of store {:?} ({}): a shared store is reached from its own VPC",
+                existing.vpc_id, store.name, store.vpc_id
             ))
             .into());
         }
@@ -189,10 +192,9 @@ pub async fn ensure(
         ids.queue = Some(queue::create_queue(ctx, &spec.queue, dlq_arn).await?);
     }
     ensure_store(ctx, spec, ids).await?;
-    let shared_store = match spec.store.shared() {
-        Some(name) => Some(join_shared_store(ctx, spec, ids, name).await?),
-        None => None,
-    };
+    if let Some(store) = &shared_store {
+        join_shared_store(ctx, spec, ids, store).await?;
+    }
     if let Some(function_group) =
         (ids.security_group_id.as_deref()).filter(|_| spec.network.in_vpc())
     {
@@ -252,7 +254,7 @@ pub async fn ensure(
     tokio::try_join!(policy(Function::PreQueue), policy(Function::PostQueue))?;
 
     // 4. Both functions.
-    let connection = store_connection(ctx.clients, spec, ids).await?;
+    let connection = store_connection(ctx.clients, spec, ids, shared_store.as_ref()).await?;
     let environments = environments(spec, ids, &queue.url, &connection);
     let placement = match &ids.security_group_id {
         Some(group) if spec.network.in_vpc() => Some(functions::Placement {
@@ -433,25 +435,24 @@ pub async fn ensure_store(ctx: Context<'_>, spec: &Spec, ids: &mut Ids) -> Resul
     Ok(())
 }
 
-/// Joins shared store `name`: the pipeline's writer secret (its database user's password, tagged
-/// so the store's instance makes the user) and the store's group admitting the function.
+/// Joins the shared store: the pipeline's writer secret (its database user's password, tagged so
+/// the store's instance makes the user) and the store's group admitting the function.
 async fn join_shared_store(
     ctx: Context<'_>,
     spec: &Spec,
     ids: &mut Ids,
-    name: &str,
-) -> Result<shared::SharedStore, ApplyError> {
-    let store = shared::find(ctx.clients, name).await?;
+    store: &shared::SharedStore,
+) -> Result<(), ApplyError> {
     if ids.store_writer_secret_arn.is_none() {
         let password = secret::generate_password();
         let arn = secret::create(ctx, Part::StoreWriterSecret, &password).await?;
         ids.store_writer_secret_arn = Some(arn);
     }
     let writer = need(&ids.store_writer_secret_arn, "store_writer_secret_arn")?;
-    shared::register_tenant(ctx, writer, name, &spec.store.database).await?;
+    shared::register_tenant(ctx, writer, &store.name, &spec.store.database).await?;
     let function_group = need(&ids.security_group_id, "security_group_id")?;
     security_groups::admit_function(ctx, &store.security_group_id, function_group).await?;
-    Ok(store)
+    Ok(())
 }
 
 /// Makes the managed store's daily snapshots exist: the role (its policy naming the data
@@ -498,12 +499,14 @@ pub fn store_secret_arn<'a>(spec: &'a Spec, ids: &'a Ids) -> Option<&'a str> {
     }
 }
 
-/// How the post-queue function connects: the connection string's secret, or the managed
-/// instance's address (without a password) and the writer secret.
+/// How the post-queue function connects: the connection string's secret, or the managed or
+/// shared store instance's address (without a password) and the writer secret. `shared_store`:
+/// the shared store if the caller has looked it up already.
 pub async fn store_connection(
     clients: &Clients,
     spec: &Spec,
     ids: &Ids,
+    shared_store: Option<&shared::SharedStore>,
 ) -> Result<Connection, ApplyError> {
     match &spec.store.kind {
         StoreKind::External(UriSource::Value(_)) => Ok(Connection::UriSecret(
@@ -524,7 +527,10 @@ pub async fn store_connection(
             })
         }
         StoreKind::Shared(name) => {
-            let store = shared::find(clients, name).await?;
+            let store = match shared_store {
+                Some(store) => store.clone(),
+                None => shared::find(clients, name).await?,
+            };
             let user = shared::tenant_user(&spec.name);
             Ok(Connection::Managed {
                 uri: user_uri(&user, &store.private_ip, &spec.store.database),

@@ -360,7 +360,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<PipelineStat
     }
     ids.record(&mut state);
 
-    let tags = queue::own_tags(&clients.default_tags, &main_queue.tags);
+    let tags = crate::aws::own_tags(&clients.default_tags, &main_queue.tags);
     let tags_all = crate::aws::tags_all(&clients.default_tags, &tags);
     state.tags = if tags.is_empty() {
         Value::Null

@@ -97,7 +97,7 @@ pub async fn converge(
         spec.signature.replay_window_seconds.is_value(),
     );
 
-    let connection = store_connection(clients, spec, ids).await?;
+    let connection = store_connection(clients, spec, ids, None).await?;
     let mut environments = environments(spec, ids, &main.url, &connection);
     for (function, facts) in [(Function::PreQueue, pre), (Function::PostQueue, post)] {
         let (Some(facts), Some(environment)) = (facts, environments.remove(&function)) else {

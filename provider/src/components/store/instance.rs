@@ -17,7 +17,7 @@ use crate::aws::{
     retry_while, returned, wait_for,
 };
 use crate::components::security_groups::MONGODB_PORT;
-use crate::components::{Context, ec2_tag_map, retag_ec2, tagged_with};
+use crate::components::{Context, add_ec2_tag, ec2_tag_map, retag_ec2, tagged_with};
 use crate::model::{PipelineState, block};
 use crate::ownership::{Kind, Tagged};
 
@@ -435,7 +435,7 @@ pub async fn record_retention(
     volume_id: &str,
     retain: bool,
 ) -> Result<(), AwsError> {
-    add_tag(clients, volume_id, RETAIN_VOLUME_TAG, retain.to_string()).await
+    add_ec2_tag(clients, volume_id, RETAIN_VOLUME_TAG, retain.to_string()).await
 }
 
 /// The store's settings from its instance (`instance_id`) and data volume (`volume` with its
@@ -532,7 +532,7 @@ pub async fn inventory(clients: &Clients, pipeline: &str) -> Result<Vec<Tagged>,
 }
 
 /// Instances that are not terminated (or on their way there).
-fn live_instances() -> Filter {
+pub fn live_instances() -> Filter {
     Filter::builder()
         .name("instance-state-name")
         .values("pending")
@@ -550,25 +550,11 @@ pub async fn mark_retained(clients: &Clients, volume_id: &str) -> Result<(), Aws
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs().to_string())
         .unwrap_or_default();
-    add_tag(clients, volume_id, RETAINED_TAG, since).await
-}
-
-/// Adds one tag to the volume, through the one EC2 tagging path.
-async fn add_tag(
-    clients: &Clients,
-    volume_id: &str,
-    key: &str,
-    value: String,
-) -> Result<(), AwsError> {
-    let change = TagChange {
-        tags: [(key.to_owned(), value)].into(),
-        removed: Vec::new(),
-    };
-    retag_ec2(clients, &[volume_id.to_owned()], &change).await
+    add_ec2_tag(clients, volume_id, RETAINED_TAG, since).await
 }
 
 /// Volume `volume_id` as EC2 reports it, or `None` when it does not exist.
-async fn find_volume(
+pub async fn find_volume(
     clients: &Clients,
     volume_id: &str,
 ) -> Result<Option<aws_sdk_ec2::types::Volume>, AwsError> {

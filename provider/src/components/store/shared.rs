@@ -7,11 +7,11 @@
 //! [`TENANT_USER_TAG`] names the user, [`TENANT_DATABASE_TAG`] the database it may read and write,
 //! and `nami:store` the store. A tenant whose secret is gone loses its user.
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use nami_contract::naming::{PIPELINE_TAG, STORE_TAG};
 
+use super::instance;
 use crate::aws::{AwsError, Clients, TagChange, aws_error};
-use crate::components::{Context, secret, store_tagged_with};
+use crate::components::{Context, add_ec2_tag, secret, store_tagged_with};
 
 /// The tag on a tenant's secret naming its database user.
 pub const TENANT_USER_TAG: &str = "nami:store-user";
@@ -27,11 +27,7 @@ pub async fn record_subnets(
     group_id: &str,
     subnet_ids: &[String],
 ) -> Result<(), AwsError> {
-    let change = TagChange {
-        tags: [(SUBNETS_TAG.to_owned(), subnet_ids.join(","))].into(),
-        removed: Vec::new(),
-    };
-    crate::components::retag_ec2(clients, &[group_id.to_owned()], &change).await
+    add_ec2_tag(clients, group_id, SUBNETS_TAG, subnet_ids.join(",")).await
 }
 
 /// The subnets recorded on the store's group `group_id`, if any.
@@ -59,6 +55,8 @@ pub async fn recorded_subnets(
 /// A shared store as a pipeline needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedStore {
+    /// Its name.
+    pub name: String,
     /// Its instance.
     pub instance_id: String,
     /// The instance's private address.
@@ -77,18 +75,11 @@ pub async fn find_instance(
     clients: &Clients,
     name: &str,
 ) -> Result<Option<aws_sdk_ec2::types::Instance>, AwsError> {
-    let live = Filter::builder()
-        .name("instance-state-name")
-        .values("pending")
-        .values("running")
-        .values("stopping")
-        .values("stopped")
-        .build();
     let reservations = clients
         .ec2
         .describe_instances()
         .filters(store_tagged_with(name))
-        .filters(live)
+        .filters(instance::live_instances())
         .send()
         .await
         .map_err(aws_error("ec2:DescribeInstances"))?
@@ -96,13 +87,7 @@ pub async fn find_instance(
         .unwrap_or_default();
     Ok((reservations.into_iter())
         .flat_map(|reservation| reservation.instances.unwrap_or_default())
-        .find(|instance| {
-            let state = instance.state.as_ref().and_then(|s| s.name.clone());
-            !matches!(
-                state,
-                Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
-            )
-        }))
+        .next())
 }
 
 /// The groups of `instance` (from its description or its network interfaces).
@@ -135,12 +120,10 @@ pub async fn find(clients: &Clients, name: &str) -> Result<SharedStore, AwsError
         None => instance.subnet_id.clone().into_iter().collect(),
     };
     Ok(SharedStore {
+        name: name.to_owned(),
         instance_id: instance.instance_id.clone().unwrap_or_default(),
         private_ip: instance.private_ip_address.clone().unwrap_or_default(),
-        security_group_id: groups_of(&instance)
-            .into_iter()
-            .next()
-            .ok_or_else(missing)?,
+        security_group_id,
         vpc_id,
         subnet_ids,
     })

@@ -9,11 +9,15 @@ and moto then ran the function — seen as "error running docker" lines in a fun
 The mappings themselves are untouched: they still read back Enabled, with their ScalingConfig,
 through the Lambda API.
 
-It also removes two hot spots that make moto's SQS slow down with the queue's length (both
-measured with 2,000 queued messages: SendMessage fell to ~10/s, one ReceiveMessage took 2.6 s):
-`unix_time()` builds datetimes for every message each time a queue is scanned, and every received
-message recomputes all queue attributes just to read the retention period. The replacements
-return the same values.
+It also removes three hot spots that make moto's SQS slow down with the queue's length (the first
+two measured with 2,000 queued messages: SendMessage fell to ~10/s, one ReceiveMessage took 2.6 s):
+`unix_time()` builds datetimes for every message each time a queue is scanned, every received
+message recomputes all queue attributes just to read the retention period, and every sent message
+recomputes them (three scans of the whole queue for its approximate counts) just to read
+ContentBasedDeduplication. The replacements return the same values.
+
+And it remembers which backend serves a host: moto's dispatcher lists its own package directory
+(a listdir and ~180 stats) for every request to find it, a third of a SendMessage's time.
 
 And it makes a queue's receives and deletes atomic, as they are on SQS. moto's threaded server
 runs them concurrently without a lock: DeleteMessage rebuilds the message list, so a message
@@ -32,6 +36,7 @@ import sys
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+import threading  # noqa: E402
 import time  # noqa: E402
 
 import moto.sqs.models as sqs_models  # noqa: E402
@@ -79,6 +84,42 @@ def receive_message_atomically(self, queue_name, *args, **kwargs):
 Queue.delete_message = delete_message_atomically
 SQSBackend.receive_message = receive_message_atomically
 
+_queue_attributes = Queue.attributes.fget
+_sending = threading.local()
+
+
+class _OneAttribute:
+    """What a send reads of its queue's attributes: `.get(name)` of one of them, computed alone
+    and spelled as moto's `attributes` spells it (booleans as "true"/"false")."""
+
+    def __init__(self, queue):
+        self._queue = queue
+
+    def get(self, name, default=None):
+        value = getattr(self._queue, sqs_models.camelcase_to_underscores(name), default)
+        return str(value).lower() if isinstance(value, bool) else value
+
+
+def attributes_read_by_sends(self):
+    """All of the queue's attributes, except inside a send on this thread: there moto reads only
+    ContentBasedDeduplication, so that one is computed instead of every count."""
+    return _OneAttribute(self) if getattr(_sending, "active", False) else _queue_attributes(self)
+
+
+def sending(send):
+    def send_reading_one_attribute(*args, **kwargs):
+        _sending.active = True
+        try:
+            return send(*args, **kwargs)
+        finally:
+            _sending.active = False
+
+    return send_reading_one_attribute
+
+
+Queue.attributes = property(attributes_read_by_sends)
+SQSBackend.send_message = sending(SQSBackend.send_message)
+
 def no_lambda_triggers(self):
     """A queue's event source mappings, as add_message sees them: none, ever. moto keeps the
     mappings in the Lambda backend (that is what the Lambda API reads back); the queue's own dict
@@ -94,6 +135,18 @@ import moto_dlm  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 
 _dispatch = DomainDispatcherApplication.__call__
+_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+_backends_by_host = {}
+
+
+def remembered_backend_for_host(self, host):
+    """moto's answer for `host`, found once: it depends only on the host and moto's own files."""
+    if host not in _backends_by_host:
+        _backends_by_host[host] = _backend_for_host(self, host)
+    return _backends_by_host[host]
+
+
+DomainDispatcherApplication.get_backend_for_host = remembered_backend_for_host
 
 
 def dispatch_with_dlm(self, environ, start_response):

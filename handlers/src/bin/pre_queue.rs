@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use lambda_runtime::{run, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     nami_handlers::logging::init();
     let function = nami_handlers::init::pre_queue_from_env()

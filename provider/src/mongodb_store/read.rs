@@ -148,13 +148,7 @@ pub async fn import(clients: &Clients, name: &str) -> Result<Option<StoreState>,
         state.endpoint_security_group_id =
             value_of(security_groups::find_named(clients, &vpc_id, &named(Part::Endpoints)).await?);
     } else {
-        // The subnets the store was given, as its group records them.
-        let group_subnets = match state.security_group_id.as_ref_option() {
-            Some(group_id) => shared::recorded_subnets(clients, group_id).await?,
-            None => None,
-        };
-        let subnets =
-            group_subnets.unwrap_or_else(|| found.subnet_id.clone().into_iter().collect());
+        let subnets = shared::store_subnets(clients, &found).await?;
         state.subnet_ids = str_list(&subnets);
         state.network = Value::Value(crate::model::NetworkBlock {
             vpc_id: Value::Value(vpc_id),

@@ -30,8 +30,20 @@ pub async fn record_subnets(
     add_ec2_tag(clients, group_id, SUBNETS_TAG, subnet_ids.join(",")).await
 }
 
+/// The subnets a store was given: those its group records, else its instance's own.
+pub async fn store_subnets(
+    clients: &Clients,
+    instance: &aws_sdk_ec2::types::Instance,
+) -> Result<Vec<String>, AwsError> {
+    let recorded = match groups_of(instance).into_iter().next() {
+        Some(group_id) => recorded_subnets(clients, &group_id).await?,
+        None => None,
+    };
+    Ok(recorded.unwrap_or_else(|| instance.subnet_id.clone().into_iter().collect()))
+}
+
 /// The subnets recorded on the store's group `group_id`, if any.
-pub async fn recorded_subnets(
+async fn recorded_subnets(
     clients: &Clients,
     group_id: &str,
 ) -> Result<Option<Vec<String>>, AwsError> {
@@ -115,10 +127,7 @@ pub async fn find(clients: &Clients, name: &str) -> Result<SharedStore, AwsError
         .into_iter()
         .next()
         .ok_or_else(missing)?;
-    let subnet_ids = match recorded_subnets(clients, &security_group_id).await? {
-        Some(subnets) => subnets,
-        None => instance.subnet_id.clone().into_iter().collect(),
-    };
+    let subnet_ids = store_subnets(clients, &instance).await?;
     Ok(SharedStore {
         name: name.to_owned(),
         instance_id: instance.instance_id.clone().unwrap_or_default(),

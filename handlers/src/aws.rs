@@ -42,9 +42,7 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// the system's store (~150 files on a Debian host, a 200 KB bundle on Lambda) took 3 ms of a
 /// 6 ms init to read and parse, and every AWS endpoint chains to one of these five.
 pub fn trust_store() -> TrustStore {
-    TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS)
+    TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS)
 }
 
 /// The SDK's default HTTPS client (rustls with aws-lc, a proxy from `HTTPS_PROXY` and its kin)

@@ -26,16 +26,23 @@ fn payload(runtime: &Runtime, series: &str, n: usize, records: usize) -> Bytes {
             workload::proxy_event(&webhook, &format!("{series}-{n}"))
         }
         Runtime::Rust("post-queue") | Runtime::Node("post-queue.mjs") => {
-            let bodies: Vec<String> = (0..records)
-                .map(|r| {
-                    let webhook = workload::webhook(&format!("{series}-{n}-{r}"));
-                    workload::envelope(&webhook).to_message_body()
-                })
-                .collect();
-            workload::sqs_event(&bodies, n * records)
+            sqs_batch(series, n, records)
         }
+        // The floor is given the post-queue function's large batches in the memory series.
+        Runtime::Rust("hello-world") if records > 1 => sqs_batch(series, n, records),
         _ => Bytes::from_static(b"{}"),
     }
+}
+
+/// An SQS event of `records` envelopes of 2 KB webhooks, as the post-queue function gets it.
+fn sqs_batch(series: &str, n: usize, records: usize) -> Bytes {
+    let bodies: Vec<String> = (0..records)
+        .map(|r| {
+            let webhook = workload::webhook(&format!("{series}-{n}-{r}"));
+            workload::envelope(&webhook).to_message_body()
+        })
+        .collect();
+    workload::sqs_event(&bodies, n * records)
 }
 
 /// Invokes and requires an answer that is not an error or a refusal.
@@ -123,10 +130,15 @@ fn node_version() -> String {
         .unwrap_or_default()
 }
 
+/// The memory series of the hello-world floor given the same 1,000-record events as the
+/// post-queue function: what `lambda_runtime` itself holds to receive such an event (its event
+/// type reads nothing).
+pub(crate) const FLOOR_SERIES: &str = "hello-world floor, 1,000-record batches";
+
 /// Peak and current RSS of Nami's functions as warm invocations accumulate.
 pub(crate) async fn memory(plan: &Plan, setup: &Setup) -> anyhow::Result<Value> {
     let mut functions_json = Vec::new();
-    let series: [(&Runtime, usize, usize, &str); 3] = [
+    let series: [(&Runtime, usize, usize, &str); 4] = [
         (
             &Runtime::PRE_QUEUE,
             plan.memory_invocations,
@@ -145,6 +157,7 @@ pub(crate) async fn memory(plan: &Plan, setup: &Setup) -> anyhow::Result<Value> 
             1000,
             "post-queue, 1,000-record batches",
         ),
+        (&Runtime::HELLO, plan.memory_big_batches, 1000, FLOOR_SERIES),
     ];
     for (runtime, invocations, records, label) in series {
         let host = functions::host(runtime, setup, Lifecycle::default(), 1, "memory")?;
@@ -179,6 +192,8 @@ pub(crate) async fn memory(plan: &Plan, setup: &Setup) -> anyhow::Result<Value> 
         let growth = peak(samples.len() - 1) - peak(1.min(samples.len() - 1));
         functions_json.push(json!({
             "series": label,
+            "floor": label == FLOOR_SERIES,
+            "event_bytes": payload(runtime, "size", 0, records).len(),
             "invocations": invocations,
             "records_per_invocation": records,
             "environments": cold_starts,

@@ -124,7 +124,8 @@ impl EnvelopeStore for MongoStore {
     }
 
     async fn insert(&self, envelopes: &[Envelope]) -> Result<InsertReport, StoreError> {
-        let documents: Vec<RawDocumentBuf> = envelopes.iter().map(envelope_document).collect();
+        // Built one at a time as the driver copies them in, never all held at once.
+        let documents = envelopes.iter().map(envelope_document);
         insert_unordered(&Self::written(&self.collection), documents).await
     }
 
@@ -159,7 +160,7 @@ impl EnvelopeStore for MongoStore {
         &self,
         conflicts: &[Conflict<'_>],
     ) -> Result<InsertReport, StoreError> {
-        let documents: Vec<RawDocumentBuf> = conflicts.iter().map(conflict_document).collect();
+        let documents = conflicts.iter().map(conflict_document);
         insert_unordered(&Self::written(&self.conflicts), documents).await
     }
 }
@@ -169,7 +170,7 @@ impl EnvelopeStore for MongoStore {
 /// whole, and the retry deduplicates what did get written.
 async fn insert_unordered<T: Serialize + Send + Sync>(
     collection: &Collection<T>,
-    documents: Vec<T>,
+    documents: impl IntoIterator<Item = T>,
 ) -> Result<InsertReport, StoreError> {
     let error = match collection.insert_many(documents).ordered(false).await {
         Ok(_) => return Ok(InsertReport::default()),

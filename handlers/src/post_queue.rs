@@ -7,11 +7,13 @@
 //! collection (`<collection>_conflicts`), and only then acknowledged.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
+use serde::Deserialize;
 
 use nami_contract::limits::MONGODB_TIMEOUT_MS;
 use nami_contract::metrics::{self, Metric};
@@ -84,6 +86,77 @@ pub struct StoreError(pub String);
 #[derive(Debug, thiserror::Error)]
 #[error("SQS record {0} has no messageId; the whole batch is retried")]
 pub struct BatchError(usize);
+
+/// How much message body one slice of a batch holds, at most (a record larger than this is a
+/// slice of its own). A slice is read, converted and inserted before the next is read, so the
+/// function holds one slice's envelopes and insert at a time, whatever the batch size (the
+/// MongoDB driver holds an insert's documents about three times over: its copy, the command's,
+/// the message's). A 100-record batch of 2 KB webhooks is one insert; a 1,000-record one, six.
+pub const SLICE_BODY_BYTES: usize = 512 << 10;
+
+/// An SQS event as the post-queue function reads it: each record's message id and body. The
+/// rest of each record (receipt handle, attributes, digests, source) is skipped while parsing,
+/// never built.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueBatch {
+    /// The batch's messages, in the order SQS delivered them.
+    #[serde(rename = "Records", default)]
+    pub records: Vec<QueueRecord>,
+}
+
+/// One message of a [`QueueBatch`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueRecord {
+    /// The message id: what a failure is reported by.
+    #[serde(rename = "messageId", default)]
+    pub message_id: Option<String>,
+    /// The message body: an envelope, as the pre-queue function wrote it.
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+impl QueueRecord {
+    /// The record with message id `message_id` and `body`.
+    pub fn new(message_id: impl Into<String>, body: impl Into<String>) -> Self {
+        QueueRecord {
+            message_id: Some(message_id.into()),
+            body: Some(body.into()),
+        }
+    }
+}
+
+impl From<SqsEvent> for QueueBatch {
+    fn from(event: SqsEvent) -> Self {
+        let records = event.records.into_iter();
+        QueueBatch {
+            records: records
+                .map(|message| QueueRecord {
+                    message_id: message.message_id,
+                    body: message.body,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Consecutive ranges of `records`, each holding at most `budget` bytes of message body (or one
+/// record, if it alone is larger).
+fn slices(records: &[QueueRecord], budget: usize) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, record) in records.iter().enumerate() {
+        let size = record.body.as_ref().map_or(0, String::len);
+        if index > start && bytes + size > budget {
+            ranges.push(start..index);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < records.len() {
+        ranges.push(start..records.len());
+    }
+    ranges
+}
 
 /// What the post-queue function is configured with.
 #[derive(Debug, Clone)]
@@ -207,30 +280,73 @@ impl<S: EnvelopeStore> PostQueue<S> {
     /// Lambda entry point.
     pub async fn handle_event(
         &self,
-        event: LambdaEvent<SqsEvent>,
+        event: LambdaEvent<QueueBatch>,
     ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
         Ok(self.process(&event.payload).await?.0)
     }
 
     /// Stores a batch; returns the failures to report and the counts.
+    ///
+    /// The batch is stored a slice at a time (see [`SLICE_BODY_BYTES`]): a slice's envelopes, its
+    /// documents and its insert are dropped before the next slice is read.
     pub async fn process(
         &self,
-        event: &SqsEvent,
+        event: &QueueBatch,
     ) -> Result<(SqsBatchResponse, BatchOutcome), BatchError> {
+        // A record without a message id cannot be reported alone: the whole batch is retried,
+        // before any of it is stored.
+        let message_ids = (event.records.iter().enumerate())
+            .map(|(index, record)| {
+                (record.message_id.as_deref())
+                    .filter(|id| !id.is_empty())
+                    .ok_or(BatchError(index))
+            })
+            .collect::<Result<Vec<&str>, BatchError>>()?;
         let mut failures = Vec::new();
-        let mut envelopes = Vec::with_capacity(event.records.len());
-        let mut envelope_message_ids = Vec::with_capacity(event.records.len());
         let mut outcome = BatchOutcome {
             received: event.records.len(),
             ..BatchOutcome::default()
         };
+        for range in slices(&event.records, SLICE_BODY_BYTES) {
+            let records = event.records[range.clone()].iter();
+            let slice = records.zip(&message_ids[range]);
+            self.store_slice(slice, &mut outcome, &mut failures).await;
+        }
 
-        for (index, record) in event.records.iter().enumerate() {
-            let message_id = record
-                .message_id
-                .clone()
-                .filter(|id| !id.is_empty())
-                .ok_or(BatchError(index))?;
+        tracing::info!(
+            pipeline = %self.pipeline,
+            received = outcome.received,
+            stored = outcome.stored,
+            duplicates = outcome.duplicates,
+            conflicts = outcome.conflicts,
+            unparseable = outcome.unparseable,
+            failed = outcome.failed,
+            "batch processed"
+        );
+        crate::logging::record_metrics(&self.pipeline, &outcome.metric_values());
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures
+            .into_iter()
+            .map(|item_identifier| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = item_identifier.to_owned();
+                failure
+            })
+            .collect();
+        Ok((response, outcome))
+    }
+
+    /// Reads, routes and stores one slice of a batch; counts what happened and adds the message
+    /// ids of the records not certainly stored to `failures`.
+    async fn store_slice<'a>(
+        &self,
+        records: impl Iterator<Item = (&'a QueueRecord, &'a &'a str)>,
+        outcome: &mut BatchOutcome,
+        failures: &mut Vec<&'a str>,
+    ) {
+        let mut envelopes = Vec::new();
+        let mut envelope_message_ids = Vec::new();
+        for (record, &message_id) in records {
             match (record.body.as_deref()).map(Envelope::from_message_body_without_json) {
                 Some(Ok(envelope)) => {
                     envelopes.push(envelope);
@@ -259,7 +375,7 @@ impl<S: EnvelopeStore> PostQueue<S> {
                     Some(why) => {
                         tracing::error!(pipeline = %self.pipeline, delivery_id = %envelope.id, outcome = "store_failed", error = %format!("custom logic chose the collection {name:?}, which MongoDB cannot hold: {why}"));
                         outcome.failed += 1;
-                        failures.push(envelope_message_ids[index].clone());
+                        failures.push(envelope_message_ids[index]);
                         continue;
                     }
                 },
@@ -270,41 +386,16 @@ impl<S: EnvelopeStore> PostQueue<S> {
         }
         for (collection, (indexes, group)) in routes {
             let failed = match &collection {
-                None => {
-                    self.store_envelopes(&self.store, &group, &mut outcome)
-                        .await
-                }
+                None => self.store_envelopes(&self.store, &group, outcome).await,
                 Some(name) => {
                     let routed = self.store.routed(name);
-                    self.store_envelopes(&routed, &group, &mut outcome).await
+                    self.store_envelopes(&routed, &group, outcome).await
                 }
             };
             for position in failed {
-                failures.push(envelope_message_ids[indexes[position]].clone());
+                failures.push(envelope_message_ids[indexes[position]]);
             }
         }
-
-        tracing::info!(
-            pipeline = %self.pipeline,
-            received = outcome.received,
-            stored = outcome.stored,
-            duplicates = outcome.duplicates,
-            conflicts = outcome.conflicts,
-            unparseable = outcome.unparseable,
-            failed = outcome.failed,
-            "batch processed"
-        );
-        crate::logging::record_metrics(&self.pipeline, &outcome.metric_values());
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures
-            .into_iter()
-            .map(|item_identifier| {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = item_identifier;
-                failure
-            })
-            .collect();
-        Ok((response, outcome))
     }
 
     /// Stores the envelopes; counts what happened and returns the indexes not certainly stored.
@@ -449,7 +540,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Mutex;
 
-    use aws_lambda_events::sqs::SqsMessage;
+    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
     use chrono::DateTime;
 
     use super::*;
@@ -590,18 +681,14 @@ mod tests {
     }
 
     /// A batch of `(message id, delivery id, body)`; message ids are `m-<delivery id>`.
-    fn batch(records: &[(&str, &str)]) -> SqsEvent {
-        let mut event = SqsEvent::default();
-        event.records = records
-            .iter()
-            .map(|(id, body)| {
-                let mut message = SqsMessage::default();
-                message.message_id = Some(format!("m-{id}"));
-                message.body = Some(envelope(id, body).to_message_body());
-                message
-            })
-            .collect();
-        event
+    fn batch(records: &[(&str, &str)]) -> QueueBatch {
+        QueueBatch {
+            records: (records.iter())
+                .map(|(id, body)| {
+                    QueueRecord::new(format!("m-{id}"), envelope(id, body).to_message_body())
+                })
+                .collect(),
+        }
     }
 
     fn ten() -> Vec<(String, String)> {
@@ -629,7 +716,7 @@ mod tests {
     /// stored with its body, or recorded as a conflict.
     fn assert_nothing_acknowledged_unstored(
         store: &ScriptedStore,
-        event: &SqsEvent,
+        event: &QueueBatch,
         response: &SqsBatchResponse,
     ) {
         let failed = failed_ids(response);
@@ -651,7 +738,7 @@ mod tests {
         }
     }
 
-    async fn run(store: &ScriptedStore, event: &SqsEvent) -> (BTreeSet<String>, BatchOutcome) {
+    async fn run(store: &ScriptedStore, event: &QueueBatch) -> (BTreeSet<String>, BatchOutcome) {
         let function = PostQueue::new("orders", store);
         let (response, outcome) = function.process(event).await.unwrap();
         assert_nothing_acknowledged_unstored(store, event, &response);
@@ -736,6 +823,82 @@ mod tests {
         let (failed, outcome) = run(&store, &event).await;
         assert!(failed.is_empty());
         assert_eq!((outcome.stored, outcome.duplicates), (7, 3));
+    }
+
+    /// `count` records that fill `slices` slices, `count / slices` records each (an envelope
+    /// adds well under 2 KB to its body).
+    fn batch_of_slices(count: usize, slices: usize) -> (Vec<(String, String)>, QueueBatch) {
+        let padding = "x".repeat(SLICE_BODY_BYTES / (count / slices) - 2048);
+        let records: Vec<(String, String)> = (0..count)
+            .map(|n| (format!("d{n}"), format!(r#"{{"n":{n},"pad":"{padding}"}}"#)))
+            .collect();
+        let event = batch(&as_refs(&records));
+        (records, event)
+    }
+
+    #[test]
+    fn a_batch_is_cut_into_slices_of_bounded_body_size() {
+        let record = |size: usize| QueueRecord::new("m", "x".repeat(size));
+        let records: Vec<QueueRecord> = [4, 4, 2, 9, 1, 1, 0].map(record).into();
+        assert_eq!(slices(&records, 10), [0..3, 3..5, 5..7]);
+        // A record over the budget is a slice of its own; an empty batch has none.
+        assert_eq!(slices(&records[3..4], 5), vec![Range { start: 0, end: 1 }]);
+        assert!(slices(&[], 10).is_empty());
+        let (_, event) = batch_of_slices(12, 3);
+        assert_eq!(slices(&event.records, SLICE_BODY_BYTES).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_large_batch_is_stored_one_slice_at_a_time() {
+        let (records, event) = batch_of_slices(12, 3);
+        // The connection is lost during the first slice's insert: that slice alone is retried.
+        let store = ScriptedStore::failing(Fault::ConnectionLostAfter(1));
+        let (failed, outcome) = run(&store, &event).await;
+        let first_slice = slices(&event.records, SLICE_BODY_BYTES)[0].clone();
+        let expected: BTreeSet<String> = records[first_slice.clone()]
+            .iter()
+            .map(|(id, _)| format!("m-{id}"))
+            .collect();
+        assert_eq!(failed, expected);
+        assert_eq!(outcome.received, 12);
+        assert_eq!(outcome.failed, first_slice.len());
+        assert_eq!(outcome.stored, 12 - first_slice.len());
+
+        let (failed, outcome) = run(&store, &event).await;
+        assert!(failed.is_empty());
+        assert_eq!(outcome.stored + outcome.duplicates, 12);
+        assert_eq!(outcome.duplicates, 12 - first_slice.len() + 1);
+    }
+
+    #[test]
+    fn an_sqs_event_is_read_as_message_ids_and_bodies_only() {
+        let mut event = SqsEvent::default();
+        event.records = (0..3)
+            .map(|n| {
+                let mut message = SqsMessage::default();
+                message.message_id = Some(format!("m-{n}"));
+                message.body = (n != 1).then(|| envelope(&format!("d{n}"), "{}").to_message_body());
+                message.receipt_handle = Some("AQEB...".into());
+                message.md5_of_body = Some("d41d8cd98f00b204e9800998ecf8427e".into());
+                message.event_source_arn = Some("arn:aws:sqs:eu-west-1:123456789012:q".into());
+                message
+                    .attributes
+                    .insert("ApproximateReceiveCount".into(), "1".into());
+                message
+            })
+            .collect();
+        let json = serde_json::to_string(&event).unwrap();
+        let read: QueueBatch = serde_json::from_str(&json).unwrap();
+        let converted = QueueBatch::from(event);
+        let fields = |batch: &QueueBatch| -> Vec<(Option<String>, Option<String>)> {
+            (batch.records.iter())
+                .map(|r| (r.message_id.clone(), r.body.clone()))
+                .collect()
+        };
+        assert_eq!(fields(&read), fields(&converted));
+        assert_eq!(read.records.len(), 3);
+        assert_eq!(read.records[1].body, None);
+        assert!(read.records[2].body.as_deref().unwrap().contains("\"d2\""));
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use lambda_runtime::{run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    nami_handlers::init::return_large_allocations();
     nami_handlers::logging::init();
     let function = nami_handlers::init::post_queue_from_env()
         .await

@@ -2,9 +2,9 @@
 
 use aws_config::{Region, SdkConfig};
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::config::Credentials;
 use hmac::{Hmac, Mac};
+use nami_handlers::post_queue::{QueueBatch, QueueRecord};
 use nami_harness::Moto;
 use sha2::Sha256;
 
@@ -59,19 +59,13 @@ pub(crate) fn github_request(
     request
 }
 
-/// An SQS event as Lambda delivers it, one record per `(message id, body)`.
-pub(crate) fn sqs_event(records: impl IntoIterator<Item = (String, String)>) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = records
-        .into_iter()
-        .map(|(id, body)| {
-            let mut message = SqsMessage::default();
-            message.message_id = Some(id);
-            message.body = Some(body);
-            message
-        })
-        .collect();
-    event
+/// An SQS event as the post-queue function reads it, one record per `(message id, body)`.
+pub(crate) fn sqs_event(records: impl IntoIterator<Item = (String, String)>) -> QueueBatch {
+    QueueBatch {
+        records: (records.into_iter())
+            .map(|(id, body)| QueueRecord::new(id, body))
+            .collect(),
+    }
 }
 
 pub(crate) use nami_harness::aws::receive_all as drain;

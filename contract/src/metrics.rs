@@ -74,7 +74,7 @@ pub const CONFLICTS: Metric = count("Conflicts");
 pub const UNPARSEABLE: Metric = count("Unparseable");
 /// Records reported failed, so SQS delivers them again (and at last dead-letters them).
 pub const FAILED_RECORDS: Metric = count("FailedRecords");
-/// How long a batch's insert took.
+/// How long a batch's inserts took (summed, when it was stored in slices).
 pub const INSERT_LATENCY: Metric = Metric {
     name: "InsertLatency",
     unit: Unit::Milliseconds,

@@ -236,7 +236,8 @@ pub struct BatchOutcome {
     pub unparseable: usize,
     /// Records that could not be stored (reported failed, so SQS retries them).
     pub failed: usize,
-    /// How long the batch's insert took (`None` when there was nothing to insert).
+    /// How long the batch's inserts took, summed over its slices (`None` when there was nothing
+    /// to insert).
     pub insert_latency: Option<Duration>,
 }
 

@@ -272,7 +272,7 @@ fn headline(text: &mut String, results: &Value) {
     }
     let all_series = results["memory"]["series"]
         .as_array()
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
     let floor = all_series.iter().find(|s| s["floor"] == true);
     for series in all_series.iter().filter(|s| s["floor"] != true) {

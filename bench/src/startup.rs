@@ -163,12 +163,11 @@ pub(crate) async fn memory(plan: &Plan, setup: &Setup) -> anyhow::Result<Value> 
         let host = functions::host(runtime, setup, Lifecycle::default(), 1, "memory")?;
         let every = (invocations / 10).max(1);
         let mut samples = Vec::new();
+        let mut event_bytes = 0;
         for n in 0..invocations {
-            invoke(
-                &host,
-                payload(runtime, &format!("memory-{records}"), n, records),
-            )
-            .await?;
+            let event = payload(runtime, &format!("memory-{records}"), n, records);
+            event_bytes = event.len();
+            invoke(&host, event).await?;
             if (n + 1) % every == 0 || n == 0 {
                 let pid = functions::idle_pid(&host)
                     .await
@@ -193,7 +192,7 @@ pub(crate) async fn memory(plan: &Plan, setup: &Setup) -> anyhow::Result<Value> 
         functions_json.push(json!({
             "series": label,
             "floor": label == FLOOR_SERIES,
-            "event_bytes": payload(runtime, "size", 0, records).len(),
+            "event_bytes": event_bytes,
             "invocations": invocations,
             "records_per_invocation": records,
             "environments": cold_starts,

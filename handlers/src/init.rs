@@ -55,7 +55,7 @@ pub async fn post_queue_from_env() -> Result<PostQueue<MongoStore>, ConfigError>
 
 /// Allocations of this size and above are mapped on their own and unmapped when freed (glibc's
 /// default threshold, kept fixed).
-pub const LARGE_ALLOCATION_BYTES: usize = 128 * 1024;
+pub const LARGE_ALLOCATION_BYTES: std::ffi::c_int = 128 * 1024;
 
 /// Makes every allocation of [`LARGE_ALLOCATION_BYTES`] or more go back to the system when freed.
 /// glibc otherwise raises that threshold to the largest block freed so far (up to 32 MB), so
@@ -65,9 +65,8 @@ pub const LARGE_ALLOCATION_BYTES: usize = 128 * 1024;
 pub fn return_large_allocations() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let threshold = std::ffi::c_int::try_from(LARGE_ALLOCATION_BYTES).unwrap_or(i32::MAX);
         // SAFETY: mallopt only sets a parameter of the allocator; it is thread-safe.
-        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1 }
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE_ALLOCATION_BYTES) == 1 }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {

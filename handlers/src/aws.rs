@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
@@ -20,8 +21,19 @@ pub const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../certs/amazon-trus
 
 /// The loader with Nami's timeouts, retries and HTTPS client; callers may override endpoint or
 /// credentials.
+///
+/// Where the environment holds credentials (Lambda always puts the execution role's there) they
+/// are read from it directly: the standard chain would take them from the same place first, but
+/// building it builds its fallbacks too — the web-identity provider's STS client among them,
+/// 0.3–0.4 ms of a 2.3 ms init. Without them the standard chain is used.
 pub fn sdk_config_loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
+    let loader = aws_config::defaults(BehaviorVersion::latest());
+    let loader = if has_environment_credentials(|var| std::env::var(var).ok()) {
+        loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    loader
         .http_client(https_client(trust_store()))
         .timeout_config(
             TimeoutConfig::builder()
@@ -31,6 +43,14 @@ pub fn sdk_config_loader() -> ConfigLoader {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
+}
+
+/// Whether `var` gives the two variables the SDK's environment credentials need (the session
+/// token is optional).
+pub fn has_environment_credentials(var: impl Fn(&str) -> Option<String>) -> bool {
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|name| var(name).is_some_and(|value| !value.trim().is_empty()))
 }
 
 /// Loads the shared SDK configuration once per process.
@@ -63,4 +83,47 @@ pub fn https_client(roots: TrustStore) -> SharedHttpClient {
         connector.set_proxy_config(Some(ProxyConfig::from_env()));
         connector.build()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = (vars.iter())
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        move |name| (vars.iter().find(|(n, _)| n == name)).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn lambda_environment_credentials_are_read_directly() {
+        let lambda = lookup(&[
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]);
+        assert!(has_environment_credentials(lambda));
+        let long_lived = lookup(&[
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ]);
+        assert!(has_environment_credentials(long_lived));
+    }
+
+    #[test]
+    fn without_both_keys_the_standard_chain_is_used() {
+        assert!(!has_environment_credentials(lookup(&[])));
+        assert!(!has_environment_credentials(lookup(&[(
+            "AWS_ACCESS_KEY_ID",
+            "AKIA"
+        )])));
+        let blank = lookup(&[
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", " "),
+        ]);
+        assert!(!has_environment_credentials(blank));
+        let profile = lookup(&[("AWS_PROFILE", "dev")]);
+        assert!(!has_environment_credentials(profile));
+    }
 }

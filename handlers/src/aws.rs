@@ -15,6 +15,8 @@ use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
+use crate::config::Settings;
+
 /// Amazon Trust Services' five root certificates (PEM): every AWS service endpoint's certificate
 /// chains to one of them, and amazontrust.com recommends all five for a custom trust store.
 pub const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../certs/amazon-trust-services.pem");
@@ -28,7 +30,7 @@ pub const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../certs/amazon-trus
 /// 0.3–0.4 ms of a 2.3 ms init. Without them the standard chain is used.
 pub fn sdk_config_loader() -> ConfigLoader {
     let loader = aws_config::defaults(BehaviorVersion::latest());
-    let loader = if has_environment_credentials(|var| std::env::var(var).ok()) {
+    let loader = if has_environment_credentials(&crate::config::from_process_env()) {
         loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
     } else {
         loader
@@ -45,12 +47,12 @@ pub fn sdk_config_loader() -> ConfigLoader {
         .retry_config(RetryConfig::standard().with_max_attempts(3))
 }
 
-/// Whether `var` gives the two variables the SDK's environment credentials need (the session
+/// Whether `env` sets the two variables the SDK's environment credentials need (the session
 /// token is optional).
-pub fn has_environment_credentials(var: impl Fn(&str) -> Option<String>) -> bool {
+pub fn has_environment_credentials<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> bool {
     ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
         .iter()
-        .all(|name| var(name).is_some_and(|value| !value.trim().is_empty()))
+        .all(|name| env.optional(name).is_some())
 }
 
 /// Loads the shared SDK configuration once per process.
@@ -89,11 +91,11 @@ pub fn https_client(roots: TrustStore) -> SharedHttpClient {
 mod tests {
     use super::*;
 
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    fn lookup(vars: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
         let vars: Vec<(String, String)> = (vars.iter())
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect();
-        move |name| (vars.iter().find(|(n, _)| n == name)).map(|(_, v)| v.clone())
+        Settings(move |name: &str| (vars.iter().find(|(n, _)| n == name)).map(|(_, v)| v.clone()))
     }
 
     #[test]
@@ -103,18 +105,18 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "secret"),
             ("AWS_SESSION_TOKEN", "token"),
         ]);
-        assert!(has_environment_credentials(lambda));
+        assert!(has_environment_credentials(&lambda));
         let long_lived = lookup(&[
             ("AWS_ACCESS_KEY_ID", "AKIA"),
             ("AWS_SECRET_ACCESS_KEY", "s"),
         ]);
-        assert!(has_environment_credentials(long_lived));
+        assert!(has_environment_credentials(&long_lived));
     }
 
     #[test]
     fn without_both_keys_the_standard_chain_is_used() {
-        assert!(!has_environment_credentials(lookup(&[])));
-        assert!(!has_environment_credentials(lookup(&[(
+        assert!(!has_environment_credentials(&lookup(&[])));
+        assert!(!has_environment_credentials(&lookup(&[(
             "AWS_ACCESS_KEY_ID",
             "AKIA"
         )])));
@@ -122,8 +124,8 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKIA"),
             ("AWS_SECRET_ACCESS_KEY", " "),
         ]);
-        assert!(!has_environment_credentials(blank));
+        assert!(!has_environment_credentials(&blank));
         let profile = lookup(&[("AWS_PROFILE", "dev")]);
-        assert!(!has_environment_credentials(profile));
+        assert!(!has_environment_credentials(&profile));
     }
 }

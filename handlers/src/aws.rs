@@ -1,4 +1,5 @@
-//! The AWS SDK configuration both functions share: the standard credential and region chain,
+//! The AWS SDK configuration both functions share: the credentials Lambda puts in the
+//! environment (the standard chain where there are none), the standard region chain,
 //! `AWS_ENDPOINT_URL` honoured (that is how the local emulator is reached), timeouts short
 //! enough that a dead dependency answers well inside the function timeout, and an HTTPS client
 //! that trusts the roots AWS's endpoints chain to, compiled in.

@@ -16,7 +16,7 @@ use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
-use crate::config::Settings;
+use crate::config::{self, Settings};
 
 /// Amazon Trust Services' five root certificates (PEM): every AWS service endpoint's certificate
 /// chains to one of them, and amazontrust.com recommends all five for a custom trust store.
@@ -31,7 +31,7 @@ pub const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../certs/amazon-trus
 /// 0.3–0.4 ms of a 2.3 ms init. Without them the standard chain is used.
 pub fn sdk_config_loader() -> ConfigLoader {
     let loader = aws_config::defaults(BehaviorVersion::latest());
-    let loader = if has_environment_credentials(&crate::config::from_process_env()) {
+    let loader = if has_environment_credentials(&config::from_process_env()) {
         loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
     } else {
         loader
@@ -50,7 +50,7 @@ pub fn sdk_config_loader() -> ConfigLoader {
 
 /// Whether `env` sets the two variables the SDK's environment credentials need (the session
 /// token is optional).
-pub fn has_environment_credentials<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> bool {
+fn has_environment_credentials<F: Fn(&str) -> Option<String>>(env: &Settings<F>) -> bool {
     ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
         .iter()
         .all(|name| env.optional(name).is_some())
@@ -92,11 +92,8 @@ pub fn https_client(roots: TrustStore) -> SharedHttpClient {
 mod tests {
     use super::*;
 
-    fn lookup(vars: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
-        let vars: Vec<(String, String)> = (vars.iter())
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
-        Settings(move |name: &str| (vars.iter().find(|(n, _)| n == name)).map(|(_, v)| v.clone()))
+    fn lookup(vars: &'static [(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
+        Settings(|name: &str| (vars.iter().find(|(n, _)| *n == name)).map(|(_, v)| (*v).to_owned()))
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! 1. The ack path: the pre-queue function's latency per webhook beside a bare SDK SendMessage and
-//!    a raw HTTP SendMessage of the same message, to the same queue, one call at a time, in
-//!    interleaved rounds.
+//!    a raw HTTP SendMessage of the same message, to the same queue, and beside a function that
+//!    only sends that message (the floor of any function doing the job under this Runtime API),
+//!    one call at a time, in interleaved rounds.
 
 use std::time::Instant;
 
 use anyhow::{Context as _, ensure};
-use nami_dataplane::Lifecycle;
+use bytes::Bytes;
+use nami_dataplane::{FunctionHost, Lifecycle};
 use serde_json::{Value, json};
 
 use crate::functions::{self, Runtime, Setup};
@@ -36,6 +38,9 @@ pub(crate) async fn run(
         .and_then(|m| m.into_iter().next())
         .and_then(|m| m.body)
         .context("the function's message is not in the queue")?;
+    let send_only = functions::host(&Runtime::SEND_ONLY, setup, Lifecycle::default(), 1, "ack")?;
+    let send_only_event = Bytes::from(json!({ "body": message }).to_string());
+    send(&send_only, send_only_event.clone()).await?;
     let body_file = crate::work_dir().join("ack-message.json");
     std::fs::write(&body_file, &message)?;
     let body_file = body_file.to_string_lossy().into_owned();
@@ -50,14 +55,20 @@ pub(crate) async fn run(
     let mut ratio_raw = Vec::new();
     let mut ratio_sdk = Vec::new();
     let mut handler_p50 = Vec::new();
+    let mut send_only_p50 = Vec::new();
+    let mut send_only_p99 = Vec::new();
+    let mut send_only_handler_p50 = Vec::new();
+    let mut ratio_send_only = Vec::new();
+    let mut send_only_over_raw = Vec::new();
     let mut sent = 0;
     for round in 0..plan.rounds {
         let mut raw = Vec::new();
         let mut sdk = Vec::new();
         let mut function = Vec::new();
+        let mut only_sending = Vec::new();
         // Rotate the order, so no kind always meets the fuller queue.
-        for turn in 0..3 {
-            match (turn + round) % 3 {
+        for turn in 0..4 {
+            match (turn + round) % 4 {
                 0 => {
                     raw = floor::latencies_ms(&floor::run(&[
                         "sqs-raw",
@@ -76,6 +87,13 @@ pub(crate) async fn run(
                         &count,
                     ])?)
                 }
+                2 => {
+                    for _ in 0..plan.ack_requests {
+                        let started = Instant::now();
+                        send(&send_only, send_only_event.clone()).await?;
+                        only_sending.push(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
                 _ => {
                     for n in 0..plan.ack_requests {
                         let webhook = workload::webhook(&format!("ack-{round}-{n}"));
@@ -93,13 +111,18 @@ pub(crate) async fn run(
                 }
             }
         }
-        let handler: Vec<f64> = functions::reports(&host)
-            .iter()
-            .rev()
-            .take(plan.ack_requests)
-            .map(|r| r.duration_ms)
-            .collect();
-        handler_p50.push(quantile(&handler, 0.5));
+        let last_durations = |host: &FunctionHost| -> Vec<f64> {
+            (functions::reports(host).iter().rev())
+                .take(plan.ack_requests)
+                .map(|r| r.duration_ms)
+                .collect()
+        };
+        handler_p50.push(quantile(&last_durations(&host), 0.5));
+        send_only_handler_p50.push(quantile(&last_durations(&send_only), 0.5));
+        send_only_p50.push(quantile(&only_sending, 0.5));
+        send_only_p99.push(quantile(&only_sending, 0.99));
+        ratio_send_only.push(quantile(&function, 0.5) / quantile(&only_sending, 0.5));
+        send_only_over_raw.push(quantile(&only_sending, 0.5) / quantile(&raw, 0.5));
         function_p50.push(quantile(&function, 0.5));
         function_p99.push(quantile(&function, 0.99));
         sdk_p50.push(quantile(&sdk, 0.5));
@@ -110,6 +133,7 @@ pub(crate) async fn run(
         ratio_sdk.push(quantile(&function, 0.5) / quantile(&sdk, 0.5));
     }
     host.shutdown().await;
+    send_only.shutdown().await;
     let log_bytes: u64 = std::fs::read_dir(host.logs())?
         .flatten()
         .filter_map(|entry| entry.metadata().ok())
@@ -131,5 +155,21 @@ pub(crate) async fn run(
         "raw_p99_ms": Spread::of(&raw_p99).json(),
         "function_over_raw": Spread::of(&ratio_raw).json(),
         "function_over_sdk": Spread::of(&ratio_sdk).json(),
+        "send_only_p50_ms": Spread::of(&send_only_p50).json(),
+        "send_only_p99_ms": Spread::of(&send_only_p99).json(),
+        "send_only_handler_p50_ms": Spread::of(&send_only_handler_p50).json(),
+        "function_over_send_only": Spread::of(&ratio_send_only).json(),
+        "send_only_over_raw": Spread::of(&send_only_over_raw).json(),
     }))
+}
+
+/// Invokes the send-only function and requires its answer to be a success.
+async fn send(host: &FunctionHost, event: Bytes) -> anyhow::Result<()> {
+    let answer = host.invoke(event).await?;
+    ensure!(
+        String::from_utf8_lossy(&answer).contains("\"statusCode\":200"),
+        "the send-only function did not send: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The functions `make bench` runs, each under the local data plane's Runtime API
 //! ([`FunctionHost`]) exactly as `nami-local` runs them: Nami's two `bootstrap` artifacts, the
-//! hello-world floor built the same way, and the Node.js 20 versions of both jobs.
+//! hello-world floor and the jobs' floors built the same way, and the Node.js 20 versions of both
+//! jobs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,10 @@ impl Runtime {
     pub(crate) const POST_QUEUE: Runtime = Runtime::Rust("post-queue");
     /// The hello-world floor.
     pub(crate) const HELLO: Runtime = Runtime::Rust("hello-world");
+    /// The ack path's floor: a function that only sends the message it is given.
+    pub(crate) const SEND_ONLY: Runtime = Runtime::Rust("send-only");
+    /// The post-queue job's floor: a function that only stores each record's body, durably.
+    pub(crate) const STORE_ONLY: Runtime = Runtime::Rust("store-only");
     /// The pre-queue job in Node.js.
     pub(crate) const NODE_PRE_QUEUE: Runtime = Runtime::Node("pre-queue.mjs");
     /// The post-queue job in Node.js.

@@ -76,10 +76,10 @@ impl Plan {
         } else {
             Plan {
                 quick,
-                rounds: 3,
+                rounds: 7,
                 ack_requests: 400,
                 drain_documents: 3000,
-                cold_starts: 20,
+                cold_starts: 40,
                 warm_invocations: 50,
                 memory_invocations: 1000,
                 memory_big_batches: 10,
@@ -200,7 +200,7 @@ async fn run() -> anyhow::Result<()> {
         results["drain"] = drain::run(&plan, &setup, mongo_pid).await?;
     }
     if wanted("cold_start") {
-        step("cold starts: Rust, Node.js and the hello-world floor");
+        step("cold starts: Rust, Node.js, the hello-world floor and the jobs' floors");
         results["cold_start"] = startup::cold_starts(&plan, &setup).await?;
     }
     if wanted("memory") {

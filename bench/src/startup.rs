@@ -1,7 +1,8 @@
 //! 4. Cold start: each function's init (process start to its first `/next`) over repeated fresh
-//!    environments, beside the Node.js versions of the same jobs and a hello-world floor, all
-//!    under the same Runtime API; the post-queue functions also with their first batch (Nami's
-//!    connects to the store lazily, Node.js's at init). Warm durations and the peak RSS of a
+//!    environments, beside the Node.js versions of the same jobs, a hello-world floor and the
+//!    jobs' floors (functions doing only each job's I/O), all under the same Runtime API; the
+//!    post-queue functions also with their first batch (Nami's and the store-only floor connect to
+//!    the store lazily, Node.js's at init). Warm durations and the peak RSS of a
 //!    fresh environment come along.
 //! 5. Memory: each function's peak RSS over 1,000 warm invocations (and 1,000-record batches),
 //!    sampled as it goes, to show whether it grows.
@@ -9,8 +10,11 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use nami_dataplane::{FunctionHost, Lifecycle};
+use nami_handlers::mongo::envelope_document;
 use nami_harness::process::status_kb;
 use serde_json::{Value, json};
 
@@ -27,6 +31,21 @@ fn payload(runtime: &Runtime, series: &str, n: usize, records: usize) -> Bytes {
         }
         Runtime::Rust("post-queue") | Runtime::Node("post-queue.mjs") => {
             sqs_batch(series, n, records)
+        }
+        Runtime::Rust("store-only") => {
+            let documents: Vec<String> = (0..records)
+                .map(|r| {
+                    let webhook = workload::webhook(&format!("{series}-{n}-{r}"));
+                    let document = envelope_document(&workload::envelope(&webhook));
+                    BASE64.encode(document.as_bytes())
+                })
+                .collect();
+            workload::sqs_event(&documents, n * records)
+        }
+        Runtime::Rust("send-only") => {
+            let webhook = workload::webhook(&format!("{series}-{n}"));
+            let message = workload::envelope(&webhook).to_message_body();
+            Bytes::from(json!({ "body": message }).to_string())
         }
         // The floor is given the post-queue function's large batches in the memory series.
         Runtime::Rust("hello-world") if records > 1 => sqs_batch(series, n, records),
@@ -63,6 +82,8 @@ async fn invoke(host: &FunctionHost, payload: Bytes) -> anyhow::Result<()> {
 pub(crate) async fn cold_starts(plan: &Plan, setup: &Setup) -> anyhow::Result<Value> {
     let runtimes = [
         Runtime::HELLO,
+        Runtime::SEND_ONLY,
+        Runtime::STORE_ONLY,
         Runtime::PRE_QUEUE,
         Runtime::POST_QUEUE,
         Runtime::NODE_PRE_QUEUE,

@@ -26,6 +26,9 @@ pub(crate) enum Runtime {
     Rust(&'static str),
     /// A handler module of `bench/node/`, run by its `runtime.mjs` under Node.js.
     Node(&'static str),
+    /// A `bootstrap.zip` as [`Runtime::Rust`], configured as the provider deploys it for an
+    /// external store: its connection string read from Secrets Manager at init, by ARN.
+    Deployed(&'static str),
 }
 
 impl Runtime {
@@ -43,12 +46,15 @@ impl Runtime {
     pub(crate) const NODE_PRE_QUEUE: Runtime = Runtime::Node("pre-queue.mjs");
     /// The post-queue job in Node.js.
     pub(crate) const NODE_POST_QUEUE: Runtime = Runtime::Node("post-queue.mjs");
+    /// Nami's post-queue function with its connection string in Secrets Manager.
+    pub(crate) const POST_QUEUE_DEPLOYED: Runtime = Runtime::Deployed("post-queue");
 
     /// A short label for tables.
     pub(crate) fn label(&self) -> String {
         match self {
             Runtime::Rust(name) => format!("{name} (Rust)"),
             Runtime::Node(module) => format!("{} (Node.js)", module.trim_end_matches(".mjs")),
+            Runtime::Deployed(name) => format!("{name} (Rust), URI from Secrets Manager"),
         }
     }
 
@@ -56,6 +62,7 @@ impl Runtime {
         match self {
             Runtime::Rust(name) => format!("rust-{name}"),
             Runtime::Node(module) => format!("node-{}", module.trim_end_matches(".mjs")),
+            Runtime::Deployed(name) => format!("rust-{name}-deployed"),
         }
     }
 }
@@ -68,7 +75,7 @@ pub(crate) fn node_folder() -> PathBuf {
 /// The executable of `runtime` and the variables it needs beyond Nami's own.
 fn program(runtime: &Runtime) -> anyhow::Result<(PathBuf, Vec<(String, String)>)> {
     match runtime {
-        Runtime::Rust(name) => {
+        Runtime::Rust(name) | Runtime::Deployed(name) => {
             let folder = artifacts_folder().join(name);
             let zip = std::fs::read(folder.join("bootstrap.zip")).with_context(|| {
                 format!(
@@ -134,6 +141,8 @@ pub(crate) struct Setup {
     pub(crate) queue_url: String,
     /// The post-queue function's store.
     pub(crate) mongodb_uri: String,
+    /// The same connection string in the emulator's Secrets Manager.
+    pub(crate) mongodb_uri_secret_arn: String,
     /// The post-queue function's collection.
     pub(crate) collection: String,
 }
@@ -149,12 +158,19 @@ pub(crate) fn host(
 ) -> anyhow::Result<FunctionHost> {
     let (bootstrap, extra) = program(runtime)?;
     let name = format!("nami-{PIPELINE}-{}", runtime.slug());
+    let mongodb_uri = match runtime {
+        Runtime::Deployed(_) => (
+            vars::MONGODB_URI_SECRET_ARN,
+            setup.mongodb_uri_secret_arn.as_str(),
+        ),
+        _ => (vars::MONGODB_URI, setup.mongodb_uri.as_str()),
+    };
     let nami: BTreeMap<String, String> = [
         (vars::PIPELINE, PIPELINE),
         (vars::QUEUE_URL, &setup.queue_url),
         (vars::SIGNATURE_SCHEME, "github"),
         (vars::SIGNATURE_SECRET, SECRET),
-        (vars::MONGODB_URI, &setup.mongodb_uri),
+        mongodb_uri,
         (vars::MONGODB_COLLECTION, &setup.collection),
     ]
     .iter()

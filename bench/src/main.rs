@@ -184,10 +184,21 @@ async fn run() -> anyhow::Result<()> {
         .await?
         .queue_url
         .context("no queue URL")?;
+    // The connection string as the provider gives it to the post-queue function of an external
+    // store: in Secrets Manager, by ARN.
+    let mongodb_uri_secret_arn = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("nami/bench/mongodb-uri")
+        .secret_string(mongo.uri())
+        .send()
+        .await?
+        .arn
+        .context("no secret ARN")?;
     let setup = functions::Setup {
         endpoint: moto.endpoint(),
         queue_url,
         mongodb_uri: mongo.uri(),
+        mongodb_uri_secret_arn,
         collection: "bench".into(),
     };
     if wanted("ack") {

@@ -29,9 +29,9 @@ fn payload(runtime: &Runtime, series: &str, n: usize, records: usize) -> Bytes {
             let webhook = workload::webhook(&format!("{series}-{n}"));
             workload::proxy_event(&webhook, &format!("{series}-{n}"))
         }
-        Runtime::Rust("post-queue") | Runtime::Node("post-queue.mjs") => {
-            sqs_batch(series, n, records)
-        }
+        Runtime::Rust("post-queue")
+        | Runtime::Node("post-queue.mjs")
+        | Runtime::Deployed("post-queue") => sqs_batch(series, n, records),
         Runtime::Rust("store-only") => {
             let documents: Vec<String> = (0..records)
                 .map(|r| {
@@ -86,6 +86,7 @@ pub(crate) async fn cold_starts(plan: &Plan, setup: &Setup) -> anyhow::Result<Va
         Runtime::STORE_ONLY,
         Runtime::PRE_QUEUE,
         Runtime::POST_QUEUE,
+        Runtime::POST_QUEUE_DEPLOYED,
         Runtime::NODE_PRE_QUEUE,
         Runtime::NODE_POST_QUEUE,
     ];

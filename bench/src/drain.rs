@@ -1,10 +1,11 @@
 //! 2. The drain: documents stored per second of the post-queue function's own time (its REPORT
 //!    `Duration`, as Lambda bills it; the wall time through the Runtime API comes along) at batch
-//!    sizes 10, 100 and 1,000 (2 KB webhooks, one in twenty a redelivery), beside a bare unordered `insert_many`
-//!    of the same documents to the same server (its limit), the `store-only` function storing the
-//!    same documents given already in BSON (what any function storing them through the same
-//!    Runtime API pays) and one insert per message (how the original Node implementation wrote). The function's CPU time and thread switches per
-//!    document and the server's CPU time per document come from /proc.
+//!    sizes 10, 100 and 1,000 (2 KB webhooks, one in twenty a redelivery), beside a bare
+//!    unordered `insert_many` of the same documents to the same server (its limit), the
+//!    `store-only` function storing the same documents given already in BSON (what any function
+//!    storing them through the same Runtime API pays) and one insert per message (how the
+//!    original Node implementation wrote). The functions' CPU time, the post-queue function's
+//!    thread switches and the server's CPU time per document come from /proc.
 
 use std::time::Instant;
 

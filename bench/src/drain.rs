@@ -10,8 +10,6 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, ensure};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use mongodb::bson::Document;
 use nami_contract::envelope::Envelope;
 use nami_dataplane::{FunctionHost, Lifecycle};
@@ -35,9 +33,8 @@ pub(crate) async fn run(plan: &Plan, setup: &Setup, mongo_pid: u32) -> anyhow::R
     let mut documents = Vec::new();
     for body in &bodies {
         let envelope = Envelope::from_message_body(body)?;
-        let document = envelope_document(&envelope);
-        stream.extend_from_slice(document.as_bytes());
-        documents.push(BASE64.encode(document.as_bytes()));
+        stream.extend_from_slice(envelope_document(&envelope).as_bytes());
+        documents.push(workload::stored_document_message(&envelope));
     }
     std::fs::write(&documents_file, stream)?;
     let documents_file = documents_file.to_string_lossy().into_owned();

@@ -40,7 +40,8 @@ impl Runtime {
     pub(crate) const HELLO: Runtime = Runtime::Rust("hello-world");
     /// The ack path's floor: a function that only sends the message it is given.
     pub(crate) const SEND_ONLY: Runtime = Runtime::Rust("send-only");
-    /// The post-queue job's floor: a function that only stores each record's body, durably.
+    /// The post-queue job's floor: a function that only stores the documents it is given in
+    /// BSON, durably.
     pub(crate) const STORE_ONLY: Runtime = Runtime::Rust("store-only");
     /// The pre-queue job in Node.js.
     pub(crate) const NODE_PRE_QUEUE: Runtime = Runtime::Node("pre-queue.mjs");

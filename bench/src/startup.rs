@@ -10,11 +10,8 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use nami_dataplane::{FunctionHost, Lifecycle};
-use nami_handlers::mongo::envelope_document;
 use nami_harness::process::status_kb;
 use serde_json::{Value, json};
 
@@ -36,8 +33,7 @@ fn payload(runtime: &Runtime, series: &str, n: usize, records: usize) -> Bytes {
             let documents: Vec<String> = (0..records)
                 .map(|r| {
                     let webhook = workload::webhook(&format!("{series}-{n}-{r}"));
-                    let document = envelope_document(&workload::envelope(&webhook));
-                    BASE64.encode(document.as_bytes())
+                    workload::stored_document_message(&workload::envelope(&webhook))
                 })
                 .collect();
             workload::sqs_event(&documents, n * records)

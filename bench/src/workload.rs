@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::Message;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use nami_contract::envelope::{Body, Envelope, SignatureCheck};
+use nami_handlers::mongo::envelope_document;
 use nami_harness::webhooks::{Webhook, github_signature};
 use serde_json::{Value, json};
 
@@ -112,6 +115,12 @@ pub(crate) fn proxy_event(webhook: &Webhook, request_id: &str) -> Bytes {
         "isBase64Encoded": false,
     });
     Bytes::from(event.to_string())
+}
+
+/// The `store-only` function's message for `envelope`: the document the post-queue function
+/// stores for it, in BSON, base64.
+pub(crate) fn stored_document_message(envelope: &Envelope) -> String {
+    BASE64.encode(envelope_document(envelope).as_bytes())
 }
 
 /// The envelope the pre-queue function queues for `webhook`.

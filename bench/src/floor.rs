@@ -1,4 +1,4 @@
-//! The references, run as `nami-bench-floor` (a release binary: see bench/floor/).
+//! The references, run as `nami-bench-floor` (an optimised binary: see bench/floor/).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,9 +7,9 @@ use anyhow::{Context as _, ensure};
 use nami_harness::workspace_root;
 use serde_json::Value;
 
-/// The release build of `nami-bench-floor`.
+/// The optimised build of `nami-bench-floor` (`make bench`'s profile bench-host).
 fn binary() -> PathBuf {
-    workspace_root().join("target/release/nami-bench-floor")
+    workspace_root().join("target/bench-host/nami-bench-floor")
 }
 
 /// Runs one reference and returns its JSON answer.

@@ -1,26 +1,22 @@
 //! The references, run as `nami-bench-floor` (an optimised binary: see bench/floor/).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context as _, ensure};
-use nami_harness::workspace_root;
+use nami_harness::built_binary;
 use serde_json::Value;
-
-/// The optimised build of `nami-bench-floor` (`make bench`'s profile bench-host).
-fn binary() -> PathBuf {
-    workspace_root().join("target/bench-host/nami-bench-floor")
-}
 
 /// Runs one reference and returns its JSON answer.
 pub(crate) fn run(args: &[&str]) -> anyhow::Result<Value> {
-    let output = Command::new(binary())
+    let binary = built_binary("nami-bench-floor")
+        .context("nami-bench-floor is not built beside nami-bench (`make bench` builds both)")?;
+    let output = Command::new(&binary)
         .args(args)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .output()
-        .with_context(|| format!("running {} (`make bench` builds it)", binary().display()))?;
+        .with_context(|| format!("running {}", binary.display()))?;
     ensure!(
         output.status.success(),
         "nami-bench-floor {} failed: {}",

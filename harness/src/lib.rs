@@ -72,6 +72,16 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The binary `name` of this build: beside the running binary, or above a test's `deps/`.
+pub fn built_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|folder| folder.join(name))
+        .find(|path| path.exists())
+}
+
 /// The variable that moves emulator logs and data (set by `nami-emulators --dir`).
 pub const EMULATORS_DIR_VAR: &str = "NAMI_EMULATORS_DIR";
 

@@ -24,13 +24,7 @@ pub struct NamiLocal {
 
 /// The `nami-local` binary of this build (beside the running binary, or above a test's `deps/`).
 pub fn binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|folder| folder.join("nami-local"))
-        .find(|path| path.exists())
-        .context("nami-local is not built: run `make install-mirror` (or `cargo build --workspace --all-targets`)")
+    crate::built_binary("nami-local").context("nami-local is not built: run `make install-mirror` (or `cargo build --workspace --all-targets`)")
 }
 
 impl NamiLocal {

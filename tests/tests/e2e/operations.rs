@@ -15,11 +15,7 @@ use crate::support::{SECRET, deploy, drained};
 
 /// The `nami` binary built beside this test.
 fn nami_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    (exe.ancestors().skip(1).take(2))
-        .map(|folder| folder.join("nami"))
-        .find(|path| path.exists())
-        .expect("the nami binary is built with the workspace")
+    nami_harness::built_binary("nami").expect("the nami binary is built with the workspace")
 }
 
 fn nami(endpoint: &str, args: &[&str]) -> Command {
